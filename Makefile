@@ -1,0 +1,47 @@
+# stream-sentinel developer commands. Everything runs from a project-local .venv.
+PY      ?= python3
+VENV    := .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.installed-stamp
+SPEC    ?= spec/events
+
+.PHONY: install lint fmt test test-fast demo bench golden clean
+
+$(STAMP): pyproject.toml
+	$(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)  ## create .venv and install the package with dev extras
+
+lint: $(STAMP)  ## ruff lint + format check + strict mypy
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+fmt: $(STAMP)  ## apply ruff format and safe fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+test: lint  ## lint, then the whole suite (unit, spec, golden, integration)
+	$(BIN)/pytest
+
+test-fast: $(STAMP)  ## unit + spec + golden tests only (no broker)
+	$(BIN)/pytest tests/unit tests/spec tests/golden
+
+demo: $(STAMP)  ## check the bundled captures against the example contracts and print the drift report
+	@for f in replay/captures/*.jsonl; do \
+	  echo; echo "=== stream-sentinel check $$f"; \
+	  $(BIN)/stream-sentinel check --spec $(SPEC) $$f; rc=$$?; \
+	  [ $$rc -le 1 ] || exit $$rc; \
+	done
+
+bench: $(STAMP)  ## benchmarks; each prints ratio=<x> last
+	$(BIN)/python bench/validate.py
+
+golden: $(STAMP)  ## rewrite the frozen golden reports after a reviewed change
+	$(BIN)/pytest tests/golden --update-goldens -q
+
+clean:
+	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache build *.egg-info

@@ -1,0 +1,265 @@
+"""Benchmark: the validation core versus the raw floor, same data, same run.
+
+Workload (issue #2): OrderCreated v2 JSON events of about 600 bytes (nested customer, 3-5 line
+items, enums, date-time, closed objects), 100k messages, 90% valid and 10% invalid in 10
+different ways; and PaymentAuthorized Avro events.
+
+Printed figures (msgs/s, best of several interleaved rounds so both sides see the same machine):
+  json core      TopicChecker.check(value, headers): decode, locate type/version, validate,
+                 and for invalid messages the full Violation detail
+  json floor     orjson.loads + the bare jsonschema-rs validator's is_valid (same schema, same
+                 format assertion), nothing else
+  json +events   core plus building the drift events (with redacted samples) of invalid ones
+  avro core / avro floor (fastavro.schemaless_reader on a BytesIO)
+The last line is ``ratio=<json core / json floor>`` (the convention all benchmarks share).
+
+Run: make bench   (or: .venv/bin/python bench/validate.py [--messages N] [--rounds R])
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import random
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import fastavro
+import jsonschema_rs
+import orjson
+
+from stream_sentinel.core.drift import Source
+from stream_sentinel.core.spec import parse_avro
+from stream_sentinel.core.validate import Engine
+
+SPEC = Path(__file__).resolve().parent.parent / "spec" / "events"
+HEADERS = [("event-type", b"OrderCreated"), ("schema-version", b"2")]
+AVRO_HEADERS = [("event-type", b"PaymentAuthorized"), ("schema-version", b"2")]
+ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def order(rng: random.Random) -> dict[str, Any]:
+    items: list[dict[str, Any]] = [
+        {
+            "sku": f"{rng.choice(['ABC', 'KIT', 'MUG', 'TEE'])}-{rng.randrange(10000, 99999)}",
+            "name": rng.choice(["Ceramic mug 350 ml", "Organic cotton tee", "Espresso kit", "Notebook A5"]),
+            "quantity": rng.randrange(1, 5),
+            "unit_price_cents": rng.randrange(199, 9999),
+        }
+        for _ in range(rng.randrange(3, 6))
+    ]
+    return {
+        "order_id": "ord_" + "".join(rng.choices(ALNUM, k=12)),
+        "customer": {
+            "id": "cus_" + "".join(rng.choices(ALNUM, k=12)),
+            "email": f"shopper{rng.randrange(10**6)}@example.com",
+            "name": rng.choice(["Jane Doe", "Arjun Patel", "Mei Lin", "Tom Berg"]),
+            "tier": rng.choice(["gold", "silver", "bronze"]),
+        },
+        "items": items,
+        "total_cents": sum(i["quantity"] * i["unit_price_cents"] for i in items),
+        "currency": rng.choice(["EUR", "USD", "GBP"]),
+        "status": "placed",
+        "created_at": f"2026-11-{rng.randrange(10, 28)}T{rng.randrange(10, 23)}:{rng.randrange(10, 59)}:00Z",
+        "shipping_address": {
+            "street": "1 Long Street",
+            "city": "Utrecht",
+            "postcode": "3511 AB",
+            "country": "NL",
+        },
+        "channel": rng.choice(["web", "app", "store"]),
+    }
+
+
+def _drop(key: str) -> Callable[[dict[str, Any]], Any]:
+    def mutate(o: dict[str, Any]) -> Any:
+        del o[key]
+        return o
+
+    return mutate
+
+
+def _set(path: tuple[Any, ...], value: Any) -> Callable[[dict[str, Any]], Any]:
+    def mutate(o: dict[str, Any]) -> Any:
+        node: Any = o
+        for token in path[:-1]:
+            node = node[token]
+        node[path[-1]] = value
+        return o
+
+    return mutate
+
+
+INVALID: list[Callable[[dict[str, Any]], Any]] = [
+    _set(("total_cents",), 1050.5),  # type_mismatch, REQ-ORD-3
+    _drop("channel"),  # v1 producer: version_lag is checked against declared v2 -> missing_required
+    _set(("status",), "shipped"),  # enum
+    _set(("coupon_code",), "FREE10"),  # undocumented field
+    _set(("created_at",), "yesterday"),  # format
+    _set(("items", 0, "quantity"), 0),  # minimum
+    _set(("customer", "email"), 42),  # type_mismatch on a PII field
+    _set(("order_id",), "ORD-1"),  # pattern
+    _set(("items",), []),  # minItems
+    lambda o: b'{"order_id": "ord_' + orjson.dumps(o)[15:-3],  # truncated JSON: undecodable
+]
+
+
+def workload(n: int, seed: int = 7) -> list[bytes]:
+    rng = random.Random(seed)
+    out = []
+    for i in range(n):
+        body = order(rng)
+        if i % 10 == 9:
+            mutated = INVALID[(i // 10) % len(INVALID)](body)
+            out.append(mutated if isinstance(mutated, bytes) else orjson.dumps(mutated))
+        else:
+            out.append(orjson.dumps(body))
+    return out
+
+
+def best_rate(fn: Callable[[], None], count: int, rounds: int) -> float:
+    best = float("inf")
+    for _ in range(rounds):
+        start = time.perf_counter()
+        fn()
+        best = min(best, time.perf_counter() - start)
+    return count / best
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--messages", type=int, default=100_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    args = parser.parse_args()
+
+    engine = Engine.from_spec_dir(str(SPEC))
+    checker = engine.checker("orders")
+    assert checker is not None
+    messages = workload(args.messages)
+    sizes = sorted(len(m) for m in messages)
+    version = engine.catalog.topics["orders"].events["OrderCreated"].newest
+    docs = list(engine.catalog.json_documents.items())
+    bare = jsonschema_rs.validator_for(
+        version.document,
+        registry=jsonschema_rs.Registry(docs),
+        base_uri=version.uri,
+        validate_formats=True,
+    )
+    is_valid, loads, decode_error = bare.is_valid, orjson.loads, orjson.JSONDecodeError
+    check = checker.check
+
+    def floor() -> None:
+        for value in messages:
+            try:  # noqa: SIM105 - a context manager per message would distort the floor
+                is_valid(loads(value))
+            except decode_error:
+                pass
+
+    def core() -> None:
+        for value in messages:
+            check(value, HEADERS)
+
+    def core_with_events() -> None:
+        for offset, value in enumerate(messages):
+            outcome = check(value, HEADERS)
+            if outcome.violations:
+                outcome.drift_events(Source("orders", 0, offset), "json")
+
+    invalid_messages = [m for m in messages if not check(m, HEADERS).ok]
+    valid_messages = [m for m in messages if check(m, HEADERS).ok]
+    invalid = len(invalid_messages)
+    # Interleave the sides round by round so drift in machine load hits both equally.
+    floor_rate = core_rate = 0.0
+    for _ in range(args.rounds):
+        floor_rate = max(floor_rate, best_rate(floor, len(messages), 1))
+        core_rate = max(core_rate, best_rate(core, len(messages), 1))
+    events_rate = best_rate(core_with_events, len(messages), max(2, args.rounds // 2))
+
+    def split(subset: list[bytes]) -> tuple[float, float]:
+        def floor_part() -> None:
+            for value in subset:
+                try:  # noqa: SIM105 - as above
+                    is_valid(loads(value))
+                except decode_error:
+                    pass
+
+        def core_part() -> None:
+            for value in subset:
+                check(value, HEADERS)
+
+        rounds = max(2, args.rounds // 2)
+        return 1e6 / best_rate(floor_part, len(subset), rounds), 1e6 / best_rate(core_part, len(subset), rounds)
+
+    valid_floor_us, valid_core_us = split(valid_messages)
+    invalid_floor_us, invalid_core_us = split(invalid_messages)
+
+    avro_version = engine.catalog.topics["payments"].events["PaymentAuthorized"].newest
+    parsed = parse_avro(avro_version, engine.catalog.avro_documents)
+    rng = random.Random(3)
+    records = [
+        {
+            "payment_id": "pay_" + "".join(rng.choices(ALNUM, k=12)),
+            "order_id": "ord_" + "".join(rng.choices(ALNUM, k=12)),
+            **_avro_fields(rng),
+        }
+        for _ in range(args.messages // 2)
+    ]
+    avro_messages = []
+    for record in records:
+        buffer = io.BytesIO()
+        fastavro.schemaless_writer(buffer, parsed, record)
+        avro_messages.append(buffer.getvalue())
+    payments = engine.checker("payments")
+    assert payments is not None
+    avro_check = payments.check
+    reader = fastavro.schemaless_reader
+
+    def avro_floor() -> None:
+        for value in avro_messages:
+            reader(io.BytesIO(value), parsed, None)
+
+    def avro_core() -> None:
+        for value in avro_messages:
+            avro_check(value, AVRO_HEADERS)
+
+    assert all(avro_check(v, AVRO_HEADERS).ok for v in avro_messages[:100])
+    avro_floor_rate = avro_core_rate = 0.0
+    for _ in range(args.rounds):
+        avro_floor_rate = max(avro_floor_rate, best_rate(avro_floor, len(avro_messages), 1))
+        avro_core_rate = max(avro_core_rate, best_rate(avro_core, len(avro_messages), 1))
+
+    print(
+        f"workload: {len(messages)} OrderCreated v2 JSON messages, {invalid} invalid "
+        f"({len(INVALID)} ways), size p50={sizes[len(sizes) // 2]} B; "
+        f"{len(avro_messages)} PaymentAuthorized v2 Avro messages, {len(avro_messages[0])} B"
+    )
+    print(f"json floor   (orjson.loads + bare is_valid): {floor_rate:>10,.0f} msg/s  {1e6 / floor_rate:.2f} us/msg")
+    print(f"json core    (TopicChecker.check):           {core_rate:>10,.0f} msg/s  {1e6 / core_rate:.2f} us/msg")
+    print(f"  valid messages:   floor {valid_floor_us:.2f} us, core {valid_core_us:.2f} us")
+    print(f"  invalid messages: floor {invalid_floor_us:.2f} us, core {invalid_core_us:.2f} us (full violation detail)")
+    print(f"json +events (core + drift events):          {events_rate:>10,.0f} msg/s  {1e6 / events_rate:.2f} us/msg")
+    print(f"avro floor   (fastavro schemaless_reader):   {avro_floor_rate:>10,.0f} msg/s")
+    print(f"avro core    (TopicChecker.check):           {avro_core_rate:>10,.0f} msg/s")
+    print(f"avro_ratio={avro_core_rate / avro_floor_rate:.3f}")
+    print(f"events_ratio={events_rate / floor_rate:.3f}")
+    print(f"ratio={core_rate / floor_rate:.3f}")
+
+
+def _avro_fields(rng: random.Random) -> dict[str, Any]:
+    return {
+        "amount": {
+            "amount_cents": rng.randrange(100, 100_000),
+            "currency": rng.choice(["EUR", "USD"]),
+        },
+        "card_brand": rng.choice(["VISA", "MASTERCARD", "AMEX"]),
+        "card_last4": f"{rng.randrange(10000):04d}",
+        "cardholder_name": rng.choice(["Jane Doe", "Arjun Patel"]),
+        "authorized_at": 1_763_632_800_000 + rng.randrange(10**8),
+        "three_ds_verified": rng.random() < 0.8,
+    }
+
+
+if __name__ == "__main__":
+    main()

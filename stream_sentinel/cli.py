@@ -1,0 +1,205 @@
+"""The ``stream-sentinel`` command.
+
+``run(argv, stdin, stdout, stderr)`` is the whole CLI, so tests drive it in-process; ``main`` is
+the console-script shim. Operational errors (``SentinelError``) become one line on stderr and
+their exit code, never a traceback.
+
+Exit codes (documented in the README):
+  0  no drift                      1  drift found
+  2  usage or spec error           3  broker or connection error
+  10 diff: additive changes only   20 diff: breaking changes
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from collections.abc import Sequence
+from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
+
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+from stream_sentinel import __version__
+from stream_sentinel.core import drift as d
+from stream_sentinel.core.capture import read_capture
+from stream_sentinel.core.errors import SentinelError, UsageError
+from stream_sentinel.core.report import DriftReport
+from stream_sentinel.core.validate import Engine, load_engine
+
+EXIT_OK = 0
+EXIT_DRIFT = 1
+EXIT_USAGE = 2
+EXIT_BROKER = 3
+
+DEFAULT_SPEC_DIR = "spec/events"
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports through our streams and exit codes instead of ``sys.exit``."""
+
+    def __init__(self, *args: Any, stdout: TextIO, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._stdout = stdout
+
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{self.prog}: {message}")
+
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:  # noqa: ARG002 - ours
+        if message:
+            self._stdout.write(message)
+
+    def exit(self, status: int = 0, message: str | None = None) -> NoReturn:
+        if message:
+            self._stdout.write(message)
+        raise SystemExit(status)
+
+
+def _build_parser(stdout: TextIO) -> _Parser:
+    parser = _Parser(
+        prog="stream-sentinel",
+        description="Kafka contract-drift sentinel: validate events against the contracts in spec/events/.",
+        stdout=stdout,
+    )
+    parser.add_argument("--version", action="version", version=f"stream-sentinel {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    spec_default = os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR)
+
+    check = sub.add_parser(
+        "check",
+        help="validate captured messages offline (no broker)",
+        description="Validate captured messages (kcat -J lines or raw payload lines) against the contracts. "
+        "Exit 0: no drift, 1: drift found, 2: usage or spec error.",
+        stdout=stdout,
+    )
+    check.add_argument("input", nargs="?", default="-", help="capture file, or - for stdin (default)")
+    check.add_argument(
+        "--spec",
+        default=spec_default,
+        help=f"contracts dir (default: $SENTINEL_SPEC_DIR or {DEFAULT_SPEC_DIR})",
+    )
+    check.add_argument(
+        "--topic",
+        help="check every line against this topic's contract (required for raw payload lines)",
+    )
+    check.add_argument(
+        "--format",
+        choices=("table", "jsonl", "json"),
+        default="table",
+        help="table (default), jsonl (one drift event per line, streamed) or json (the report)",
+    )
+    check.add_argument(
+        "--min-severity",
+        choices=("info", "warning", "breaking"),
+        default="info",
+        help="report only drift at or above this severity (default: info, everything)",
+    )
+    check.add_argument(
+        "--examples",
+        type=int,
+        default=3,
+        help="examples kept per rule in table/json output (default 3)",
+    )
+
+    spec = sub.add_parser(
+        "spec",
+        help="load and check a spec dir, then list its contracts (exit 2 on any problem)",
+        stdout=stdout,
+    )
+    spec.add_argument("--spec", default=spec_default, help="contracts dir")
+
+    sub.add_parser("kinds", help="list the drift kinds and what each means", stdout=stdout)
+    return parser
+
+
+def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
+    """Run the CLI with explicit streams; returns the exit code."""
+    try:
+        parser = _build_parser(stdout)
+        try:
+            args = parser.parse_args(list(argv))
+        except SystemExit as exc:  # --help / --version
+            return int(exc.code or 0)
+        if args.command == "check":
+            return _check(args, stdin, stdout)
+        if args.command == "spec":
+            return _spec(args, stdout)
+        if args.command == "kinds":
+            width = max(len(k) for k in d.KINDS)
+            for kind, meaning in d.KINDS.items():
+                stdout.write(f"{kind.ljust(width)}  {meaning}\n")
+            return EXIT_OK
+        raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
+    except SentinelError as exc:
+        stderr.write(f"stream-sentinel: {exc}\n")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        stderr.write("stream-sentinel: interrupted\n")
+        return 130
+
+
+def _open_input(path: str, stdin: IO[bytes]) -> IO[bytes]:
+    if path == "-":
+        return stdin
+    try:
+        return open(path, "rb")
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
+
+
+def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
+    engine = load_engine(args.spec)
+    if args.topic is not None and engine.checker(args.topic) is None:
+        raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
+    report = DriftReport(max_examples=max(args.examples, 0))
+    stream = _open_input(args.input, stdin)
+    try:
+        for line_no, message in enumerate(read_capture(stream), start=1):
+            topic = args.topic or message.topic
+            if topic is None:
+                raise UsageError(f"record {line_no} is a raw payload line: give --topic to name its contract")
+            checker = engine.checker(topic)
+            if checker is None:
+                raise UsageError(
+                    f"record {line_no}: topic {topic!r} has no contract (known: {_known(engine)}); "
+                    "use --topic to check it against one"
+                )
+            outcome = checker.check(message.value, message.headers)
+            source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
+            events = outcome.drift_events(source, checker.topic.format, origin="check", min_severity=args.min_severity)
+            report.add(topic, outcome.event_type, events, outcome.tombstone)
+            if args.format == "jsonl":
+                for event in events:
+                    stdout.write(event.to_json().decode() + "\n")
+    finally:
+        if stream is not stdin:
+            stream.close()
+    if args.format == "table":
+        report.render_table(stdout)
+    elif args.format == "json":
+        import orjson
+
+        stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return EXIT_DRIFT if report.drift_events else EXIT_OK
+
+
+def _known(engine: Engine) -> str:
+    return ", ".join(sorted(engine.catalog.topics))
+
+
+def _spec(args: argparse.Namespace, stdout: TextIO) -> int:
+    engine = load_engine(args.spec)
+    for name, topic in sorted(engine.catalog.topics.items()):
+        stdout.write(f"{name}  ({topic.format}, owner {topic.owner or '-'}, sample {topic.sample_rate:g})\n")
+        for event in topic.events.values():
+            versions = ", ".join(
+                f"v{v.version}" + (f"#{v.schema_id}" if v.schema_id is not None else "") for v in event.versions
+            )
+            stdout.write(f"  {event.name}: {versions}  [{event.requirement or '-'}; {event.compatibility}]\n")
+    return EXIT_OK
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run(sys.argv[1:], sys.stdin.buffer, sys.stdout, sys.stderr))

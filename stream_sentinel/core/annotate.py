@@ -1,0 +1,440 @@
+"""Schema walkers: requirement/owner/PII annotations and redacted samples.
+
+Only invalid messages reach this module, so it may be thorough rather than fast; results that
+depend only on the schema (the annotations along one evaluation path) are cached per schema
+version, because one drifting producer repeats the same failure many times.
+
+Annotation rule: ``x-requirement`` and ``x-owner`` are taken from the nearest schema node above
+the failing location (field beats object beats schema root beats catalog entry); ``x-pii: true``
+anywhere on the way down makes everything below it PII, whose values are never echoed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import referencing
+
+REDACTED = "[REDACTED]"
+MAX_STRING = 64
+MAX_ITEMS = 5
+MAX_KEYS = 40
+MAX_DEPTH = 6
+
+_SCHEMA_MAP = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+_SCHEMA_LIST = frozenset({"allOf", "anyOf", "oneOf", "prefixItems"})
+_SCHEMA_ONE = frozenset(
+    {
+        "items",
+        "additionalProperties",
+        "not",
+        "if",
+        "then",
+        "else",
+        "contains",
+        "propertyNames",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "additionalItems",
+    }
+)
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "then", "else")
+
+
+@dataclass(frozen=True, slots=True)
+class Annotations:
+    """What the schema says about one location: who owns it and whether it is PII."""
+
+    requirement: str | None
+    owner: str | None
+    pii: bool
+
+
+def json_type(value: Any) -> str:
+    """JSON type name of a decoded value, as drift events report ``actual.type``."""
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "boolean"
+    if isinstance(value, int):
+        return "integer"
+    if isinstance(value, float):
+        return "number"
+    if isinstance(value, str):
+        return "string"
+    if isinstance(value, list | tuple):
+        return "array"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, bytes | bytearray):
+        return "bytes"
+    return type(value).__name__
+
+
+def _preview_number(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= MAX_STRING else text[:MAX_STRING] + "…"
+
+
+def _preview_bool(value: Any) -> str:
+    return "true" if value else "false"
+
+
+_PREVIEW_BY_TYPE: dict[type, Callable[[Any], str]] = {
+    int: _preview_number,
+    float: _preview_number,
+    bool: _preview_bool,
+}
+
+
+def preview(value: Any) -> str:
+    """A short, length-capped rendering of a non-PII value for ``actual.value``."""
+    fast = _PREVIEW_BY_TYPE.get(type(value))
+    if fast is not None:
+        return fast(value)
+    if isinstance(value, str):
+        text = value if len(value) <= MAX_STRING else value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
+        return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(value, dict):
+        return f"object with {len(value)} field{'s' if len(value) != 1 else ''}"
+    if isinstance(value, list | tuple):
+        return f"array of {len(value)} item{'s' if len(value) != 1 else ''}"
+    if isinstance(value, bytes | bytearray):
+        return f"{len(value)} bytes"
+    if value is None:
+        return "null"
+    if value is True or value is False:
+        return "true" if value else "false"
+    text = repr(value)
+    return text if len(text) <= MAX_STRING else text[:MAX_STRING] + "…"
+
+
+def _fold(nodes: Iterable[Mapping[str, Any]]) -> tuple[str | None, str | None, bool]:
+    requirement: str | None = None
+    owner: str | None = None
+    pii = False
+    for node in nodes:
+        requirement = node.get("x-requirement", requirement)
+        owner = node.get("x-owner", owner)
+        pii = pii or node.get("x-pii") is True
+    return requirement, owner, pii
+
+
+class JsonSchemaIndex:
+    """Walks one JSON Schema version (with its cross-file refs) for annotations and samples."""
+
+    def __init__(self, uri: str, document: Any, registry: referencing.Registry[Any]) -> None:
+        self._uri = uri
+        self._document = document
+        self._registry = registry
+        self._cache: dict[tuple[str | int, ...], Annotations] = {}
+        self._shapes: dict[tuple[int, ...], _Shape] = {}
+        self._root: _Shape | None = None
+
+    def at_evaluation_path(self, path: tuple[str | int, ...]) -> Annotations:
+        """Annotations of the schema nodes along a validator's evaluation path (cached)."""
+        found = self._cache.get(path)
+        if found is None:
+            requirement, owner, pii = _fold(self._nodes_along(path))
+            found = self._cache[path] = Annotations(requirement, owner, pii)
+        return found
+
+    def _nodes_along(self, path: tuple[str | int, ...]) -> Iterator[Mapping[str, Any]]:
+        node: Any = self._document
+        resolver = self._registry.resolver(base_uri=self._uri)
+        if isinstance(node, dict):
+            yield node
+        schema_position = True
+        for token in path:
+            if not isinstance(node, dict | list):
+                return
+            if schema_position and isinstance(node, dict):
+                if token in ("$ref", "$dynamicRef") and isinstance(node.get(token), str):
+                    try:
+                        resolved = resolver.lookup(node[token])
+                    except referencing.exceptions.Unresolvable:
+                        return
+                    node, resolver = resolved.contents, resolved.resolver
+                    if isinstance(node, dict):
+                        yield node
+                    continue
+                if token in _SCHEMA_MAP or token in _SCHEMA_LIST:
+                    node = node.get(str(token))
+                    schema_position = False
+                    continue
+                if token in _SCHEMA_ONE:
+                    node = node.get(str(token))
+                    if isinstance(node, dict):
+                        yield node
+                    continue
+                return  # an assertion keyword: the walk is complete
+            node = _child(node, token)
+            schema_position = True
+            if isinstance(node, dict):
+                yield node
+
+    # -- instance-driven walk: redacted samples ---------------------------------------------
+
+    def _root_shape(self) -> _Shape:
+        if self._root is None:
+            self._root = self._shape(self._expand([(self._document, self._registry.resolver(base_uri=self._uri))]))
+        return self._root
+
+    def _shape(self, nodes: list[tuple[dict[str, Any], Any]]) -> _Shape:
+        key = tuple(id(node) for node, _ in nodes)
+        found = self._shapes.get(key)
+        if found is None:
+            found = self._shapes[key] = _Shape(self, nodes)
+        return found
+
+    def redact(self, payload: Any) -> Any:
+        """Copy of ``payload`` safe to publish: PII masked, undocumented values hidden, capped."""
+        return _redact(payload, self._root_shape(), 0)
+
+    def pii_at(self, tokens: Iterable[str | int]) -> bool:
+        """True if the instance location (or any ancestor) is marked ``x-pii``."""
+        shape: _Shape | None = self._root_shape()
+        for token in tokens:
+            if shape is None or shape.pii:
+                break
+            shape = shape.child(token)
+        return shape is not None and shape.pii
+
+    def documents(self, tokens: tuple[str | int, ...]) -> bool:
+        """True if a schema applying at ``tokens[:-1]`` describes the field ``tokens[-1]``.
+
+        Independent of whether the message is valid (validator annotations are dropped for
+        failing branches), and ``allOf``/``anyOf``/``oneOf``/``$ref`` branches all count.
+        """
+        shape: _Shape | None = self._root_shape()
+        for token in tokens[:-1]:
+            if shape is None:
+                return False
+            shape = shape.child(token)
+        return shape is not None and shape.child(tokens[-1]) is not None
+
+    def _expand(self, nodes: list[tuple[Any, Any]]) -> list[tuple[dict[str, Any], Any]]:
+        """Follow ``$ref`` and in-place applicators so every schema that applies is listed."""
+        out: list[tuple[dict[str, Any], Any]] = []
+        stack = list(nodes)
+        seen: set[int] = set()
+        while stack:
+            node, resolver = stack.pop()
+            if not isinstance(node, dict) or id(node) in seen:
+                continue
+            seen.add(id(node))
+            out.append((node, resolver))
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolved = resolver.lookup(ref)
+                except referencing.exceptions.Unresolvable:
+                    resolved = None
+                if resolved is not None:
+                    stack.append((resolved.contents, resolved.resolver))
+            for key in _IN_PLACE:
+                value = node.get(key)
+                if isinstance(value, list):
+                    stack.extend((item, resolver) for item in value)
+                elif isinstance(value, dict):
+                    stack.append((value, resolver))
+        return out
+
+    @staticmethod
+    def children_of(nodes: list[tuple[dict[str, Any], Any]], token: str | int) -> tuple[list[tuple[Any, Any]], bool]:
+        """Schemas for a child location, and whether a parent enumerates named properties."""
+        children: list[tuple[Any, Any]] = []
+        described = False
+        for node, resolver in nodes:
+            if isinstance(token, int):
+                prefix = node.get("prefixItems")
+                if isinstance(prefix, list) and token < len(prefix):
+                    children.append((prefix[token], resolver))
+                elif isinstance(node.get("items"), dict):
+                    children.append((node["items"], resolver))
+                continue
+            props = node.get("properties")
+            if isinstance(props, dict):
+                described = True
+                if token in props:
+                    children.append((props[token], resolver))
+                    continue
+            patterns = node.get("patternProperties")
+            matched = False
+            if isinstance(patterns, dict):
+                for pattern, schema in patterns.items():
+                    if re.search(pattern, token):
+                        children.append((schema, resolver))
+                        matched = True
+            if not matched and isinstance(node.get("additionalProperties"), dict):
+                children.append((node["additionalProperties"], resolver))
+        return children, described
+
+
+class _Shape:
+    """The set of schemas applying at one instance location, with memoised children.
+
+    Built lazily and cached by schema-node identity, so resolving ``$ref`` and combinators
+    happens once per distinct location per process, not once per sample.
+    """
+
+    __slots__ = ("_children", "_index", "_nodes", "pii")
+
+    def __init__(self, index: JsonSchemaIndex, nodes: list[tuple[dict[str, Any], Any]]) -> None:
+        self._index = index
+        self._nodes = nodes
+        self._children: dict[str | int, _Shape | None] = {}
+        self.pii = any(node.get("x-pii") is True for node, _ in nodes)
+
+    def child(self, token: str | int) -> _Shape | None:
+        """Shape of a child; None when the contract does not describe it (undocumented)."""
+        key: str | int = token
+        if isinstance(token, int) and not any("prefixItems" in node for node, _ in self._nodes):
+            key = -1  # every index shares the items schema
+        if key in self._children:
+            return self._children[key]
+        children, described = JsonSchemaIndex.children_of(self._nodes, token)
+        index = self._index
+        shape = None if not children and described else index._shape(index._expand(children))
+        self._children[key] = shape
+        return shape
+
+
+def _redact(value: Any, shape: _Shape, depth: int) -> Any:
+    if shape.pii:
+        return REDACTED
+    if isinstance(value, dict):
+        if depth >= MAX_DEPTH:
+            return preview(value)
+        out: dict[str, Any] = {}
+        for index, (key, item) in enumerate(value.items()):
+            if index >= MAX_KEYS:
+                out["…"] = f"{len(value) - MAX_KEYS} more fields"
+                break
+            child = shape.child(key)
+            out[key] = f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1)
+        return out
+    if isinstance(value, list):
+        if depth >= MAX_DEPTH:
+            return preview(value)
+        items = []
+        for i, item in enumerate(value[:MAX_ITEMS]):
+            child = shape.child(i)
+            items.append(f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1))
+        if len(value) > MAX_ITEMS:
+            items.append(f"… {len(value) - MAX_ITEMS} more items")
+        return items
+    if isinstance(value, str) and len(value) > MAX_STRING:
+        return value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
+    return value
+
+
+def _child(node: Any, token: str | int) -> Any:
+    if isinstance(node, dict):
+        return node.get(str(token))
+    if isinstance(node, list) and isinstance(token, int) and token < len(node):
+        return node[token]
+    if isinstance(node, list) and isinstance(token, str) and token.isdigit() and int(token) < len(node):
+        return node[int(token)]
+    return None
+
+
+class AvroSchemaIndex:
+    """Annotations and redaction for one Avro schema (custom attributes x-pii/x-requirement)."""
+
+    def __init__(self, document: Any, named: Mapping[str, Any]) -> None:
+        self._document = document
+        self._named = named
+
+    def root(self) -> Annotations:
+        """Annotations of the top-level record (decode failures have no finer location)."""
+        doc = self._document if isinstance(self._document, dict) else {}
+        return Annotations(doc.get("x-requirement"), doc.get("x-owner"), doc.get("x-pii") is True)
+
+    def redact(self, record: Any) -> Any:
+        """Copy of a decoded record with ``x-pii`` fields masked and values capped."""
+        return self._redact(record, self._document, 0)
+
+    def _resolve(self, schema: Any) -> Any:
+        if isinstance(schema, str):
+            return self._named.get(schema, schema)
+        return schema
+
+    def _redact(self, value: Any, schema: Any, depth: int) -> Any:
+        schema = self._resolve(schema)
+        if isinstance(schema, list):  # a union: pick the branch whose shape fits
+            for branch in schema:
+                branch = self._resolve(branch)
+                if isinstance(branch, dict) and branch.get("type") == "record" and isinstance(value, dict):
+                    return self._redact(value, branch, depth)
+            return self._redact(value, None, depth)
+        if isinstance(schema, dict) and schema.get("x-pii") is True:
+            return REDACTED
+        if isinstance(value, dict):
+            if depth >= MAX_DEPTH:
+                return preview(value)
+            fields = {}
+            if isinstance(schema, dict) and schema.get("type") == "record":
+                fields = {f["name"]: f for f in schema.get("fields", []) if isinstance(f, dict)}
+            out: dict[str, Any] = {}
+            for key, item in value.items():
+                field = fields.get(key)
+                if field is not None and field.get("x-pii") is True:
+                    out[key] = REDACTED
+                else:
+                    item_schema = (
+                        field.get("type") if field else (schema.get("values") if isinstance(schema, dict) else None)
+                    )
+                    out[key] = self._redact(item, item_schema, depth + 1)
+            return out
+        if isinstance(value, list):
+            item_schema = schema.get("items") if isinstance(schema, dict) else None
+            items = [self._redact(v, item_schema, depth + 1) for v in value[:MAX_ITEMS]]
+            if len(value) > MAX_ITEMS:
+                items.append(f"… {len(value) - MAX_ITEMS} more items")
+            return items
+        if isinstance(value, bytes | bytearray):
+            return preview(value)
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            return value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
+        if not isinstance(value, str | int | float | bool) and value is not None:
+            return str(value)  # logical types (datetime, Decimal, UUID) as text
+        return value
+
+
+def avro_named_types(documents: Iterable[Any], default_namespace: str | None = None) -> dict[str, Any]:
+    """Full name -> schema dict for every named type defined in the given Avro documents."""
+    named: dict[str, Any] = {}
+
+    def visit(schema: Any, namespace: str | None) -> None:
+        if isinstance(schema, list):
+            for branch in schema:
+                visit(branch, namespace)
+            return
+        if not isinstance(schema, dict):
+            return
+        kind = schema.get("type")
+        if kind in ("record", "error", "enum", "fixed") and isinstance(schema.get("name"), str):
+            name = schema["name"]
+            space = schema.get("namespace", namespace)
+            full = name if "." in name or not space else f"{space}.{name}"
+            named[full] = schema
+            named.setdefault(name, schema)
+            namespace = full.rsplit(".", 1)[0] if "." in full else space
+        if kind in ("record", "error"):
+            for field in schema.get("fields", []):
+                if isinstance(field, dict):
+                    visit(field.get("type"), namespace)
+        elif kind == "array":
+            visit(schema.get("items"), namespace)
+        elif kind == "map":
+            visit(schema.get("values"), namespace)
+        elif isinstance(kind, dict | list):
+            visit(kind, namespace)
+
+    for document in documents:
+        visit(document, default_namespace)
+    return named

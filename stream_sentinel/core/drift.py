@@ -1,0 +1,354 @@
+"""Violations and drift events: the values every shell reports, counts and publishes.
+
+A ``Violation`` is what the validator found (one rule broken at one location). A ``DriftEvent``
+adds where the message came from and is what goes on the drift topic. Both are frozen values.
+The human message and the suggested fix are computed when a drift event is built, not when a
+violation is found: in ``first`` alert mode most violations are only counted, never rendered.
+
+Identity:
+- ``drift_id`` = hash(topic, partition, offset, event type, kind, path, schema): the same message
+  broken the same way gives the same id on every run, so consumers deduplicate redeliveries.
+- ``fingerprint`` = hash(topic, event type, kind, path with array indexes as ``*``): what
+  windows count, and what the drift topic is keyed by so one rule's events stay ordered.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final, NamedTuple
+
+import orjson
+
+from stream_sentinel import __version__
+
+# -- kinds --------------------------------------------------------------------------------------
+UNDECODABLE: Final = "undecodable"
+SCHEMA_MISMATCH: Final = "schema_mismatch"
+UNKNOWN_SCHEMA_ID: Final = "unknown_schema_id"
+UNKNOWN_EVENT_TYPE: Final = "unknown_event_type"
+UNKNOWN_VERSION: Final = "unknown_version"
+MISSING_REQUIRED: Final = "missing_required"
+TYPE_MISMATCH: Final = "type_mismatch"
+UNDOCUMENTED_FIELD: Final = "undocumented_field"
+CONSTRAINT: Final = "constraint"
+COMPOSITION: Final = "composition"
+VERSION_LAG: Final = "version_lag"
+TOMBSTONE: Final = "tombstone"
+OVERSIZED: Final = "oversized"
+
+BREAKING: Final = "breaking"
+WARNING: Final = "warning"
+INFO: Final = "info"
+SEVERITY_RANK: Final = {INFO: 0, WARNING: 1, BREAKING: 2}
+
+# Documented in README "Drift kinds"; a kind's meaning never changes once published.
+KINDS: Final[Mapping[str, str]] = {
+    UNDECODABLE: "the bytes are not the topic's format (bad JSON, corrupt Avro, bad framing, empty)",
+    SCHEMA_MISMATCH: "Avro decoded with the contract's schema but bytes were left over: another writer schema",
+    UNKNOWN_SCHEMA_ID: "Confluent framing names a schema id the catalog does not map",
+    UNKNOWN_EVENT_TYPE: "the event type is missing or not one the topic's contract lists",
+    UNKNOWN_VERSION: "the message declares a schema version the catalog does not have",
+    MISSING_REQUIRED: "a required field is absent",
+    TYPE_MISMATCH: "a field has another JSON type than the contract says",
+    UNDOCUMENTED_FIELD: (
+        "a field the contract does not describe (breaking where the contract is closed, info where open)"
+    ),
+    CONSTRAINT: "a value breaks enum, const, pattern, format, bounds, length, multipleOf, items or uniqueness",
+    COMPOSITION: "a value matches none (or, for oneOf, several) of the contract's alternatives, or matches a `not`",
+    VERSION_LAG: "fails the newest version but passes an older one: the producer lags the contract",
+    TOMBSTONE: "a null value (delete marker) on a topic whose catalog entry says tombstones: drift",
+    OVERSIZED: "the payload is larger than the configured max_payload_bytes and was not decoded",
+}
+
+
+class Violation(NamedTuple):
+    """One broken rule at one location of one message.
+
+    ``path`` is a JSON pointer into the payload (``""`` = the whole message) and ``rule_path``
+    the same with array indexes generalized to ``*``. ``actual_value`` is ``None`` when the
+    value is withheld (PII, undocumented field, absent); ``redacted`` says which.
+
+    A NamedTuple rather than a frozen dataclass: equally immutable, and about five times
+    cheaper to build, which matters because every invalid message builds several.
+    """
+
+    kind: str
+    severity: str
+    path: str
+    rule_path: str
+    expected: str
+    actual_type: str
+    actual_value: str | None = None
+    redacted: bool = False
+    requirement: str | None = None
+    owner: str | None = None
+    keyword: str = ""
+    detail: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """Kafka coordinates of the message a drift event is about."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int | None = None
+    key: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DriftEvent:
+    """The sentinel's output record (contract: spec/events/sentinel/drift-event.v1.schema.json)."""
+
+    drift_id: str
+    fingerprint: str
+    kind: str
+    severity: str
+    requirement: str | None
+    owner: str | None
+    path: str
+    rule_path: str
+    expected: str
+    actual: Mapping[str, Any]
+    message: str
+    suggested_fix: str
+    source: Source
+    event_type: str | None
+    schema_ref: str | None
+    schema_version: int | None
+    schema_id: int | None
+    sample: Any
+    detail: str = ""
+    origin: str = "live"
+    run_id: str | None = None
+    observed_at: int | None = None
+    sentinel_version: str = __version__
+    type: str = field(default="drift", init=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain-JSON form, field order fixed (golden files and consumers rely on it)."""
+        return {
+            "type": self.type,
+            "drift_id": self.drift_id,
+            "fingerprint": self.fingerprint,
+            "kind": self.kind,
+            "severity": self.severity,
+            "requirement": self.requirement,
+            "owner": self.owner,
+            "event_type": self.event_type,
+            "path": self.path,
+            "rule_path": self.rule_path,
+            "expected": self.expected,
+            "actual": dict(self.actual),
+            "message": self.message,
+            "suggested_fix": self.suggested_fix,
+            "detail": self.detail,
+            "source": {
+                "topic": self.source.topic,
+                "partition": self.source.partition,
+                "offset": self.source.offset,
+                "timestamp": self.source.timestamp,
+                "key": self.source.key,
+            },
+            "schema": {
+                "ref": self.schema_ref,
+                "version": self.schema_version,
+                "id": self.schema_id,
+            },
+            "sample": self.sample,
+            "origin": self.origin,
+            "run_id": self.run_id,
+            "observed_at": self.observed_at,
+            "sentinel_version": self.sentinel_version,
+        }
+
+    def to_json(self) -> bytes:
+        """Serialized with orjson, as published on the drift topic."""
+        return orjson.dumps(self.to_dict())
+
+
+def _digest(parts: tuple[object, ...], size: int) -> str:
+    text = "\x1f".join("" if p is None else str(p) for p in parts)
+    return hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=size).hexdigest()
+
+
+def fingerprint(topic: str, event_type: str | None, kind: str, rule_path: str) -> str:
+    """Stable id of a rule on a topic: what windows count and the drift topic is keyed by."""
+    return _digest((topic, event_type, kind, rule_path), 8)
+
+
+def drift_id(source: Source, event_type: str | None, violation: Violation, schema_ref: str | None) -> str:
+    """Deterministic id of (message, rule): redelivery and re-runs give the same id."""
+    return _digest(
+        (
+            source.topic,
+            source.partition,
+            source.offset,
+            event_type,
+            violation.kind,
+            violation.path,
+            schema_ref,
+        ),
+        16,
+    )
+
+
+def _where(violation: Violation) -> str:
+    where = violation.path or "the message"
+    return f"{where} ({violation.requirement})" if violation.requirement else where
+
+
+def describe(violation: Violation, event_type: str | None, version: int | None) -> str:
+    """One sentence a person understands: what the producer sent versus what the contract says."""
+    subject = f"{event_type} v{version}" if event_type and version else (event_type or "message")
+    where = _where(violation)
+    actual = violation.actual_type + (f" {violation.actual_value}" if violation.actual_value else "")
+    kind = violation.kind
+    if kind == TYPE_MISMATCH:
+        return f"producer sends {violation.actual_type}; contract says {violation.expected} at {where}"
+    if kind == MISSING_REQUIRED:
+        return f"{subject}: required field {where} is missing"
+    if kind == UNDOCUMENTED_FIELD:
+        closed = violation.severity == BREAKING
+        tail = "the contract forbids unlisted fields" if closed else "allowed, but no consumer can rely on it"
+        return (
+            f"{subject}: producer sends {violation.actual_type} field {where} the contract does not describe ({tail})"
+        )
+    if kind == CONSTRAINT:
+        return f"{subject}: value at {where} must be {violation.expected}; got {actual}"
+    if kind == COMPOSITION:
+        return f"{subject}: value at {where} must be {violation.expected}; got {actual}"
+    if kind == VERSION_LAG:
+        return f"{subject} message matches {violation.actual_value} but not the newest {violation.expected}"
+    if kind == UNKNOWN_EVENT_TYPE:
+        if violation.actual_type == "missing":
+            return f"message has no event type ({violation.detail}); expected {violation.expected}"
+        return f"event type {violation.actual_value} is not in the topic's contract (expected {violation.expected})"
+    if kind in (UNDECODABLE, SCHEMA_MISMATCH):
+        return f"{subject} cannot be decoded as {violation.expected}: {violation.detail}"
+    if kind == UNKNOWN_VERSION:
+        return (
+            f"{event_type} declares version {violation.actual_value}, "
+            f"which the catalog does not have ({violation.expected})"
+        )
+    if kind == UNKNOWN_SCHEMA_ID:
+        return f"schema id {violation.actual_value} is not mapped in the catalog"
+    if kind == TOMBSTONE:
+        return "null value (tombstone) on a topic whose contract does not allow deletes"
+    if kind == OVERSIZED:
+        return f"payload of {violation.actual_value} is over the limit ({violation.expected}); not decoded"
+    return f"{subject}: {violation.detail or kind}"
+
+
+def suggest_fix(violation: Violation, event_type: str | None, topic_format: str) -> str:
+    """The next step for the owner, phrased for whoever reads the alert."""
+    path = violation.path or "the message"
+    req = f" ({violation.requirement})" if violation.requirement else ""
+    kind = violation.kind
+    if kind == TYPE_MISMATCH:
+        if violation.expected == "integer" and violation.actual_type == "number":
+            return (
+                f"producer sends number; contract says integer at {path}{req}: "
+                "round at the producer or widen the contract with a new version"
+            )
+        return (
+            f"send {violation.expected} at {path}{req} from the producer, or, if "
+            f"{violation.actual_type} is intended, publish a new contract version that allows it"
+        )
+    if kind == MISSING_REQUIRED:
+        return f"populate {path}{req} at the producer, or make it optional in a new contract version"
+    if kind == UNDOCUMENTED_FIELD:
+        if violation.severity == BREAKING:
+            return (
+                f"stop sending {path} at the producer, or add it to the contract in a new version (an additive change)"
+            )
+        return f"document {path} in the contract (an additive change) so consumers can rely on it"
+    if kind in (CONSTRAINT, COMPOSITION):
+        return f"send a value that is {violation.expected} at {path}{req}, or relax the contract in a new version"
+    if kind == VERSION_LAG:
+        return (
+            f"upgrade the producer to {violation.expected}, or have it declare the version it writes "
+            "(version header/field) so it is checked against that version"
+        )
+    if kind == UNKNOWN_EVENT_TYPE:
+        return "add the event type to the topic's events in catalog.yaml, or fix the producer's event type"
+    if kind == UNKNOWN_VERSION:
+        return f"add that version of {event_type} to catalog.yaml, or fix the producer's version declaration"
+    if kind == UNKNOWN_SCHEMA_ID:
+        return "add the producer's schema to catalog.yaml as a new version with that schema_id"
+    if kind == SCHEMA_MISMATCH:
+        return (
+            "the producer writes with another Avro schema than the contract: add its schema as a new "
+            "version (and a version header), or align the producer"
+        )
+    if kind == UNDECODABLE:
+        return (
+            f"the producer's serializer does not write {topic_format}: "
+            "check its configuration and the topic's format in catalog.yaml"
+        )
+    if kind == TOMBSTONE:
+        return "stop deleting keys on this topic, or set tombstones: ignore for it in catalog.yaml"
+    if kind == OVERSIZED:
+        return "split the event at the producer, or raise max_payload_bytes if such payloads are intended"
+    return "inspect the sample and the contract"
+
+
+@dataclass(frozen=True, slots=True)
+class Subject:
+    """What the violations of one message are about: resolved event type and schema."""
+
+    event_type: str | None
+    schema_ref: str | None
+    schema_version: int | None
+    schema_id: int | None
+    topic_format: str
+
+
+def build_drift_events(
+    violations: tuple[Violation, ...],
+    subject: Subject,
+    source: Source,
+    sample: Any,
+    *,
+    origin: str = "live",
+    run_id: str | None = None,
+    observed_at: int | None = None,
+) -> list[DriftEvent]:
+    """One drift event per violation of a message, all sharing the message's redacted sample."""
+    events = []
+    for violation in violations:
+        actual: dict[str, Any] = {"type": violation.actual_type}
+        if violation.actual_value is not None:
+            actual["value"] = violation.actual_value
+        if violation.redacted:
+            actual["redacted"] = True
+        events.append(
+            DriftEvent(
+                drift_id=drift_id(source, subject.event_type, violation, subject.schema_ref),
+                fingerprint=fingerprint(source.topic, subject.event_type, violation.kind, violation.rule_path),
+                kind=violation.kind,
+                severity=violation.severity,
+                requirement=violation.requirement,
+                owner=violation.owner,
+                path=violation.path,
+                rule_path=violation.rule_path,
+                expected=violation.expected,
+                actual=actual,
+                message=describe(violation, subject.event_type, subject.schema_version),
+                suggested_fix=suggest_fix(violation, subject.event_type, subject.topic_format),
+                detail=violation.detail,
+                source=source,
+                event_type=subject.event_type,
+                schema_ref=subject.schema_ref,
+                schema_version=subject.schema_version,
+                schema_id=subject.schema_id,
+                sample=sample,
+                origin=origin,
+                run_id=run_id,
+                observed_at=observed_at,
+            )
+        )
+    return events

@@ -1,0 +1,319 @@
+"""Violations for an invalid JSON message: exact detail without the whole-message error cost.
+
+``jsonschema_rs.Validator.iter_errors`` on a whole message is 4-12x the cost of ``is_valid``
+when an error sits at the root: for every error it converts the offending instance back to
+Python and formats a verbose message embedding it, so a missing or undocumented top-level field
+copies and prints the entire message (measured: 18-24 µs vs 2-4 µs for ``is_valid`` on a
+680-byte order).
+
+So a schema version whose root is a closed object gets a ``RootPlan``: the root's own keywords
+(``required``, ``additionalProperties: false``) are checked here in Python, and everything below
+the root is reported by one ``iter_errors`` call on a *children* validator compiled from the same
+``properties`` (and ``$defs``) without those two keywords. Its errors carry only the small
+failing sub-values, and their evaluation paths are the real schema's (same structure), so
+annotations resolve exactly as for the full validator. A test holds both paths equal on
+generated messages. Roots the plan cannot mirror exactly (open, combinators, ``$ref`` at the
+root, ``$dynamicRef``, ``$id``, references to the root itself) get no plan and use the
+whole-message path.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Final
+
+import jsonschema_rs
+import orjson
+
+from stream_sentinel.core import drift as d
+from stream_sentinel.core import pointer as jp
+from stream_sentinel.core.annotate import JsonSchemaIndex, json_type, preview
+
+_ANNOTATION_KEYS: Final = frozenset(
+    {
+        "title",
+        "description",
+        "$comment",
+        "examples",
+        "default",
+        "deprecated",
+        "readOnly",
+        "writeOnly",
+        "$schema",
+        "$defs",
+        "definitions",
+        "type",
+        "properties",
+        "required",
+        "additionalProperties",
+    }
+)
+_UNSUPPORTED_ANYWHERE: Final = ("$dynamicRef", "$dynamicAnchor", "$recursiveRef", "$id", "$anchor")
+_LOCAL_REF_PREFIXES: Final = ("#/$defs/", "#/definitions/", "#/properties/")
+
+_CONSTRAINT_TEXT: Final[Mapping[str, str]] = {
+    "minimum": ">= {limit}",
+    "maximum": "<= {limit}",
+    "exclusiveMinimum": "> {limit}",
+    "exclusiveMaximum": "< {limit}",
+    "minLength": "at least {limit} characters long",
+    "maxLength": "at most {limit} characters long",
+    "minItems": "an array of at least {limit} items",
+    "maxItems": "an array of at most {limit} items",
+    "minProperties": "an object with at least {limit} fields",
+    "maxProperties": "an object with at most {limit} fields",
+    "multipleOf": "a multiple of {multiple_of}",
+    "pattern": "a string matching {pattern}",
+    "format": "a string in format {format}",
+    "uniqueItems": "an array of unique items",
+}
+_MAX_ENUM_SHOWN: Final = 12
+_MAX_RULES: Final = 4096
+
+Tokens = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """What violation building needs besides the error: annotations and catalog fallbacks.
+
+    ``rules`` memoises the schema-derived part of each violation (kind, paths, expected,
+    owner, requirement, PII) per (keyword, instance path, evaluation path): a drifting
+    producer breaks the same rule at the same place in message after message, so only the
+    actual value is new each time.
+    """
+
+    walker: JsonSchemaIndex
+    owner: str | None
+    requirement: str | None
+    rules: dict[tuple[object, ...], d.Violation] = field(default_factory=dict, compare=False)
+
+
+@dataclass(frozen=True, slots=True)
+class RootPlan:
+    """A closed object root: its own keywords, checked in Python, and a children validator."""
+
+    required: tuple[str, ...]
+    required_set: frozenset[str]
+    properties: frozenset[str]
+    children: jsonschema_rs.Validator
+
+
+def build_plan(
+    uri: str, document: Any, registry: jsonschema_rs.Registry | None, assert_formats: bool
+) -> RootPlan | None:
+    """The plan for a schema document, or None when it must use whole-message detail."""
+    if not isinstance(document, dict) or document.get("type") != "object":
+        return None
+    if document.get("additionalProperties") is not False or not isinstance(document.get("properties"), dict):
+        return None
+    if any(k not in _ANNOTATION_KEYS and not k.startswith("x-") for k in document):
+        return None
+    if _unsupported(document):
+        return None
+    children: dict[str, Any] = {"type": "object", "properties": document["properties"]}
+    for key in ("$defs", "definitions", "$schema"):
+        if key in document:
+            children[key] = document[key]
+    try:
+        validator = jsonschema_rs.validator_for(
+            children, registry=registry, base_uri=uri, validate_formats=assert_formats
+        )
+    except (ValueError, jsonschema_rs.ReferencingError):
+        return None
+    required = tuple(document.get("required", ()))
+    return RootPlan(required, frozenset(required), frozenset(document["properties"]), validator)
+
+
+def _unsupported(node: Any) -> bool:
+    """Keywords whose meaning would change in the children validator."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            if any(k in current for k in _UNSUPPORTED_ANYWHERE):
+                return True
+            ref = current.get("$ref")
+            if isinstance(ref, str) and ref.startswith("#") and not ref.startswith(_LOCAL_REF_PREFIXES):
+                return True
+            stack.extend(v for k, v in current.items() if k not in ("const", "enum", "examples", "default"))
+        elif isinstance(current, list):
+            stack.extend(current)
+    return False
+
+
+def explain(plan: RootPlan, payload: Any, ctx: Context, out: list[d.Violation]) -> bool:
+    """Append the violations of an invalid ``payload``; False if the plan does not apply."""
+    if type(payload) is not dict:
+        return False
+    keys = payload.keys()
+    missing = plan.required_set - keys
+    if missing:
+        out.extend(
+            missing_required((name,), ("properties", name), ctx, "/required")
+            for name in plan.required
+            if name in missing
+        )
+    closed = keys - plan.properties
+    if closed:
+        names = [name for name in payload if name in closed]  # payload order, deterministic
+        out.extend(undocumented((), names, (), ("additionalProperties",), payload, ctx, d.BREAKING))
+    children = plan.children
+    # If the root's own keywords explain the failure, is_valid (a third of iter_errors' cost)
+    # usually proves the rest clean; otherwise the failure is below the root.
+    if out and children.is_valid(payload):
+        return True
+    for error in children.iter_errors(payload):
+        out.extend(from_error(error, payload, ctx))
+    return True
+
+
+# -- building violations (shared with whole-message detail) ------------------------------------
+
+
+def _resolved(ctx: Context, evaluation: Tokens) -> tuple[str | None, str | None, bool]:
+    notes = ctx.walker.at_evaluation_path(evaluation)
+    return notes.owner or ctx.owner, notes.requirement or ctx.requirement, notes.pii
+
+
+def violation(
+    kind: str,
+    tokens: Tokens,
+    evaluation: Tokens,
+    keyword: Tokens,
+    expected: str,
+    value: Any,
+    ctx: Context,
+) -> d.Violation:
+    """A violation about a present value, with its value withheld if the schema marks it PII."""
+    owner, requirement, pii = _resolved(ctx, evaluation)
+    return d.Violation(
+        kind,
+        d.BREAKING,
+        jp.to_pointer(tokens),
+        jp.generalize(tokens),
+        expected,
+        json_type(value),
+        None if pii else preview(value),
+        pii,
+        requirement,
+        owner,
+        jp.to_pointer(keyword),
+    )
+
+
+def missing_required(tokens: Tokens, evaluation: Tokens, ctx: Context, keyword: str) -> d.Violation:
+    """A required field is absent; annotated by the missing field's own schema if it has one."""
+    owner, requirement, _ = _resolved(ctx, evaluation)
+    return d.Violation(
+        d.MISSING_REQUIRED,
+        d.BREAKING,
+        jp.to_pointer(tokens),
+        jp.generalize(tokens),
+        "present (required)",
+        "missing",
+        None,
+        False,
+        requirement,
+        owner,
+        keyword,
+    )
+
+
+def undocumented(
+    tokens: Tokens,
+    names: list[str] | tuple[str, ...],
+    evaluation: Tokens,
+    keyword: Tokens,
+    payload: Any,
+    ctx: Context,
+    severity: str,
+) -> list[d.Violation]:
+    """Fields the contract does not describe; their values are never echoed (they may be PII)."""
+    owner, requirement, _ = _resolved(ctx, evaluation)
+    expected = (
+        "no such field (the contract lists the allowed fields)"
+        if severity == d.BREAKING
+        else "only documented fields (the contract allows, but does not describe, this one)"
+    )
+    out = []
+    for name in names:
+        field_tokens = (*tokens, name)
+        try:
+            value = jp.resolve(payload, [str(t) for t in field_tokens])
+        except KeyError:
+            value = None
+        out.append(
+            d.Violation(
+                d.UNDOCUMENTED_FIELD,
+                severity,
+                jp.to_pointer(field_tokens),
+                jp.generalize(field_tokens),
+                expected,
+                json_type(value),
+                None,
+                True,
+                requirement,
+                owner,
+                jp.to_pointer(keyword),
+            )
+        )
+    return out
+
+
+def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context) -> list[d.Violation]:
+    """Violations for one jsonschema-rs error (whole-message or children validator)."""
+    kind = error.kind
+    name = kind.name
+    tokens: Tokens = tuple(error.instance_path)
+    evaluation: Tokens = tuple(error.evaluation_path)
+    memo_key = (name, tokens, evaluation)
+    rule = ctx.rules.get(memo_key)
+    if rule is not None:
+        value = error.instance
+        return [rule._replace(actual_type=json_type(value), actual_value=None if rule.redacted else preview(value))]
+    details = kind.as_dict()
+    keyword = tuple(error.schema_path)
+    if name in ("additionalProperties", "unevaluatedProperties"):
+        unexpected = details.get("unexpected", ())
+        return undocumented(tokens, unexpected, evaluation[:-1], keyword, payload, ctx, d.BREAKING)
+    if name == "required":
+        prop = details["property"]
+        return [missing_required((*tokens, prop), (*evaluation[:-1], "properties", prop), ctx, jp.to_pointer(keyword))]
+    if name == "type":
+        violation_kind, expected = d.TYPE_MISMATCH, " or ".join(details.get("types", ()))
+    elif name in ("oneOf", "anyOf", "not"):
+        violation_kind = d.COMPOSITION
+        count = len(details.get("context", ()) or ())
+        if name == "not":
+            expected = "not matching the schema the contract excludes"
+        elif name == "anyOf":
+            expected = f"a match for at least one of {count} alternatives" if count else "a match for an alternative"
+        elif count:
+            expected = f"a match for exactly one of {count} alternatives"
+        else:
+            expected = "a match for exactly one alternative (several match)"
+    elif name == "enum":
+        options = details.get("options", [])
+        shown = ", ".join(orjson.dumps(o).decode() for o in options[:_MAX_ENUM_SHOWN])
+        more = f", … ({len(options)} in all)" if len(options) > _MAX_ENUM_SHOWN else ""
+        violation_kind, expected = d.CONSTRAINT, f"one of {shown}{more}"
+    elif name == "const":
+        violation_kind, expected = (
+            d.CONSTRAINT,
+            "exactly " + orjson.dumps(details.get("expected_value")).decode(),
+        )
+    elif name == "falseSchema":
+        violation_kind, expected = d.CONSTRAINT, "absent (the contract forbids a value here)"
+    else:
+        template = _CONSTRAINT_TEXT.get(name)
+        try:
+            expected = template.format(**details) if template else f"valid under {name}"
+        except (KeyError, IndexError):
+            expected = f"valid under {name}"
+        violation_kind = d.CONSTRAINT
+    built = violation(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
+    if len(ctx.rules) < _MAX_RULES:
+        ctx.rules[memo_key] = built
+    return [built]

@@ -1,0 +1,549 @@
+"""Load and check the contract catalog in ``spec/events/`` into an immutable ``Catalog``.
+
+Everything that can be wrong with a spec is found here, once, before anything starts: YAML and
+JSON syntax, the catalog's own shape, every JSON Schema against its meta-schema, every ``$ref``
+(resolved offline, never fetched), every Avro schema and its named-type references, Confluent
+schema ids. The first problem raises ``SpecError(file, pointer, cause)``; there is no partially
+loaded catalog.
+
+Schema documents are addressed by their path: a file ``orders/a.schema.json`` has the base URI
+``file:///spec/orders/a.schema.json`` unless it declares ``$id``, so relative cross-file ``$ref``
+works the way it reads on disk and the URI does not depend on where the spec dir lives.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any, Literal
+from urllib.parse import urljoin
+
+import fastavro
+import jsonschema
+import referencing
+import referencing.exceptions
+import yaml
+from jsonschema.exceptions import best_match
+from referencing.jsonschema import DRAFT202012
+
+from stream_sentinel.core import pointer as jp
+from stream_sentinel.core.errors import SpecError
+
+CATALOG_FILE = "catalog.yaml"
+SPEC_BASE_URI = "file:///spec/"
+
+Format = Literal["json", "avro", "confluent-avro", "confluent-json"]
+SchemaKind = Literal["json", "avro"]
+LocatorKind = Literal["header", "pointer", "fixed", "schema_id"]
+COMPATIBILITY_MODES = (
+    "BACKWARD",
+    "BACKWARD_TRANSITIVE",
+    "FORWARD",
+    "FORWARD_TRANSITIVE",
+    "FULL",
+    "FULL_TRANSITIVE",
+    "NONE",
+)
+
+_TOPIC_KEYS: dict[str, Any] = {
+    "description": {"type": "string"},
+    "owner": {"type": "string", "minLength": 1},
+    "format": {"enum": ["json", "avro", "confluent-avro", "confluent-json"]},
+    "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
+    "tombstones": {"enum": ["ignore", "drift"]},
+    "compatibility": {"enum": list(COMPATIBILITY_MODES)},
+}
+
+# The catalog's own contract. Checked with python-jsonschema so a mistake is reported at its
+# exact pointer with jsonschema's best-match explanation.
+CATALOG_SCHEMA: dict[str, Any] = {
+    "$schema": "https://json-schema.org/draft/2020-12/schema",
+    "type": "object",
+    "required": ["catalog", "topics"],
+    "additionalProperties": False,
+    "properties": {
+        "catalog": {"const": 1},
+        "description": {"type": "string"},
+        "defaults": {"type": "object", "additionalProperties": False, "properties": _TOPIC_KEYS},
+        "topics": {
+            "type": "object",
+            "minProperties": 1,
+            "propertyNames": {"minLength": 1, "maxLength": 249, "pattern": "^[A-Za-z0-9._-]+$"},
+            "additionalProperties": {"$ref": "#/$defs/topic"},
+        },
+    },
+    "$defs": {
+        "topic": {
+            "type": "object",
+            "required": ["event_type", "events"],
+            "additionalProperties": False,
+            "properties": {
+                **_TOPIC_KEYS,
+                "event_type": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": False,
+                    "properties": {
+                        "header": {"type": "string", "minLength": 1},
+                        "pointer": {"type": "string", "pattern": "^(/.*)?$"},
+                        "fixed": {"type": "string", "minLength": 1},
+                        "schema_id": {"const": True},
+                    },
+                },
+                "version": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "maxProperties": 1,
+                    "additionalProperties": False,
+                    "properties": {
+                        "header": {"type": "string", "minLength": 1},
+                        "pointer": {"type": "string", "pattern": "^(/.*)?$"},
+                    },
+                },
+                "events": {
+                    "type": "object",
+                    "minProperties": 1,
+                    "propertyNames": {"minLength": 1},
+                    "additionalProperties": {"$ref": "#/$defs/event"},
+                },
+            },
+        },
+        "event": {
+            "type": "object",
+            "required": ["versions"],
+            "additionalProperties": False,
+            "properties": {
+                "description": {"type": "string"},
+                "owner": {"type": "string", "minLength": 1},
+                "requirement": {"type": "string", "minLength": 1},
+                "compatibility": {"enum": list(COMPATIBILITY_MODES)},
+                "versions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/version"}},
+            },
+        },
+        "version": {
+            "type": "object",
+            "required": ["version", "schema"],
+            "additionalProperties": False,
+            "properties": {
+                "version": {"type": "integer", "minimum": 1},
+                "schema": {"type": "string", "minLength": 1},
+                "schema_id": {"type": "integer", "minimum": 0, "maximum": 2147483647},
+                "references": {"type": "array", "items": {"type": "string"}},
+                "owner": {"type": "string", "minLength": 1},
+                "requirement": {"type": "string", "minLength": 1},
+                "description": {"type": "string"},
+            },
+        },
+    },
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Locator:
+    """Where a topic's messages carry their event type or version.
+
+    ``tokens`` is the parsed JSON pointer for ``pointer`` locators, empty otherwise.
+    """
+
+    kind: LocatorKind
+    value: str
+    tokens: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class SchemaVersion:
+    """One versioned schema of one event type, with the metadata drift events cite."""
+
+    topic: str
+    event_type: str
+    version: int
+    ref: str
+    kind: SchemaKind
+    document: Any = field(repr=False, compare=False, hash=False)
+    uri: str
+    schema_id: int | None
+    owner: str | None
+    requirement: str | None
+    references: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class EventContract:
+    """An event type on a topic and all its schema versions, oldest first."""
+
+    topic: str
+    name: str
+    owner: str | None
+    requirement: str | None
+    compatibility: str
+    description: str
+    versions: tuple[SchemaVersion, ...]
+
+    @property
+    def newest(self) -> SchemaVersion:
+        """The version an undeclared message is validated against."""
+        return self.versions[-1]
+
+
+@dataclass(frozen=True, slots=True)
+class TopicContract:
+    """A topic's wire format, how it names event types and versions, and its event types."""
+
+    name: str
+    description: str
+    owner: str | None
+    format: Format
+    event_type: Locator
+    version: Locator | None
+    sample_rate: float
+    tombstones: Literal["ignore", "drift"]
+    compatibility: str
+    events: Mapping[str, EventContract]
+
+
+@dataclass(frozen=True, slots=True)
+class Catalog:
+    """The whole loaded spec: topics plus every schema document, addressed by URI or path."""
+
+    root: Path
+    topics: Mapping[str, TopicContract]
+    json_documents: Mapping[str, Any]
+    avro_documents: Mapping[str, Any]
+    schema_ids: Mapping[int, SchemaVersion]
+
+    def versions(self) -> Iterator[SchemaVersion]:
+        """Every schema version of every event type of every topic."""
+        for topic in self.topics.values():
+            for event in topic.events.values():
+                yield from event.versions
+
+
+def uri_for(ref: str) -> str:
+    """Base URI of a spec-relative file path."""
+    return SPEC_BASE_URI + ref
+
+
+def load_catalog(root: str | Path) -> Catalog:
+    """Load, check and freeze the catalog under ``root``; raise ``SpecError`` on any problem."""
+    root = Path(root)
+    catalog_path = root / CATALOG_FILE
+    if not root.is_dir():
+        raise SpecError(str(root), "", "spec directory does not exist")
+    if not catalog_path.is_file():
+        raise SpecError(CATALOG_FILE, "", f"no {CATALOG_FILE} in {root}")
+    raw = _read_yaml(catalog_path)
+    _check_against(raw, CATALOG_SCHEMA, CATALOG_FILE)
+
+    json_docs, avro_docs = _read_schema_files(root)
+    registry = _build_registry(json_docs)
+    for ref, doc in json_docs.items():
+        _check_json_schema(ref, doc, registry)
+
+    defaults: dict[str, Any] = raw.get("defaults", {})
+    topics: dict[str, TopicContract] = {}
+    schema_ids: dict[int, SchemaVersion] = {}
+    for topic_name, spec in raw["topics"].items():
+        topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs)
+        for version in (v for e in topic.events.values() for v in e.versions):
+            if version.schema_id is None:
+                continue
+            if version.schema_id in schema_ids:
+                other = schema_ids[version.schema_id]
+                raise SpecError(
+                    CATALOG_FILE,
+                    _version_pointer(topic_name, version),
+                    f"schema_id {version.schema_id} is already used by "
+                    f"{other.topic}/{other.event_type} v{other.version}",
+                )
+            schema_ids[version.schema_id] = version
+        topics[topic_name] = topic
+
+    return Catalog(
+        root=root,
+        topics=MappingProxyType(topics),
+        json_documents=MappingProxyType({uri_for(r): d for r, d in json_docs.items()}),
+        avro_documents=MappingProxyType(avro_docs),
+        schema_ids=MappingProxyType(schema_ids),
+    )
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        return yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise SpecError(path.name, "", f"not valid YAML{where}: {exc.problem}") from exc
+    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+        raise SpecError(path.name, "", f"cannot read: {exc}") from exc
+
+
+def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    result: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in result:
+            raise ValueError(f"duplicate key {key!r}")
+        result[key] = value
+    return result
+
+
+def _read_schema_files(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    json_docs: dict[str, Any] = {}
+    avro_docs: dict[str, Any] = {}
+    for path in sorted(root.rglob("*")):
+        if path.suffix not in (".json", ".avsc") or not path.is_file():
+            continue
+        ref = path.relative_to(root).as_posix()
+        try:
+            doc = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
+        except json.JSONDecodeError as exc:
+            where = f"line {exc.lineno}, column {exc.colno}"
+            raise SpecError(ref, "", f"not valid JSON ({where}): {exc.msg}") from exc
+        except (ValueError, UnicodeDecodeError, OSError) as exc:
+            raise SpecError(ref, "", f"not valid JSON: {exc}") from exc
+        (avro_docs if path.suffix == ".avsc" else json_docs)[ref] = doc
+    return json_docs, avro_docs
+
+
+def _check_against(instance: Any, schema: dict[str, Any], file: str) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    error = best_match(validator.iter_errors(instance))
+    if error is not None:
+        raise SpecError(file, jp.to_pointer(error.absolute_path), error.message)
+
+
+def _build_registry(json_docs: Mapping[str, Any]) -> referencing.Registry[Any]:
+    resources = []
+    for ref, doc in json_docs.items():
+        if not isinstance(doc, dict | bool):
+            raise SpecError(ref, "", "a JSON Schema must be an object or a boolean")
+        resources.append(
+            (
+                uri_for(ref),
+                referencing.Resource.from_contents(doc, default_specification=DRAFT202012),
+            )
+        )
+    registry: referencing.Registry[Any] = referencing.Registry().with_resources(resources)
+    try:
+        return registry.crawl()
+    except referencing.exceptions.CannotDetermineSpecification as exc:
+        raise SpecError("?", "", f"cannot determine the JSON Schema dialect: {exc}") from exc
+
+
+def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) -> None:
+    cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
+    if cls is not jsonschema.Draft202012Validator and "$schema" in doc:
+        allowed = {jsonschema.Draft7Validator, jsonschema.Draft201909Validator}
+        if cls not in allowed:
+            raise SpecError(ref, "/$schema", f"unsupported dialect {doc['$schema']!r}")
+    error = best_match(cls(cls.META_SCHEMA).iter_errors(doc))
+    if error is not None:
+        raise SpecError(ref, jp.to_pointer(error.absolute_path), error.message)
+    for pointer, base, reference in _iter_refs(doc, uri_for(ref), ()):
+        try:
+            registry.resolver(base_uri=base).lookup(reference)
+        except referencing.exceptions.Unresolvable as exc:
+            raise SpecError(
+                ref, pointer, f"$ref {reference!r} does not resolve (refs are never fetched): {exc}"
+            ) from exc
+
+
+def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
+    """Yield (pointer, base URI, reference) for every ``$ref``/``$dynamicRef`` in a schema."""
+    if isinstance(node, dict):
+        ident = node.get("$id")
+        if isinstance(ident, str):
+            base = urljoin(base, ident)
+        for key, value in node.items():
+            if key in ("$ref", "$dynamicRef") and isinstance(value, str):
+                yield jp.to_pointer((*path, key)), base, value
+            elif key not in ("const", "enum", "examples", "default"):
+                yield from _iter_refs(value, base, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _iter_refs(item, base, (*path, str(index)))
+
+
+def _locator(spec: Mapping[str, Any]) -> Locator:
+    ((kind, value),) = spec.items()
+    if kind == "pointer":
+        return Locator("pointer", value, jp.parse(value))
+    if kind == "schema_id":
+        return Locator("schema_id", "schema_id")
+    return Locator("fixed" if kind == "fixed" else "header", value)
+
+
+def _topic_pointer(topic: str, *rest: str) -> str:
+    return jp.to_pointer(("topics", topic, *rest))
+
+
+def _version_pointer(topic: str, version: SchemaVersion) -> str:
+    return _topic_pointer(topic, "events", version.event_type, "versions", str(version.version - 1))
+
+
+def _build_topic(
+    name: str, spec: Mapping[str, Any], json_docs: Mapping[str, Any], avro_docs: Mapping[str, Any]
+) -> TopicContract:
+    fmt: Format = spec.get("format", "json")
+    event_locator = _locator(spec["event_type"])
+    version_locator = _locator(spec["version"]) if "version" in spec else None
+    avro = fmt in ("avro", "confluent-avro")
+    confluent = fmt.startswith("confluent-")
+    where = _topic_pointer(name, "event_type")
+    if event_locator.kind == "schema_id" and not confluent:
+        raise SpecError(
+            CATALOG_FILE,
+            where,
+            f"schema_id locates event types only on confluent-* formats, not {fmt}",
+        )
+    for loc, key in ((event_locator, "event_type"), (version_locator, "version")):
+        if loc is not None and loc.kind == "pointer" and avro:
+            raise SpecError(
+                CATALOG_FILE,
+                _topic_pointer(name, key, "pointer"),
+                f"a payload pointer cannot locate the {key} of {fmt} messages "
+                "(the schema is needed to decode them); use a header",
+            )
+    if event_locator.kind == "fixed" and event_locator.value not in spec["events"]:
+        raise SpecError(
+            CATALOG_FILE,
+            _topic_pointer(name, "event_type", "fixed"),
+            f"fixed event type {event_locator.value!r} is not one of this topic's events",
+        )
+
+    compatibility = spec.get("compatibility", "BACKWARD")
+    events: dict[str, EventContract] = {}
+    for event_name, event_spec in spec["events"].items():
+        versions: list[SchemaVersion] = []
+        for index, vspec in enumerate(event_spec["versions"]):
+            vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
+            number = vspec["version"]
+            if versions and number <= versions[-1].version:
+                raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
+            ref = vspec["schema"]
+            docs = avro_docs if avro else json_docs
+            if ref not in docs:
+                expected = ".avsc (Avro)" if avro else ".json (JSON Schema)"
+                raise SpecError(
+                    CATALOG_FILE,
+                    vpointer + "/schema",
+                    f"no {expected} schema file {ref!r} in the spec dir",
+                )
+            if confluent and "schema_id" not in vspec:
+                raise SpecError(CATALOG_FILE, vpointer, f"{fmt} topics need a schema_id for every version")
+            references = tuple(vspec.get("references", ()))
+            if references and not avro:
+                raise SpecError(
+                    CATALOG_FILE,
+                    vpointer + "/references",
+                    "references name Avro files; JSON Schema uses $ref",
+                )
+            for rindex, reference in enumerate(references):
+                if reference not in avro_docs:
+                    raise SpecError(
+                        CATALOG_FILE,
+                        f"{vpointer}/references/{rindex}",
+                        f"no Avro file {reference!r}",
+                    )
+            versions.append(
+                SchemaVersion(
+                    topic=name,
+                    event_type=event_name,
+                    version=number,
+                    ref=ref,
+                    kind="avro" if avro else "json",
+                    document=docs[ref],
+                    uri=uri_for(ref),
+                    schema_id=vspec.get("schema_id"),
+                    owner=vspec.get("owner"),
+                    requirement=vspec.get("requirement"),
+                    references=references,
+                )
+            )
+        events[event_name] = EventContract(
+            topic=name,
+            name=event_name,
+            owner=event_spec.get("owner", spec.get("owner")),
+            requirement=event_spec.get("requirement"),
+            compatibility=event_spec.get("compatibility", compatibility),
+            description=event_spec.get("description", ""),
+            versions=tuple(versions),
+        )
+    if avro:
+        for event in events.values():
+            for index, version in enumerate(event.versions):
+                parse_avro(
+                    version,
+                    avro_docs,
+                    _topic_pointer(name, "events", event.name, "versions", str(index)),
+                )
+    return TopicContract(
+        name=name,
+        description=spec.get("description", ""),
+        owner=spec.get("owner"),
+        format=fmt,
+        event_type=event_locator,
+        version=version_locator,
+        sample_rate=float(spec.get("sample_rate", 1.0)),
+        tombstones=spec.get("tombstones", "ignore"),
+        compatibility=compatibility,
+        events=MappingProxyType(events),
+    )
+
+
+def parse_avro(version: SchemaVersion, avro_docs: Mapping[str, Any], catalog_pointer: str = "") -> Any:
+    """Parse an Avro schema with its named-type references; ``SpecError`` names the bad file.
+
+    References are parsed first, in the listed order, into one named-types table, as the
+    Confluent registry does with schema references.
+    """
+    named: dict[str, Any] = {}
+    for reference in version.references:
+        _parse_one(reference, avro_docs[reference], named)
+    try:
+        return _parse_one(version.ref, version.document, named)
+    except SpecError as exc:
+        if catalog_pointer and "unknown type" in exc.cause and not version.references:
+            raise SpecError(
+                exc.file,
+                exc.pointer,
+                exc.cause + " (list the file that defines it under references)",
+            ) from exc
+        raise
+
+
+def _parse_one(ref: str, doc: Any, named: dict[str, Any]) -> Any:
+    try:
+        return fastavro.parse_schema(doc, named_schemas=named)
+    except fastavro.schema.UnknownType as exc:
+        raise SpecError(ref, _find_string(doc, exc.name) or "", f"unknown type {exc.name!r}") from exc
+    except (
+        fastavro.schema.SchemaParseException,
+        ValueError,
+        TypeError,
+        KeyError,
+        AttributeError,
+    ) as exc:
+        raise SpecError(ref, "", f"not a valid Avro schema: {exc}") from exc
+
+
+def _find_string(node: Any, target: str, path: tuple[str, ...] = ()) -> str | None:
+    """Pointer to the first place ``target`` appears as a string value (for error messages)."""
+    if isinstance(node, str) and node in (target, target.rsplit(".", 1)[-1]):
+        return jp.to_pointer(path)
+    items: Iterator[tuple[str, Any]]
+    if isinstance(node, dict):
+        items = iter(node.items())
+    elif isinstance(node, list):
+        items = ((str(i), v) for i, v in enumerate(node))
+    else:
+        return None
+    for key, value in items:
+        found = _find_string(value, target, (*path, key))
+        if found is not None:
+            return found
+    return None

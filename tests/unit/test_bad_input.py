@@ -1,0 +1,141 @@
+"""Hostile and broken input: every case gives a classified Outcome; none raises or hangs."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from stream_sentinel.core import drift as d
+from stream_sentinel.core.validate import Engine
+from tests.conftest import ORDER_HEADERS, avro_bytes, valid_order
+from tests.unit.test_validate import check, only
+
+PAY = [("event-type", b"PaymentAuthorized")]
+AUTH = {
+    "payment_id": "p1",
+    "amount": {"amount_cents": 5, "currency": "EUR"},
+    "cardholder": "J",
+    "risk_score": 1,
+}
+
+
+def _deep(depth: int) -> bytes:
+    return b'{"order_id": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+@pytest.mark.timeout(20)
+@pytest.mark.parametrize(
+    ("topic", "value", "headers", "kind", "detail"),
+    [
+        ("orders", b'{"order_id": "\xff\xfe"}', ORDER_HEADERS, d.UNDECODABLE, "not valid JSON"),
+        ("orders", b"", ORDER_HEADERS, d.UNDECODABLE, "empty payload"),
+        ("orders", b'{"total_cents": NaN}', ORDER_HEADERS, d.UNDECODABLE, "not valid JSON"),
+        ("orders", b'{"total_cents": Infinity}', ORDER_HEADERS, d.UNDECODABLE, "not valid JSON"),
+        ("orders", _deep(10_000), ORDER_HEADERS, d.UNDECODABLE, "nesting deeper than 1024"),
+        (
+            "payments",
+            avro_bytes("pay/auth.v2.avsc", AUTH)[:6],
+            PAY,
+            d.UNDECODABLE,
+            "not decodable as Avro",
+        ),
+        ("payments", b"", PAY, d.UNDECODABLE, "not decodable as Avro"),
+        (
+            "shipments",
+            b"\x01\x00\x00\x00\x07\x02s\x04",
+            None,
+            d.UNDECODABLE,
+            "wrong magic byte 0x01",
+        ),
+        ("shipments", b"\x00\x00", None, d.UNDECODABLE, "too short"),
+        ("shipments", b"\x00\x00\x00\x03\xe7\x02s\x04", None, d.UNKNOWN_SCHEMA_ID, ""),
+        ("stock", b"\x00\x00\x00\x00\x15{not json", None, d.UNDECODABLE, "not valid JSON"),
+    ],
+    ids=[
+        "invalid-utf8",
+        "empty",
+        "nan",
+        "infinity",
+        "10000-deep",
+        "truncated-avro",
+        "empty-avro",
+        "wrong-magic",
+        "short-frame",
+        "unknown-schema-id",
+        "framed-bad-json",
+    ],
+)
+def test_bad_bytes_are_classified(
+    engine: Engine,
+    topic: str,
+    value: bytes,
+    headers: list[tuple[str, bytes]] | None,
+    kind: str,
+    detail: str,
+) -> None:
+    outcome = check(engine, topic, value, headers)
+    violation = only(outcome)
+    assert violation.kind == kind
+    assert detail in violation.detail
+    sample = outcome.sample()
+    assert sample is None or isinstance(sample, dict)
+    events = outcome.drift_events(d.Source(topic, 0, 0), "json")
+    assert [e.kind for e in events] == [kind]
+
+
+def test_unknown_schema_id_names_the_id(engine: Engine) -> None:
+    violation = only(check(engine, "shipments", b"\x00\x00\x00\x03\xe7\x02s\x04"))
+    assert (violation.actual_value, violation.expected) == ("999", "one of 7")
+
+
+@pytest.mark.timeout(30)
+def test_ten_megabyte_payload_is_validated_and_sample_is_capped(engine: Engine) -> None:
+    huge = valid_order(items=[{"sku": "S", "quantity": 1, "note": "x" * 1000} for _ in range(10_000)])
+    outcome = check(engine, "orders", huge, ORDER_HEADERS)
+    assert len(outcome.violations) == 10_000  # one undocumented /items/N/note each
+    assert {v.rule_path for v in outcome.violations} == {"/items/*/note"}
+    events = outcome.drift_events(d.Source("orders", 0, 0), "json")
+    assert len(events[0].to_json()) < 4_000  # the redacted sample is capped, not 10 MB
+
+
+def test_oversized_payload_is_not_decoded(spec_factory: object) -> None:
+    small = Engine.from_spec_dir(str(spec_factory()), max_payload_bytes=100)  # type: ignore[operator]
+    violation = only(check(small, "orders", valid_order(), ORDER_HEADERS))
+    assert violation.kind == d.OVERSIZED
+    assert violation.expected == "<= 100 bytes"
+
+
+def test_duplicate_keys_resolve_last_wins(engine: Engine) -> None:
+    # orjson (like JavaScript and most consumers) keeps the last duplicate; we validate that value.
+    body = orjson.dumps(valid_order())
+    invalid_first = body.replace(b"{", b'{"order_id":5,', 1)
+    assert check(engine, "orders", invalid_first, ORDER_HEADERS).ok
+    invalid_last = body[:-1] + b',"order_id":5}'
+    violation = only(check(engine, "orders", invalid_last, ORDER_HEADERS))
+    assert (violation.kind, violation.path) == (d.TYPE_MISMATCH, "/order_id")
+
+
+def test_integer_beyond_64_bits_hits_the_int64_bound(engine: Engine) -> None:
+    # orjson reads integers beyond 64 bits as floats (precision lost); contracts bound integers
+    # to int64 so such values surface as a constraint violation instead of passing silently.
+    payload = orjson.dumps(valid_order(total_cents=1)).replace(
+        b'"total_cents":1', b'"total_cents":123456789012345678901234567890'
+    )
+    violation = only(check(engine, "orders", payload, ORDER_HEADERS))
+    assert (violation.kind, violation.path) == (d.CONSTRAINT, "/total_cents")
+    assert violation.expected == "<= 9223372036854775807"
+
+
+def test_non_object_payloads(engine: Engine) -> None:
+    for payload in (b"[1,2]", b'"text"', b"null", b"42"):
+        violation = only(check(engine, "orders", payload, ORDER_HEADERS))
+        assert (violation.kind, violation.path, violation.expected) == (
+            d.TYPE_MISMATCH,
+            "",
+            "object",
+        )
+
+
+def test_tombstone_on_avro_and_confluent_topics(engine: Engine) -> None:
+    assert check(engine, "payments", None, PAY).tombstone
+    assert check(engine, "shipments", None).tombstone

@@ -1,0 +1,158 @@
+"""The CLI driven in-process: exit codes, formats, input handling."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from stream_sentinel.cli import run
+from tests.conftest import valid_order
+
+SpecFactory = Callable[[dict[str, Any] | None], Path]
+
+
+def envelope(payload: object, offset: int, headers: list[str] | None = None) -> bytes:
+    body = payload if isinstance(payload, str) or payload is None else orjson.dumps(payload).decode()
+    return orjson.dumps(
+        {
+            "topic": "orders",
+            "partition": 0,
+            "offset": offset,
+            "ts": 1,
+            "key": None,
+            "headers": headers if headers is not None else ["event-type", "OrderCreated"],
+            "payload": body,
+        }
+    )
+
+
+def cli(args: list[str], stdin: bytes = b"") -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(args, io.BytesIO(stdin), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_clean_capture_exits_0(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    lines = b"\n".join(envelope(valid_order(), i) for i in range(3))
+    code, out, err = cli(["check", "--spec", spec], lines)
+    assert (code, err) == (0, "")
+    assert out.startswith("3 messages, 0 with drift")
+
+
+def test_drift_exits_1_and_jsonl_streams_events(spec_factory: SpecFactory, tmp_path: Path) -> None:
+    spec = str(spec_factory(None))
+    capture = tmp_path / "c.jsonl"
+    capture.write_bytes(
+        b"\n".join(
+            [
+                envelope(valid_order(), 0),
+                envelope(valid_order(total_cents=2.5), 1),
+                envelope("{oops", 2),
+            ]
+        )
+    )
+    code, out, _ = cli(["check", "--spec", spec, "--format", "jsonl", str(capture)])
+    assert code == 1
+    events = [orjson.loads(line) for line in out.splitlines()]
+    assert [(e["kind"], e["source"]["offset"], e["origin"]) for e in events] == [
+        ("type_mismatch", 1, "check"),
+        ("undecodable", 2, "check"),
+    ]
+
+
+def test_json_report_shape(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    lines = b"\n".join(envelope(valid_order(total_cents=0.5), i) for i in range(4))
+    code, out, _ = cli(["check", "--spec", spec, "--format", "json", "--examples", "1"], lines)
+    report = orjson.loads(out)
+    assert code == 1
+    assert (report["messages"], report["drifting_messages"], report["drift_events"]) == (4, 4, 4)
+    (rule,) = report["fingerprints"]
+    assert (rule["kind"], rule["path"], rule["count"], rule["requirement"]) == (
+        "type_mismatch",
+        "/total_cents",
+        4,
+        "REQ-ORD-3",
+    )
+    assert (rule["first"], rule["last"]) == (
+        {"partition": 0, "offset": 0},
+        {"partition": 0, "offset": 3},
+    )
+    assert len(rule["examples"]) == 1
+    assert report["event_types"] == [
+        {
+            "topic": "orders",
+            "event_type": "OrderCreated",
+            "messages": 4,
+            "drifting": 4,
+            "drift_pct": 100.0,
+        }
+    ]
+
+
+def test_table_lists_rules_most_severe_first(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    lines = b"\n".join(
+        [
+            envelope(valid_order(version=1), 0),
+            envelope(valid_order(total_cents=0.5), 1),
+            envelope(valid_order(total_cents=0.5), 2),
+        ]
+    )
+    code, out, _ = cli(["check", "--spec", spec], lines)
+    assert code == 1
+    rows = [line.split()[:2] for line in out.splitlines() if line.startswith(("breaking", "warning"))]
+    assert rows == [["breaking", "type_mismatch"], ["warning", "version_lag"]]
+    assert "fix: producer sends number; contract says integer at /total_cents (REQ-ORD-3)" in out
+
+
+def test_min_severity_filters_report_and_exit_code(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    code, out, _ = cli(["check", "--spec", spec, "--min-severity", "breaking"], envelope(valid_order(version=1), 0))
+    assert code == 0
+    assert "0 drift events" in out
+
+
+def test_raw_payload_lines_need_topic(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    code, _, err = cli(["check", "--spec", spec], b'{"id": "p"}\n')
+    assert code == 2
+    assert "give --topic" in err
+    code, out, _ = cli(
+        ["check", "--spec", spec, "--topic", "profiles", "--format", "jsonl"],
+        b'{"id": "p"}\n{"id": 1}\n',
+    )
+    assert code == 1
+    (event,) = [orjson.loads(line) for line in out.splitlines()]
+    assert (event["source"]["offset"], event["kind"]) == (1, "type_mismatch")
+
+
+def test_usage_errors_exit_2(spec_factory: SpecFactory, tmp_path: Path) -> None:
+    spec = str(spec_factory(None))
+    assert cli(["check", "--spec", spec, "--topic", "nope"])[0] == 2
+    assert cli(["check", "--spec", spec, str(tmp_path / "missing.jsonl")])[0] == 2
+    code, _, err = cli(["check", "--spec", spec, "--format", "yaml"])
+    assert code == 2
+    assert "invalid choice" in err
+    assert cli(["frobnicate"])[0] == 2
+    code, _, err = cli(["check", "--spec", spec], orjson.dumps({"topic": "elsewhere", "payload": "{}"}))
+    assert code == 2
+    assert "'elsewhere' has no contract" in err
+
+
+def test_help_version_spec_and_kinds(spec_factory: SpecFactory) -> None:
+    code, out, _ = cli(["--help"])
+    assert code == 0
+    assert "check" in out
+    assert cli(["--version"])[1].startswith("stream-sentinel ")
+    code, out, _ = cli(["spec", "--spec", str(spec_factory(None))])
+    assert code == 0
+    assert "  OrderCreated: v1, v2  [REQ-ORD-1; BACKWARD]" in out
+    code, out, _ = cli(["kinds"])
+    assert code == 0
+    assert out.count("\n") == 13

@@ -1,0 +1,88 @@
+"""Drift event identity, serialization and JSON pointers."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+
+from stream_sentinel.core import drift as d
+from stream_sentinel.core import pointer as jp
+from stream_sentinel.core.validate import Engine
+from tests.conftest import ORDER_HEADERS, valid_order
+from tests.unit.test_validate import check
+
+
+def events_for(engine: Engine, payload: object, offset: int = 3, partition: int = 1) -> list[d.DriftEvent]:
+    outcome = check(engine, "orders", payload, ORDER_HEADERS)
+    return outcome.drift_events(d.Source("orders", partition, offset, 1_700_000_000_000, "ord_abc123"), "json")
+
+
+def test_drift_id_is_deterministic_per_message_and_rule(engine: Engine) -> None:
+    bad = valid_order(total_cents=1.5, status="lost")
+    first, again = events_for(engine, bad), events_for(engine, bad)
+    assert [e.drift_id for e in first] == [e.drift_id for e in again]
+    assert len({e.drift_id for e in first}) == 2  # two rules, two ids
+    moved = events_for(engine, bad, offset=4)
+    assert {e.drift_id for e in moved}.isdisjoint(e.drift_id for e in first)
+
+
+def test_fingerprint_groups_a_rule_across_messages_and_positions(engine: Engine) -> None:
+    a = events_for(engine, valid_order(items=[{"sku": "A", "quantity": 0}]), offset=1)
+    b = events_for(
+        engine,
+        valid_order(items=[{"sku": "A", "quantity": 1}, {"sku": "B", "quantity": 0}]),
+        offset=2,
+    )
+    assert a[0].fingerprint == b[0].fingerprint
+    assert a[0].path != b[0].path
+    assert a[0].rule_path == b[0].rule_path == "/items/*/quantity"
+    assert d.fingerprint("orders", "OrderCreated", "constraint", "/items/*/quantity") == a[0].fingerprint
+
+
+def test_drift_event_serializes_every_field(engine: Engine) -> None:
+    event = events_for(engine, valid_order(total_cents=1.5))[0]
+    data = orjson.loads(event.to_json())
+    assert data["type"] == "drift"
+    assert data["source"] == {
+        "topic": "orders",
+        "partition": 1,
+        "offset": 3,
+        "timestamp": 1_700_000_000_000,
+        "key": "ord_abc123",
+    }
+    assert data["schema"] == {"ref": "orders/created.v2.schema.json", "version": 2, "id": None}
+    assert data["actual"] == {"type": "number", "value": "1.5"}
+    assert data["origin"] == "live"
+    assert data["sentinel_version"]
+    assert list(data) == list(event.to_dict())
+
+
+def test_every_kind_is_documented_with_a_fix() -> None:
+    for kind in d.KINDS:
+        violation = d.Violation(kind, d.BREAKING, "/x", "/x", "e", "string", '"v"')
+        assert d.describe(violation, "E", 1)
+        assert d.suggest_fix(violation, "E", "json") != "inspect the sample and the contract"
+
+
+@pytest.mark.parametrize(
+    ("tokens", "pointer"),
+    [
+        ((), ""),
+        (("a", "b"), "/a/b"),
+        (("a/b", "c~d"), "/a~1b/c~0d"),
+        (("items", 3, "sku"), "/items/3/sku"),
+    ],
+)
+def test_pointer_round_trip(tokens: tuple[str | int, ...], pointer: str) -> None:
+    assert jp.to_pointer(tokens) == pointer
+    assert jp.parse(pointer) == tuple(str(t) for t in tokens)
+
+
+def test_pointer_resolve_and_generalize() -> None:
+    doc = {"a": [{"b": 1}]}
+    assert jp.resolve(doc, jp.parse("/a/0/b")) == 1
+    with pytest.raises(KeyError):
+        jp.resolve(doc, jp.parse("/a/1"))
+    assert jp.generalize(("a", 0, "b")) == "/a/*/b"
+    with pytest.raises(ValueError, match="must be empty or start"):
+        jp.parse("a")
