@@ -202,4 +202,12 @@ def _spec(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def main() -> None:
     """Console-script entry point."""
-    sys.exit(run(sys.argv[1:], sys.stdin.buffer, sys.stdout, sys.stderr))
+    try:
+        code = run(sys.argv[1:], sys.stdin.buffer, sys.stdout, sys.stderr)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (`... | head`): not an error worth a traceback. Point stdout at
+        # /dev/null so the interpreter's final flush does not raise again.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        code = EXIT_OK
+    sys.exit(code)

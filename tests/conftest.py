@@ -276,3 +276,12 @@ def avro_bytes(schema_file: str, record: dict[str, Any]) -> bytes:
 
 
 ORDER_HEADERS = [("event-type", b"OrderCreated")]
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="rewrite replay/golden/ from the current output instead of comparing (review the diff!)",
+    )

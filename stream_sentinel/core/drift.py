@@ -222,7 +222,10 @@ def describe(violation: Violation, event_type: str | None, version: int | None) 
     if kind == COMPOSITION:
         return f"{subject}: value at {where} must be {violation.expected}; got {actual}"
     if kind == VERSION_LAG:
-        return f"{subject} message matches {violation.actual_value} but not the newest {violation.expected}"
+        return (
+            f"{event_type} message matches {violation.actual_value} but not the newest {violation.expected} "
+            f"({violation.detail})"
+        )
     if kind == UNKNOWN_EVENT_TYPE:
         if violation.actual_type == "missing":
             return f"message has no event type ({violation.detail}); expected {violation.expected}"

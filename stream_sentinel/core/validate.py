@@ -751,12 +751,17 @@ def _root_notes(compiled: CompiledVersion) -> Annotations:
 # -- turning jsonschema-rs errors into violations ---------------------------------------------
 
 
-def _json_violations(compiled: CompiledVersion, payload: Any) -> tuple[d.Violation, ...]:
+def _json_violations(compiled: CompiledVersion, payload: Any, *, use_plan: bool = True) -> tuple[d.Violation, ...]:
+    """Every violation of an invalid payload, via the root plan when the version has one.
+
+    ``use_plan=False`` forces whole-message ``iter_errors``: the reference the plan is tested
+    against (tests/spec).
+    """
     ctx = compiled.context
     assert ctx is not None
     assert compiled.validator is not None
     found: list[d.Violation] = []
-    if compiled.plan is None or not explain(compiled.plan, payload, ctx, found):
+    if not use_plan or compiled.plan is None or not explain(compiled.plan, payload, ctx, found):
         for error in compiled.validator.iter_errors(payload):
             found.extend(from_error(error, payload, ctx))
     if compiled.strict is not None:
