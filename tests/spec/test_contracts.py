@@ -123,7 +123,7 @@ def _mutations(payload: Any, rng: random.Random) -> Iterator[Any]:
 
     def mutate(base: Any, path: tuple[Any, ...], replacement: Any) -> Any:
         copy = orjson.loads(orjson.dumps(base))
-        node = copy
+        node: Any = copy
         try:
             for token in path[:-1]:
                 node = node[token]
@@ -133,7 +133,8 @@ def _mutations(payload: Any, rng: random.Random) -> Iterator[Any]:
         if not isinstance(node, dict | list):
             return copy
         if last == "__extra__":
-            node["extra_field"] = None if replacement is _DELETE else replacement
+            if isinstance(node, dict):
+                node["extra_field"] = None if replacement is _DELETE else replacement
         elif replacement is _DELETE and isinstance(node, dict):
             del node[last]
         elif replacement is not _DELETE:
