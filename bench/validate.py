@@ -44,7 +44,7 @@ def order(rng: random.Random) -> dict[str, Any]:
     items: list[dict[str, Any]] = [
         {
             "sku": f"{rng.choice(['ABC', 'KIT', 'MUG', 'TEE'])}-{rng.randrange(10000, 99999)}",
-            "name": rng.choice(["Ceramic mug 350 ml", "Organic cotton tee", "Espresso kit", "Notebook A5"]),
+            "name": rng.choice(["Mug 350 ml", "Cotton tee", "Espresso kit", "Notebook"]),
             "quantity": rng.randrange(1, 5),
             "unit_price_cents": rng.randrange(199, 9999),
         }

@@ -148,16 +148,16 @@ def explain(plan: RootPlan, payload: Any, ctx: Context, out: list[d.Violation]) 
     if type(payload) is not dict:
         return False
     keys = payload.keys()
-    missing = plan.required_set - keys
-    if missing:
+    # Containment tests on dict views and frozensets run in C without building sets.
+    if not keys >= plan.required_set:
         out.extend(
             missing_required((name,), ("properties", name), ctx, "/required")
             for name in plan.required
-            if name in missing
+            if name not in payload
         )
-    closed = keys - plan.properties
-    if closed:
-        names = [name for name in payload if name in closed]  # payload order, deterministic
+    properties = plan.properties
+    if not properties.issuperset(keys):
+        names = [name for name in payload if name not in properties]  # payload order, deterministic
         out.extend(undocumented((), names, (), ("additionalProperties",), payload, ctx, d.BREAKING))
     children = plan.children
     # If the root's own keywords explain the failure, is_valid (a third of iter_errors' cost)
@@ -272,7 +272,23 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
     rule = ctx.rules.get(memo_key)
     if rule is not None:
         value = error.instance
-        return [rule._replace(actual_type=json_type(value), actual_value=None if rule.redacted else preview(value))]
+        kind_, severity, path, rule_path, expected, _, _, redacted, requirement, owner, keyword_, detail = rule
+        return [
+            d.Violation(
+                kind_,
+                severity,
+                path,
+                rule_path,
+                expected,
+                json_type(value),
+                None if redacted else preview(value),
+                redacted,
+                requirement,
+                owner,
+                keyword_,
+                detail,
+            )
+        ]
     details = kind.as_dict()
     keyword = tuple(error.schema_path)
     if name in ("additionalProperties", "unevaluatedProperties"):
