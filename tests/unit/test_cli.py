@@ -156,3 +156,25 @@ def test_help_version_spec_and_kinds(spec_factory: SpecFactory) -> None:
     code, out, _ = cli(["kinds"])
     assert code == 0
     assert out.count("\n") == 13
+
+
+def test_check_streams_large_input_in_bounded_memory(spec_factory: SpecFactory, tmp_path: Path) -> None:
+    """Memory is bounded by distinct rules, not input size: 12k drifting lines, ~10 MB."""
+    import tracemalloc
+
+    spec = str(spec_factory(None))
+    capture = tmp_path / "big.jsonl"
+    with capture.open("wb") as handle:
+        for offset in range(12_000):
+            handle.write(envelope(valid_order(total_cents=offset + 0.5, note="x" * 600), offset) + b"\n")
+    size = capture.stat().st_size
+    tracemalloc.start()
+    try:
+        code, out, _ = cli(["check", "--spec", spec, "--format", "json", str(capture)])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert code == 1
+    assert orjson.loads(out)["drift_events"] == 24_000  # a type mismatch and an undocumented field each
+    assert size > 10_000_000
+    assert peak < size / 10, f"peak {peak} bytes for a {size}-byte input"
