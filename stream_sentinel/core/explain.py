@@ -29,6 +29,7 @@ import orjson
 from stream_sentinel.core import drift as d
 from stream_sentinel.core import pointer as jp
 from stream_sentinel.core.annotate import JsonSchemaIndex, json_type, preview
+from stream_sentinel.core.spec import iter_schema_objects
 
 _ANNOTATION_KEYS: Final = frozenset(
     {
@@ -126,20 +127,14 @@ def build_plan(
     return RootPlan(required, frozenset(required), frozenset(document["properties"]), validator)
 
 
-def _unsupported(node: Any) -> bool:
+def _unsupported(document: Any) -> bool:
     """Keywords whose meaning would change in the children validator."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            if any(k in current for k in _UNSUPPORTED_ANYWHERE):
-                return True
-            ref = current.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#") and not ref.startswith(_LOCAL_REF_PREFIXES):
-                return True
-            stack.extend(v for k, v in current.items() if k not in ("const", "enum", "examples", "default"))
-        elif isinstance(current, list):
-            stack.extend(current)
+    for node in iter_schema_objects(document):
+        if any(k in node for k in _UNSUPPORTED_ANYWHERE):
+            return True
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#") and not ref.startswith(_LOCAL_REF_PREFIXES):
+            return True
     return False
 
 

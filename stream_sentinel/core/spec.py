@@ -352,6 +352,21 @@ def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) 
             ) from exc
 
 
+_VALUE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})
+
+
+def iter_schema_objects(node: Any) -> Iterator[dict[str, Any]]:
+    """Every object in a schema document, skipping keywords whose values are data, not schemas."""
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, dict):
+            yield current
+            stack.extend(v for k, v in current.items() if k not in _VALUE_KEYWORDS)
+        elif isinstance(current, list):
+            stack.extend(current)
+
+
 def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
     """Yield (pointer, base URI, reference) for every ``$ref``/``$dynamicRef`` in a schema."""
     if isinstance(node, dict):
@@ -361,7 +376,7 @@ def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[st
         for key, value in node.items():
             if key in ("$ref", "$dynamicRef") and isinstance(value, str):
                 yield jp.to_pointer((*path, key)), base, value
-            elif key not in ("const", "enum", "examples", "default"):
+            elif key not in _VALUE_KEYWORDS:
                 yield from _iter_refs(value, base, (*path, key))
     elif isinstance(node, list):
         for index, item in enumerate(node):

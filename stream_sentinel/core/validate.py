@@ -62,6 +62,7 @@ from stream_sentinel.core.spec import (
     EventContract,
     SchemaVersion,
     TopicContract,
+    iter_schema_objects,
     load_catalog,
     parse_avro,
 )
@@ -210,32 +211,12 @@ def _close_open_objects(node: Any) -> bool:
     return changed
 
 
-def _refs(node: Any) -> list[str]:
-    found: list[str] = []
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            ref = current.get("$ref")
-            if isinstance(ref, str):
-                found.append(ref)
-            stack.extend(v for k, v in current.items() if k not in ("const", "enum", "examples", "default"))
-        elif isinstance(current, list):
-            stack.extend(current)
-    return found
+def _refs(document: Any) -> list[str]:
+    return [node["$ref"] for node in iter_schema_objects(document) if isinstance(node.get("$ref"), str)]
 
 
-def _uses_id(node: Any) -> bool:
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            if isinstance(current.get("$id"), str):
-                return True
-            stack.extend(v for k, v in current.items() if k not in ("const", "enum", "examples", "default"))
-        elif isinstance(current, list):
-            stack.extend(current)
-    return False
+def _uses_id(document: Any) -> bool:
+    return any(isinstance(node.get("$id"), str) for node in iter_schema_objects(document))
 
 
 class Engine:
@@ -530,14 +511,11 @@ class TopicChecker:
         return self._explain_json(payload, found, self._declared(payload, headers))
 
     def _check_confluent_json(self, value: bytes | None, headers: Headers) -> Outcome:  # noqa: ARG002 - same signature for every format
-        if value is None:
-            return self._tombstone
-        if len(value) > self._max:
-            return self._oversized(value)
         hit = self._framed(value)
         if type(hit) is Outcome:
             return hit
         assert isinstance(hit, CompiledVersion)
+        assert value is not None  # _framed answered None with the tombstone outcome
         body = memoryview(value)[codecs.CONFLUENT_HEADER :]
         try:
             payload = _loads(body)
@@ -562,20 +540,22 @@ class TopicChecker:
         return self._explain_avro(value, found, record, self._declared(None, headers), 0)
 
     def _check_confluent_avro(self, value: bytes | None, headers: Headers) -> Outcome:  # noqa: ARG002 - same signature for every format
-        if value is None:
-            return self._tombstone
-        if len(value) > self._max:
-            return self._oversized(value)
         hit = self._framed(value)
         if type(hit) is Outcome:
             return hit
         assert isinstance(hit, CompiledVersion)
+        assert value is not None  # _framed answered None with the tombstone outcome
         record = codecs.decode_avro(value, hit.parsed, codecs.CONFLUENT_HEADER)
         if type(record) is not DecodeFailure:
             return hit.valid_outcome
         return self._explain_avro(value, hit, record, True, codecs.CONFLUENT_HEADER)
 
-    def _framed(self, value: bytes) -> CompiledVersion | Outcome:
+    def _framed(self, value: bytes | None) -> CompiledVersion | Outcome:
+        """The version a Confluent-framed message names, or the outcome saying why there is none."""
+        if value is None:
+            return self._tombstone
+        if len(value) > self._max:
+            return self._oversized(value)
         schema_id = codecs.confluent_schema_id(value)
         if isinstance(schema_id, DecodeFailure):
             return self._undecodable(schema_id, value, None)
