@@ -194,15 +194,6 @@ class JsonSchemaIndex:
         """Copy of ``payload`` safe to publish: PII masked, undocumented values hidden, capped."""
         return _redact(payload, self._root_shape(), 0)
 
-    def pii_at(self, tokens: Iterable[str | int]) -> bool:
-        """True if the instance location (or any ancestor) is marked ``x-pii``."""
-        shape: _Shape | None = self._root_shape()
-        for token in tokens:
-            if shape is None or shape.pii:
-                break
-            shape = shape.child(token)
-        return shape is not None and shape.pii
-
     def documents(self, tokens: tuple[str | int, ...]) -> bool:
         """True if a schema applying at ``tokens[:-1]`` describes the field ``tokens[-1]``.
 

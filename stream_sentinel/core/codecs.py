@@ -1,9 +1,9 @@
 """Bytes -> payload, or a ``DecodeFailure`` value. Never an exception out of this module.
 
-The JSON fast path (``orjson.loads``) is inlined by the checker; this module holds the framing
-helpers and turns every way of failing into a classified, human-readable value. Decoder messages
-are kept free of payload content (orjson and fastavro report positions, not values), because
-they end up in drift events.
+The JSON fast path (``orjson.loads``) is inlined by the checker; this module classifies its
+failures, holds the framing and Avro helpers, and turns every way of failing into a classified,
+human-readable value. Decoder messages are kept free of payload content (orjson and fastavro
+report positions, not values), because they end up in drift events.
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from io import BytesIO
 from typing import Any
 
-import orjson
 from fastavro import schemaless_reader
 
 CONFLUENT_MAGIC = 0
@@ -44,14 +43,6 @@ def json_failure(data: bytes | memoryview, exc: Exception) -> DecodeFailure:
     elif "NaN" in text or "Infinity" in text:
         text = f"NaN/Infinity are not JSON ({text})"
     return DecodeFailure("undecodable", "not valid JSON: " + text[:_MAX_REASON])
-
-
-def decode_json(data: bytes | memoryview) -> Any | DecodeFailure:
-    """Decode JSON text; the checker inlines this for speed, tests and tools call it directly."""
-    try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
-        return json_failure(data, exc)
 
 
 def confluent_schema_id(data: bytes) -> int | DecodeFailure:

@@ -404,11 +404,6 @@ class TopicChecker:
             }[topic.format]
         )
 
-    @property
-    def event_types(self) -> tuple[str, ...]:
-        """The event types this topic's contract lists."""
-        return tuple(self._events)
-
     # -- locating event type and version ---------------------------------------------------
 
     def _locate(self, payload: Any, headers: Headers) -> CompiledVersion | Outcome:
