@@ -96,6 +96,13 @@ def _build_parser(stdout: TextIO) -> _Parser:
         help="report only drift at or above this severity (default: info, everything)",
     )
     check.add_argument(
+        "--raw-prefix",
+        type=int,
+        default=0,
+        metavar="N",
+        help="show the first N bytes (hex) of undecodable messages in drift events (default 0: raw bytes may hold PII)",
+    )
+    check.add_argument(
         "--examples",
         type=int,
         default=3,
@@ -167,7 +174,9 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
                 )
             outcome = checker.check(message.value, message.headers)
             source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
-            events = outcome.drift_events(source, checker.topic.format, origin="check", min_severity=args.min_severity)
+            events = outcome.drift_events(
+                source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix
+            )
             report.add(topic, outcome.event_type, events, outcome.tombstone)
             if args.format == "jsonl":
                 for event in events:

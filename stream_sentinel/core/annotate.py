@@ -11,11 +11,11 @@ anywhere on the way down makes everything below it PII, whose values are never e
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jsonschema_rs
 import referencing
 
 REDACTED = "[REDACTED]"
@@ -41,7 +41,10 @@ _SCHEMA_ONE = frozenset(
         "additionalItems",
     }
 )
-_IN_PLACE = ("allOf", "anyOf", "oneOf", "then", "else")
+# Subschemas that may apply at the same instance location. For PII and for "is this field
+# documented" every branch counts, taken or not: the conservative reading for privacy.
+_IN_PLACE = ("allOf", "anyOf", "oneOf", "if", "then", "else")
+_IN_PLACE_MAPS = ("dependentSchemas", "dependencies")
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,6 +136,7 @@ class JsonSchemaIndex:
         self._cache: dict[tuple[str | int, ...], Annotations] = {}
         self._shapes: dict[tuple[int, ...], _Shape] = {}
         self._root: _Shape | None = None
+        self._privacy: dict[tuple[str | int, ...], tuple[bool, bool]] = {}
 
     def at_evaluation_path(self, path: tuple[str | int, ...]) -> Annotations:
         """Annotations of the schema nodes along a validator's evaluation path (cached)."""
@@ -194,6 +198,28 @@ class JsonSchemaIndex:
         """Copy of ``payload`` safe to publish: PII masked, undocumented values hidden, capped."""
         return _redact(payload, self._root_shape(), 0)
 
+    def privacy(self, tokens: tuple[str | int, ...]) -> tuple[bool, bool]:
+        """(pii, sensitive) of an instance location, whatever rule failed there.
+
+        ``pii``: the location or an ancestor is ``x-pii``. ``sensitive``: PII may sit at or
+        below it, so a string found here (say, an object sent JSON-encoded as text) may carry
+        PII and is not echoed either. Undocumented locations are withheld by their callers.
+        """
+        found = self._privacy.get(tokens)
+        if found is None:
+            shape: _Shape | None = self._root_shape()
+            pii = shape is not None and shape.pii
+            for token in tokens:
+                if pii or shape is None:
+                    break
+                shape = shape.child(token)
+                pii = shape is not None and shape.pii
+            found = (pii, pii or (shape is not None and shape.sensitive))
+            if len(self._privacy) >= _MAX_CACHED:
+                self._privacy.clear()
+            self._privacy[tokens] = found
+        return found
+
     def documents(self, tokens: tuple[str | int, ...]) -> bool:
         """True if a schema applying at ``tokens[:-1]`` describes the field ``tokens[-1]``.
 
@@ -232,6 +258,10 @@ class JsonSchemaIndex:
                     stack.extend((item, resolver) for item in value)
                 elif isinstance(value, dict):
                     stack.append((value, resolver))
+            for key in _IN_PLACE_MAPS:
+                value = node.get(key)
+                if isinstance(value, dict):
+                    stack.extend((item, resolver) for item in value.values() if isinstance(item, dict))
         return out
 
     @staticmethod
@@ -242,10 +272,13 @@ class JsonSchemaIndex:
         for node, resolver in nodes:
             if isinstance(token, int):
                 prefix = node.get("prefixItems")
+                items = node.get("items")
+                if isinstance(items, list):  # draft-07 tuple form
+                    prefix, items = items, node.get("additionalItems")
                 if isinstance(prefix, list) and token < len(prefix):
                     children.append((prefix[token], resolver))
-                elif isinstance(node.get("items"), dict):
-                    children.append((node["items"], resolver))
+                elif isinstance(items, dict):
+                    children.append((items, resolver))
                 continue
             props = node.get("properties")
             if isinstance(props, dict):
@@ -257,7 +290,7 @@ class JsonSchemaIndex:
             matched = False
             if isinstance(patterns, dict):
                 for pattern, schema in patterns.items():
-                    if re.search(pattern, token):
+                    if _matches(pattern, token):
                         children.append((schema, resolver))
                         matched = True
             if not matched and isinstance(node.get("additionalProperties"), dict):
@@ -272,18 +305,28 @@ class _Shape:
     happens once per distinct location per process, not once per sample.
     """
 
-    __slots__ = ("_children", "_index", "_nodes", "pii")
+    __slots__ = ("_children", "_index", "_nodes", "_sensitive", "pii")
 
     def __init__(self, index: JsonSchemaIndex, nodes: list[tuple[dict[str, Any], Any]]) -> None:
         self._index = index
         self._nodes = nodes
         self._children: dict[str | int, _Shape | None] = {}
+        self._sensitive: bool | None = None
         self.pii = any(node.get("x-pii") is True for node, _ in nodes)
+
+    @property
+    def sensitive(self) -> bool:
+        """Whether ``x-pii`` appears anywhere at or below this location (following $ref)."""
+        if self._sensitive is None:
+            self._sensitive = self.pii or _subtree_has_pii(self._nodes)
+        return self._sensitive
 
     def child(self, token: str | int) -> _Shape | None:
         """Shape of a child; None when the contract does not describe it (undocumented)."""
         key: str | int = token
-        if isinstance(token, int) and not any("prefixItems" in node for node, _ in self._nodes):
+        if isinstance(token, int) and not any(
+            "prefixItems" in node or isinstance(node.get("items"), list) for node, _ in self._nodes
+        ):
             key = -1  # every index shares the items schema
         if key in self._children:
             return self._children[key]
@@ -294,8 +337,34 @@ class _Shape:
         return shape
 
 
+def _subtree_has_pii(nodes: list[tuple[dict[str, Any], Any]]) -> bool:
+    stack: list[tuple[Any, Any]] = list(nodes)
+    seen: set[int] = set()
+    while stack:
+        node, resolver = stack.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            if node.get("x-pii") is True:
+                return True
+            ref = node.get("$ref")
+            if isinstance(ref, str):
+                try:
+                    resolved = resolver.lookup(ref)
+                    stack.append((resolved.contents, resolved.resolver))
+                except referencing.exceptions.Unresolvable:
+                    pass
+            stack.extend(
+                (v, resolver) for k, v in node.items() if k not in _VALUE_KEYWORDS and isinstance(v, dict | list)
+            )
+        elif isinstance(node, list):
+            stack.extend((v, resolver) for v in node if isinstance(v, dict | list))
+    return False
+
+
 def _redact(value: Any, shape: _Shape, depth: int) -> Any:
-    if shape.pii:
+    if shape.pii or (isinstance(value, str) and shape.sensitive):
         return REDACTED
     if isinstance(value, dict):
         if depth >= MAX_DEPTH:
@@ -323,6 +392,26 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
     return value
 
 
+_VALUE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})
+_MAX_CACHED = 50_000
+_PATTERNS: dict[str, Callable[[Any], bool] | None] = {}
+
+
+def _matches(pattern: str, text: str) -> bool:
+    r"""``patternProperties`` matching with the validator's own regex engine (jsonschema-rs).
+
+    Python's ``re`` is another dialect (``\p{L}`` fails) and backtracks without limit on
+    patterns like ``^(a|aa)+$`` against producer-controlled field names.
+    """
+    if pattern not in _PATTERNS:
+        try:
+            _PATTERNS[pattern] = jsonschema_rs.validator_for({"pattern": pattern}).is_valid
+        except ValueError:
+            _PATTERNS[pattern] = None
+    check = _PATTERNS[pattern]
+    return check is not None and check(text)
+
+
 def _child(node: Any, token: str | int) -> Any:
     if isinstance(node, dict):
         return node.get(str(token))
@@ -334,11 +423,18 @@ def _child(node: Any, token: str | int) -> Any:
 
 
 class AvroSchemaIndex:
-    """Annotations and redaction for one Avro schema (custom attributes x-pii/x-requirement)."""
+    """Annotations and redaction for one Avro schema version (custom attributes x-pii etc.).
 
-    def __init__(self, document: Any, named: Mapping[str, Any]) -> None:
+    Redaction walks fastavro's *parsed* schema: every name is fully qualified and custom
+    attributes are kept, so named types resolve exactly as the decoder resolved them.
+    """
+
+    def __init__(self, document: Any, parsed: Any) -> None:
         self._document = document
-        self._named = named
+        self._parsed = parsed
+        named = parsed.get("__named_schemas") if isinstance(parsed, dict) else None
+        self._named: Mapping[str, Any] = named if isinstance(named, dict) else {}
+        self._sensitive: dict[int, bool] = {}
 
     def root(self) -> Annotations:
         """Annotations of the top-level record (decode failures have no finer location)."""
@@ -346,40 +442,72 @@ class AvroSchemaIndex:
         return Annotations(doc.get("x-requirement"), doc.get("x-owner"), doc.get("x-pii") is True)
 
     def redact(self, record: Any) -> Any:
-        """Copy of a decoded record with ``x-pii`` fields masked and values capped."""
-        return self._redact(record, self._document, 0)
+        """Copy of a decoded record with ``x-pii`` values masked and values capped."""
+        return self._redact(record, self._parsed, 0)
 
     def _resolve(self, schema: Any) -> Any:
-        if isinstance(schema, str):
-            return self._named.get(schema, schema)
-        return schema
+        return self._named.get(schema, schema) if isinstance(schema, str) else schema
+
+    def _has_pii(self, schema: Any) -> bool:
+        """Whether ``x-pii`` appears anywhere in a (resolved) schema; cached, cycle-safe."""
+        schema = self._resolve(schema)
+        key = id(schema)
+        if key not in self._sensitive:
+            self._sensitive[key] = False  # provisional: recursive types terminate
+            found = False
+            if isinstance(schema, list):
+                found = any(self._has_pii(branch) for branch in schema)
+            elif isinstance(schema, dict):
+                found = schema.get("x-pii") is True or any(
+                    f.get("x-pii") is True or self._has_pii(f.get("type"))
+                    for f in schema.get("fields", [])
+                    if isinstance(f, dict)
+                )
+                for inner in ("items", "values"):
+                    found = found or (inner in schema and self._has_pii(schema[inner]))
+                if isinstance(schema.get("type"), dict | list):
+                    found = found or self._has_pii(schema["type"])
+            self._sensitive[key] = found
+        return self._sensitive[key]
 
     def _redact(self, value: Any, schema: Any, depth: int) -> Any:
         schema = self._resolve(schema)
-        if isinstance(schema, list):  # a union: pick the branch whose shape fits
-            for branch in schema:
-                branch = self._resolve(branch)
-                if isinstance(branch, dict) and branch.get("type") == "record" and isinstance(value, dict):
-                    return self._redact(value, branch, depth)
-            return self._redact(value, None, depth)
+        if isinstance(schema, list):  # a union: only an unambiguous record branch is walked
+            if value is None:
+                return None
+            branches = [self._resolve(b) for b in schema]
+            if isinstance(value, dict):
+                keys = set(value)
+                fits = [
+                    b
+                    for b in branches
+                    if isinstance(b, dict)
+                    and b.get("type") == "record"
+                    and {f.get("name") for f in b.get("fields", []) if isinstance(f, dict)} == keys
+                ]
+                if len(fits) == 1:
+                    return self._redact(value, fits[0], depth)
+            return REDACTED if any(self._has_pii(b) for b in branches) else self._redact(value, None, depth)
         if isinstance(schema, dict) and schema.get("x-pii") is True:
             return REDACTED
         if isinstance(value, dict):
             if depth >= MAX_DEPTH:
                 return preview(value)
+            kind = schema.get("type") if isinstance(schema, dict) else None
             fields = {}
-            if isinstance(schema, dict) and schema.get("type") == "record":
-                fields = {f["name"]: f for f in schema.get("fields", []) if isinstance(f, dict)}
+            if kind in ("record", "error"):
+                fields = {f["name"]: f for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f}
             out: dict[str, Any] = {}
             for key, item in value.items():
                 field = fields.get(key)
-                if field is not None and field.get("x-pii") is True:
-                    out[key] = REDACTED
-                else:
-                    item_schema = (
-                        field.get("type") if field else (schema.get("values") if isinstance(schema, dict) else None)
+                if field is not None:
+                    out[key] = (
+                        REDACTED if field.get("x-pii") is True else self._redact(item, field.get("type"), depth + 1)
                     )
-                    out[key] = self._redact(item, item_schema, depth + 1)
+                elif kind == "map":
+                    out[key] = self._redact(item, schema.get("values"), depth + 1)
+                else:
+                    out[key] = f"[UNDOCUMENTED {json_type(item)}]"
             return out
         if isinstance(value, list):
             item_schema = schema.get("items") if isinstance(schema, dict) else None
@@ -394,38 +522,3 @@ class AvroSchemaIndex:
         if not isinstance(value, str | int | float | bool) and value is not None:
             return str(value)  # logical types (datetime, Decimal, UUID) as text
         return value
-
-
-def avro_named_types(documents: Iterable[Any], default_namespace: str | None = None) -> dict[str, Any]:
-    """Full name -> schema dict for every named type defined in the given Avro documents."""
-    named: dict[str, Any] = {}
-
-    def visit(schema: Any, namespace: str | None) -> None:
-        if isinstance(schema, list):
-            for branch in schema:
-                visit(branch, namespace)
-            return
-        if not isinstance(schema, dict):
-            return
-        kind = schema.get("type")
-        if kind in ("record", "error", "enum", "fixed") and isinstance(schema.get("name"), str):
-            name = schema["name"]
-            space = schema.get("namespace", namespace)
-            full = name if "." in name or not space else f"{space}.{name}"
-            named[full] = schema
-            named.setdefault(name, schema)
-            namespace = full.rsplit(".", 1)[0] if "." in full else space
-        if kind in ("record", "error"):
-            for field in schema.get("fields", []):
-                if isinstance(field, dict):
-                    visit(field.get("type"), namespace)
-        elif kind == "array":
-            visit(schema.get("items"), namespace)
-        elif kind == "map":
-            visit(schema.get("values"), namespace)
-        elif isinstance(kind, dict | list):
-            visit(kind, namespace)
-
-    for document in documents:
-        visit(document, default_namespace)
-    return named

@@ -55,7 +55,8 @@ def _headers(raw: Any, line_no: int) -> tuple[tuple[str, bytes], ...]:
     for key, value in pairs:
         if not isinstance(key, str):
             raise UsageError(f"line {line_no}: header names must be strings")
-        out.append((key, b"" if value is None else str(value).encode("utf-8", "surrogateescape")))
+        if value is not None:  # a null header value carries nothing: treated as an absent header
+            out.append((key, str(value).encode("utf-8", "surrogateescape")))
     return tuple(out)
 
 

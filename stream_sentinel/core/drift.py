@@ -6,7 +6,7 @@ The human message and the suggested fix are computed when a drift event is built
 violation is found: in ``first`` alert mode most violations are only counted, never rendered.
 
 Identity:
-- ``drift_id`` = hash(topic, partition, offset, event type, kind, path, schema): the same message
+- ``drift_id`` = hash(topic, partition, offset, event type, kind, path, expected, schema): the same message
   broken the same way gives the same id on every run, so consumers deduplicate redeliveries.
 - ``fingerprint`` = hash(topic, event type, kind, path with array indexes as ``*``): what
   windows count, and what the drift topic is keyed by so one rule's events stay ordered.
@@ -190,6 +190,7 @@ def drift_id(source: Source, event_type: str | None, violation: Violation, schem
             event_type,
             violation.kind,
             violation.path,
+            violation.expected,  # two rules broken at one path (format and maxLength) differ
             schema_ref,
         ),
         16,

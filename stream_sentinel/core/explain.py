@@ -70,6 +70,10 @@ _CONSTRAINT_TEXT: Final[Mapping[str, str]] = {
     "uniqueItems": "an array of unique items",
 }
 _MAX_ENUM_SHOWN: Final = 12
+# The children validator is its own resource next to the root document: relative references
+# resolve from the same folder, and a reference to the root document (recursion by file name)
+# reaches the real root, with its required and closed checks, not the children variant.
+CHILDREN_SUFFIX: Final = ".children"
 _MAX_RULES: Final = 4096
 
 Tokens = tuple[str | int, ...]
@@ -119,7 +123,7 @@ def build_plan(
             children[key] = document[key]
     try:
         validator = jsonschema_rs.validator_for(
-            children, registry=registry, base_uri=uri, validate_formats=assert_formats
+            children, registry=registry, base_uri=uri + CHILDREN_SUFFIX, validate_formats=assert_formats
         )
     except (ValueError, jsonschema_rs.ReferencingError):
         return None
@@ -172,6 +176,11 @@ def _resolved(ctx: Context, evaluation: Tokens) -> tuple[str | None, str | None,
     return notes.owner or ctx.owner, notes.requirement or ctx.requirement, notes.pii
 
 
+def _withhold(ctx: Context, tokens: Tokens, value: Any) -> bool:
+    pii, sensitive = ctx.walker.privacy(tokens)
+    return pii or (sensitive and isinstance(value, str))
+
+
 def violation(
     kind: str,
     tokens: Tokens,
@@ -181,8 +190,14 @@ def violation(
     value: Any,
     ctx: Context,
 ) -> d.Violation:
-    """A violation about a present value, with its value withheld if the schema marks it PII."""
-    owner, requirement, pii = _resolved(ctx, evaluation)
+    """A violation about a present value; the value is withheld if it may be PII.
+
+    Withheld when the failing rule's schema path or the value's *location* is ``x-pii``, or
+    when the location holds PII below it and the value is a string (a whole object sent as
+    JSON text would otherwise be echoed).
+    """
+    owner, requirement, rule_pii = _resolved(ctx, evaluation)
+    pii = rule_pii or _withhold(ctx, tokens, value)
     return d.Violation(
         kind,
         d.BREAKING,
@@ -267,7 +282,8 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
     rule = ctx.rules.get(memo_key)
     if rule is not None:
         value = error.instance
-        kind_, severity, path, rule_path, expected, _, _, redacted, requirement, owner, keyword_, detail = rule
+        kind_, severity, path, rule_path, expected, _, _, pii, requirement, owner, keyword_, detail = rule
+        redacted = pii or _withhold(ctx, tokens, value)
         return [
             d.Violation(
                 kind_,
@@ -301,10 +317,10 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
             expected = "not matching the schema the contract excludes"
         elif name == "anyOf":
             expected = f"a match for at least one of {count} alternatives" if count else "a match for an alternative"
-        elif count:
-            expected = f"a match for exactly one of {count} alternatives"
-        else:
+        elif type(kind).__name__ == "OneOfMultipleValid":
             expected = "a match for exactly one alternative (several match)"
+        else:
+            expected = f"a match for exactly one of {count} alternatives"
     elif name == "enum":
         options = details.get("options", [])
         shown = ", ".join(orjson.dumps(o).decode() for o in options[:_MAX_ENUM_SHOWN])
@@ -326,5 +342,6 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
         violation_kind = d.CONSTRAINT
     built = violation(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
     if len(ctx.rules) < _MAX_RULES:
-        ctx.rules[memo_key] = built
+        # Memoise with the rule's own PII verdict; the value-dependent part is re-decided per hit.
+        ctx.rules[memo_key] = built._replace(redacted=_resolved(ctx, evaluation)[2] or ctx.walker.privacy(tokens)[0])
     return [built]

@@ -142,6 +142,14 @@ CATALOG_SCHEMA: dict[str, Any] = {
 }
 
 
+DRAFT_2020_12 = "https://json-schema.org/draft/2020-12/schema"
+_DIALECTS: dict[str, type[jsonschema.protocols.Validator]] = {
+    DRAFT_2020_12: jsonschema.Draft202012Validator,
+    "https://json-schema.org/draft/2019-09/schema": jsonschema.Draft201909Validator,
+    "https://json-schema.org/draft-07/schema": jsonschema.Draft7Validator,
+}
+
+
 @dataclass(frozen=True, slots=True)
 class Locator:
     """Where a topic's messages carry their event type or version.
@@ -248,18 +256,19 @@ def load_catalog(root: str | Path) -> Catalog:
     schema_ids: dict[int, SchemaVersion] = {}
     for topic_name, spec in raw["topics"].items():
         topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs)
-        for version in (v for e in topic.events.values() for v in e.versions):
-            if version.schema_id is None:
-                continue
-            if version.schema_id in schema_ids:
-                other = schema_ids[version.schema_id]
-                raise SpecError(
-                    CATALOG_FILE,
-                    _version_pointer(topic_name, version),
-                    f"schema_id {version.schema_id} is already used by "
-                    f"{other.topic}/{other.event_type} v{other.version}",
-                )
-            schema_ids[version.schema_id] = version
+        for event in topic.events.values():
+            for index, version in enumerate(event.versions):
+                if version.schema_id is None:
+                    continue
+                if version.schema_id in schema_ids:
+                    other = schema_ids[version.schema_id]
+                    raise SpecError(
+                        CATALOG_FILE,
+                        _topic_pointer(topic_name, "events", event.name, "versions", str(index), "schema_id"),
+                        f"schema_id {version.schema_id} is already used by "
+                        f"{other.topic}/{other.event_type} v{other.version}",
+                    )
+                schema_ids[version.schema_id] = version
         topics[topic_name] = topic
 
     return Catalog(
@@ -271,9 +280,22 @@ def load_catalog(root: str | Path) -> Catalog:
     )
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML loader that rejects duplicate keys (YAML itself keeps the last one silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: set[Any] = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def _read_yaml(path: Path) -> Any:
     try:
-        return yaml.safe_load(path.read_text(encoding="utf-8"))
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
@@ -335,11 +357,11 @@ def _build_registry(json_docs: Mapping[str, Any]) -> referencing.Registry[Any]:
 
 
 def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) -> None:
-    cls = jsonschema.validators.validator_for(doc, default=jsonschema.Draft202012Validator)
-    if cls is not jsonschema.Draft202012Validator and "$schema" in doc:
-        allowed = {jsonschema.Draft7Validator, jsonschema.Draft201909Validator}
-        if cls not in allowed:
-            raise SpecError(ref, "/$schema", f"unsupported dialect {doc['$schema']!r}")
+    dialect = doc.get("$schema", DRAFT_2020_12) if isinstance(doc, dict) else DRAFT_2020_12
+    cls = _DIALECTS.get(dialect.rstrip("#").replace("http://", "https://") if isinstance(dialect, str) else "")
+    if cls is None:
+        supported = ", ".join(sorted(_DIALECTS))
+        raise SpecError(ref, "/$schema", f"unsupported dialect {dialect!r} (supported: {supported})")
     error = best_match(cls(cls.META_SCHEMA).iter_errors(doc))
     if error is not None:
         raise SpecError(ref, jp.to_pointer(error.absolute_path), error.message)
@@ -394,10 +416,6 @@ def _locator(spec: Mapping[str, Any]) -> Locator:
 
 def _topic_pointer(topic: str, *rest: str) -> str:
     return jp.to_pointer(("topics", topic, *rest))
-
-
-def _version_pointer(topic: str, version: SchemaVersion) -> str:
-    return _topic_pointer(topic, "events", version.event_type, "versions", str(version.version - 1))
 
 
 def _build_topic(

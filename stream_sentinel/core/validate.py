@@ -43,7 +43,6 @@ from stream_sentinel.core.annotate import (
     Annotations,
     AvroSchemaIndex,
     JsonSchemaIndex,
-    avro_named_types,
     preview,
 )
 from stream_sentinel.core.codecs import DecodeFailure
@@ -70,7 +69,6 @@ from stream_sentinel.core.spec import (
 Headers = Sequence[tuple[str, bytes]] | None
 
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 16 * 1024 * 1024
-UNDECODABLE_SAMPLE_BYTES: Final = 16
 
 
 class Outcome(NamedTuple):
@@ -116,8 +114,13 @@ class Outcome(NamedTuple):
         run_id: str | None = None,
         observed_at: int | None = None,
         min_severity: str = d.INFO,
+        raw_prefix: int = 0,
     ) -> list[d.DriftEvent]:
-        """The drift events this message leads to (none for a valid one); sample built once."""
+        """The drift events this message leads to (none for a valid one); sample built once.
+
+        ``raw_prefix``: how many leading bytes of an undecodable message to show (hex). Zero by
+        default: raw bytes cannot be redacted and may contain PII.
+        """
         if not self.violations:
             return []
         floor = d.SEVERITY_RANK[min_severity]
@@ -128,20 +131,23 @@ class Outcome(NamedTuple):
             violations,
             self.subject(topic_format),
             source,
-            self.sample(),
+            self.sample(raw_prefix),
             origin=origin,
             run_id=run_id,
             observed_at=observed_at,
         )
 
-    def sample(self) -> Any:
+    def sample(self, raw_prefix: int = 0) -> Any:
         """Redacted, size-capped view of the message for drift events (computed on demand)."""
         if self.walker is not None and self.payload is not None:
             return self.walker.redact(self.payload)
         if self.payload is not None:
             return preview(self.payload)
         if self.raw is not None:
-            return {"size": len(self.raw), "prefix_hex": self.raw[:UNDECODABLE_SAMPLE_BYTES].hex()}
+            sample: dict[str, Any] = {"size": len(self.raw)}
+            if raw_prefix > 0:
+                sample["prefix_hex"] = self.raw[:raw_prefix].hex()
+            return sample
         return None
 
 
@@ -180,8 +186,29 @@ def _refuse_retrieval(uri: str) -> Any:
     raise ValueError(f"{uri} is not in the spec dir (references are never fetched)")
 
 
-def _close_open_objects(node: Any) -> bool:
-    """Add ``unevaluatedProperties: false`` to open object schemas in place; True if any changed."""
+_CLOSING_SKIPS = frozenset(
+    {
+        "if",
+        "not",
+        "contains",
+        "propertyNames",
+        "dependentSchemas",
+        "dependencies",
+        "const",
+        "enum",
+        "examples",
+        "default",
+    }
+)
+
+
+def _close_open_objects(node: Any, keyword: str = "unevaluatedProperties") -> bool:
+    """Close open object schemas in place; True if any changed.
+
+    ``keyword`` is ``unevaluatedProperties`` (2019-09 and later: sees fields documented by
+    sibling ``allOf``/``$ref`` branches) or ``additionalProperties`` for draft-07, which has no
+    unevaluated keywords; its extra false alarms are filtered by the documentation check.
+    """
     changed = False
     if isinstance(node, dict):
         if isinstance(node.get("properties"), dict):
@@ -189,26 +216,21 @@ def _close_open_objects(node: Any) -> bool:
             unevaluated = node.get("unevaluatedProperties", None)
             if extra in (None, True, {}) and unevaluated in (None, True, {}):
                 node.pop("additionalProperties", None)
-                node["unevaluatedProperties"] = False
+                node.pop("unevaluatedProperties", None)
+                node[keyword] = False
                 changed = True
         for key, value in node.items():
-            if key in (
-                "if",
-                "not",
-                "contains",
-                "propertyNames",
-                "dependentSchemas",
-                "const",
-                "enum",
-                "examples",
-                "default",
-            ):
-                continue
-            changed = _close_open_objects(value) or changed
+            if key not in _CLOSING_SKIPS:
+                changed = _close_open_objects(value, keyword) or changed
     elif isinstance(node, list):
         for item in node:
-            changed = _close_open_objects(item) or changed
+            changed = _close_open_objects(item, keyword) or changed
     return changed
+
+
+def _closing_keyword(document: Any) -> str:
+    dialect = document.get("$schema", "") if isinstance(document, dict) else ""
+    return "additionalProperties" if isinstance(dialect, str) and "draft-0" in dialect else "unevaluatedProperties"
 
 
 def _refs(document: Any) -> list[str]:
@@ -240,12 +262,13 @@ class Engine:
         # A document is "open" if closing its object schemas changed it (or it uses $id, whose
         # reference targets we do not follow here): versions that reach an open document get a
         # strict variant; for all-closed versions the variant would be identical, so none is built.
-        self._open = {uri: _close_open_objects(doc) or _uses_id(doc) for uri, doc in strict_docs.items()}
+        self._open = {
+            uri: _close_open_objects(doc, _closing_keyword(doc)) or _uses_id(doc) for uri, doc in strict_docs.items()
+        }
         self._rs_registry = jsonschema_rs.Registry(list(docs.items())) if docs else None
         self._rs_strict_registry = jsonschema_rs.Registry(list(strict_docs.items())) if docs else None
         self._strict_docs = strict_docs
         self._assert_formats = assert_formats
-        self._avro_named = avro_named_types(catalog.avro_documents.values())
         self._checkers = {name: TopicChecker(topic, self) for name, topic in catalog.topics.items()}
 
     @classmethod
@@ -262,7 +285,7 @@ class Engine:
         compiled = CompiledVersion(version, event)
         if version.kind == "avro":
             compiled.parsed = parse_avro(version, self.catalog.avro_documents)
-            compiled.avro = AvroSchemaIndex(version.document, self._avro_named)
+            compiled.avro = AvroSchemaIndex(version.document, compiled.parsed)
             compiled.walker = compiled.avro
             return compiled
         try:
@@ -282,7 +305,8 @@ class Engine:
                     retriever=_refuse_retrieval,
                 )
         except (ValueError, jsonschema_rs.ReferencingError) as exc:
-            raise SpecError(version.ref, "", f"cannot compile: {exc}") from exc
+            first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            raise SpecError(version.ref, "", f"cannot compile: {first_line}") from exc
         fast = compiled.strict if compiled.strict is not None else compiled.validator
         compiled.fast_is_valid = fast.is_valid
         walker = JsonSchemaIndex(version.uri, version.document, self._registry)
@@ -326,12 +350,18 @@ class _Event:
                 self.by_key[key] = compiled
 
 
-def _header(headers: Headers, name: str) -> bytes | None:
+def _header(headers: Headers, name: str) -> object:
+    """The last value of a header (Kafka's ``lastHeader`` convention), as a hashable key."""
+    found: object = None
     if headers:
         for key, value in headers:
             if key == name:
-                return value
-    return None
+                found = value
+    if found is None or type(found) in (bytes, str, int):
+        return found
+    if isinstance(found, bytearray | memoryview):
+        return bytes(found)
+    return None  # not a header value we can read: treated as absent
 
 
 def _at(payload: Any, tokens: tuple[str, ...]) -> object:
@@ -476,10 +506,13 @@ class TopicChecker:
                         name = raw
                     elif key == ver_name:
                         version = raw
-            event = fixed if fixed is not None else by_key.get(name)
-            if event is None:
+            try:
+                event = fixed if fixed is not None else by_key.get(name)
+                if event is None:
+                    return slow(value, headers)
+                compiled = event.newest if version is None else event.by_key.get(version)
+            except TypeError:  # an unhashable header value: the slow path normalises it
                 return slow(value, headers)
-            compiled = event.newest if version is None else event.by_key.get(version)
             if compiled is None:
                 return slow(value, headers)
             if compiled.fast_is_valid(payload):
@@ -744,7 +777,7 @@ def _json_violations(compiled: CompiledVersion, payload: Any, *, use_plan: bool 
         # unless a sibling branch of the real schema documents them.
         reported = {v.path for v in found if v.kind == d.UNDOCUMENTED_FIELD}
         for error in compiled.strict.iter_errors(payload):
-            if error.kind.name != "unevaluatedProperties":
+            if error.kind.name not in ("unevaluatedProperties", "additionalProperties"):
                 continue
             where = tuple(error.instance_path)
             for key in error.kind.as_dict().get("unexpected", ()):

@@ -86,7 +86,7 @@ CASES: list[tuple[str, dict[str, Any], str, str, str]] = [
             )
         },
         "catalog.yaml",
-        "/topics/stock/events/Adjusted/versions/0",
+        "/topics/stock/events/Adjusted/versions/0/schema_id",
         "schema_id 7 is already used by shipments/Shipped v1",
     ),
     (
