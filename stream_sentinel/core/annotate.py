@@ -305,13 +305,14 @@ class _Shape:
     happens once per distinct location per process, not once per sample.
     """
 
-    __slots__ = ("_children", "_index", "_nodes", "_sensitive", "pii")
+    __slots__ = ("_children", "_index", "_nodes", "_sensitive", "_tuple_items", "pii")
 
     def __init__(self, index: JsonSchemaIndex, nodes: list[tuple[dict[str, Any], Any]]) -> None:
         self._index = index
         self._nodes = nodes
         self._children: dict[str | int, _Shape | None] = {}
         self._sensitive: bool | None = None
+        self._tuple_items = any("prefixItems" in node or isinstance(node.get("items"), list) for node, _ in nodes)
         self.pii = any(node.get("x-pii") is True for node, _ in nodes)
 
     @property
@@ -323,13 +324,11 @@ class _Shape:
 
     def child(self, token: str | int) -> _Shape | None:
         """Shape of a child; None when the contract does not describe it (undocumented)."""
-        key: str | int = token
-        if isinstance(token, int) and not any(
-            "prefixItems" in node or isinstance(node.get("items"), list) for node, _ in self._nodes
-        ):
-            key = -1  # every index shares the items schema
-        if key in self._children:
+        key: str | int = -1 if type(token) is int and not self._tuple_items else token  # items share a schema
+        try:
             return self._children[key]
+        except KeyError:
+            pass
         children, described = JsonSchemaIndex.children_of(self._nodes, token)
         index = self._index
         shape = None if not children and described else index._shape(index._expand(children))
@@ -364,9 +363,14 @@ def _subtree_has_pii(nodes: list[tuple[dict[str, Any], Any]]) -> bool:
 
 
 def _redact(value: Any, shape: _Shape, depth: int) -> Any:
-    if shape.pii or (isinstance(value, str) and shape.sensitive):
+    if shape.pii:
         return REDACTED
-    if isinstance(value, dict):
+    kind = type(value)
+    if kind is str:
+        if shape.sensitive:
+            return REDACTED
+        return value if len(value) <= MAX_STRING else value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
+    if kind is dict:
         if depth >= MAX_DEPTH:
             return preview(value)
         out: dict[str, Any] = {}
@@ -377,7 +381,7 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
             child = shape.child(key)
             out[key] = f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1)
         return out
-    if isinstance(value, list):
+    if kind is list:
         if depth >= MAX_DEPTH:
             return preview(value)
         items = []
@@ -387,8 +391,6 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
         if len(value) > MAX_ITEMS:
             items.append(f"… {len(value) - MAX_ITEMS} more items")
         return items
-    if isinstance(value, str) and len(value) > MAX_STRING:
-        return value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
     return value
 
 
