@@ -18,6 +18,8 @@ from typing import Any
 import jsonschema_rs
 import referencing
 
+from stream_sentinel.core.spec import VALUE_KEYWORDS
+
 REDACTED = "[REDACTED]"
 MAX_STRING = 64
 MAX_ITEMS = 5
@@ -355,7 +357,7 @@ def _subtree_has_pii(nodes: list[tuple[dict[str, Any], Any]]) -> bool:
                 except referencing.exceptions.Unresolvable:
                     pass
             stack.extend(
-                (v, resolver) for k, v in node.items() if k not in _VALUE_KEYWORDS and isinstance(v, dict | list)
+                (v, resolver) for k, v in node.items() if k not in VALUE_KEYWORDS and isinstance(v, dict | list)
             )
         elif isinstance(node, list):
             stack.extend((v, resolver) for v in node if isinstance(v, dict | list))
@@ -394,7 +396,6 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
     return value
 
 
-_VALUE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})
 _MAX_CACHED = 50_000
 _PATTERNS: dict[str, Callable[[Any], bool] | None] = {}
 

@@ -92,7 +92,7 @@ class Context:
     walker: JsonSchemaIndex
     owner: str | None
     requirement: str | None
-    rules: dict[tuple[object, ...], d.Violation] = field(default_factory=dict, compare=False)
+    rules: dict[tuple[object, ...], tuple[d.Violation, bool, bool]] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,41 +176,34 @@ def _resolved(ctx: Context, evaluation: Tokens) -> tuple[str | None, str | None,
     return notes.owner or ctx.owner, notes.requirement or ctx.requirement, notes.pii
 
 
-def _withhold(ctx: Context, tokens: Tokens, value: Any) -> bool:
-    pii, sensitive = ctx.walker.privacy(tokens)
-    return pii or (sensitive and isinstance(value, str))
+def _build(
+    kind: str, tokens: Tokens, evaluation: Tokens, keyword: Tokens, expected: str, value: Any, ctx: Context
+) -> tuple[d.Violation, bool, bool]:
+    """A violation about a present value, plus (always withheld, sensitive location).
 
-
-def violation(
-    kind: str,
-    tokens: Tokens,
-    evaluation: Tokens,
-    keyword: Tokens,
-    expected: str,
-    value: Any,
-    ctx: Context,
-) -> d.Violation:
-    """A violation about a present value; the value is withheld if it may be PII.
-
-    Withheld when the failing rule's schema path or the value's *location* is ``x-pii``, or
-    when the location holds PII below it and the value is a string (a whole object sent as
-    JSON text would otherwise be echoed).
+    The value is withheld when the failing rule's schema path or the value's *location* is
+    ``x-pii``, or when the location holds PII below it and the value is a string (a whole object
+    sent as JSON text would otherwise be echoed). The two flags let memo hits re-decide for the
+    next message's value without walking the schema again.
     """
     owner, requirement, rule_pii = _resolved(ctx, evaluation)
-    pii = rule_pii or _withhold(ctx, tokens, value)
-    return d.Violation(
+    location_pii, sensitive = ctx.walker.privacy(tokens)
+    always = rule_pii or location_pii
+    withheld = always or (sensitive and isinstance(value, str))
+    built = d.Violation(
         kind,
         d.BREAKING,
         jp.to_pointer(tokens),
         jp.generalize(tokens),
         expected,
         json_type(value),
-        None if pii else preview(value),
-        pii,
+        None if withheld else preview(value),
+        withheld,
         requirement,
         owner,
         jp.to_pointer(keyword),
     )
+    return built, always, sensitive
 
 
 def missing_required(tokens: Tokens, evaluation: Tokens, ctx: Context, keyword: str) -> d.Violation:
@@ -279,11 +272,12 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
     tokens: Tokens = tuple(error.instance_path)
     evaluation: Tokens = tuple(error.evaluation_path)
     memo_key = (name, tokens, evaluation)
-    rule = ctx.rules.get(memo_key)
-    if rule is not None:
+    memo = ctx.rules.get(memo_key)
+    if memo is not None:
+        rule, always, sensitive = memo
         value = error.instance
-        kind_, severity, path, rule_path, expected, _, _, pii, requirement, owner, keyword_, detail = rule
-        redacted = pii or _withhold(ctx, tokens, value)
+        kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail = rule
+        redacted = always or (sensitive and isinstance(value, str))
         return [
             d.Violation(
                 kind_,
@@ -340,8 +334,7 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
         except (KeyError, IndexError):
             expected = f"valid under {name}"
         violation_kind = d.CONSTRAINT
-    built = violation(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
+    built, always, sensitive = _build(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
     if len(ctx.rules) < _MAX_RULES:
-        # Memoise with the rule's own PII verdict; the value-dependent part is re-decided per hit.
-        ctx.rules[memo_key] = built._replace(redacted=_resolved(ctx, evaluation)[2] or ctx.walker.privacy(tokens)[0])
+        ctx.rules[memo_key] = (built, always, sensitive)  # the value-dependent part is re-decided per hit
     return [built]

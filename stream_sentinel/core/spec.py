@@ -374,7 +374,7 @@ def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) 
             ) from exc
 
 
-_VALUE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})
+VALUE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})  # keywords holding data, not schemas
 
 
 def iter_schema_objects(node: Any) -> Iterator[dict[str, Any]]:
@@ -384,7 +384,7 @@ def iter_schema_objects(node: Any) -> Iterator[dict[str, Any]]:
         current = stack.pop()
         if isinstance(current, dict):
             yield current
-            stack.extend(v for k, v in current.items() if k not in _VALUE_KEYWORDS)
+            stack.extend(v for k, v in current.items() if k not in VALUE_KEYWORDS)
         elif isinstance(current, list):
             stack.extend(current)
 
@@ -398,7 +398,7 @@ def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[st
         for key, value in node.items():
             if key in ("$ref", "$dynamicRef") and isinstance(value, str):
                 yield jp.to_pointer((*path, key)), base, value
-            elif key not in _VALUE_KEYWORDS:
+            elif key not in VALUE_KEYWORDS:
                 yield from _iter_refs(value, base, (*path, key))
     elif isinstance(node, list):
         for index, item in enumerate(node):
