@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 SPEC    ?= spec/events
 
-.PHONY: install lint fmt test test-fast demo bench golden clean
+.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -30,15 +30,21 @@ test: lint  ## lint, then the whole suite (unit, spec, golden, integration)
 test-fast: $(STAMP)  ## unit + spec + golden tests only (no broker)
 	$(BIN)/pytest tests/unit tests/spec tests/golden
 
-demo: $(STAMP)  ## check the bundled captures against the example contracts and print the drift report
+demo: $(STAMP)  ## embedded broker + producer with drift + worker; live drift table until Ctrl-C
+	$(BIN)/stream-sentinel demo --spec $(SPEC)
+
+check-captures: $(STAMP)  ## offline: check the bundled captures against the example contracts
 	@for f in replay/captures/*.jsonl; do \
 	  echo; echo "=== stream-sentinel check $$f"; \
 	  $(BIN)/stream-sentinel check --spec $(SPEC) $$f; rc=$$?; \
 	  [ $$rc -le 1 ] || exit $$rc; \
 	done
 
-bench: $(STAMP)  ## benchmarks; each prints ratio=<x> last
+bench: $(STAMP)  ## validation-core benchmark; prints ratio=<x> last
 	$(BIN)/python bench/validate.py
+
+bench-worker: $(STAMP)  ## worker vs bare Faust agent on the embedded broker; prints ratio=<x> last
+	$(BIN)/python bench/worker.py
 
 golden: $(STAMP)  ## rewrite the frozen golden reports after a reviewed change
 	$(BIN)/pytest tests/golden --update-goldens -q

@@ -21,6 +21,8 @@ from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
 
+import orjson
+
 from stream_sentinel import __version__
 from stream_sentinel.core import drift as d
 from stream_sentinel.core.capture import read_capture
@@ -117,6 +119,40 @@ def _build_parser(stdout: TextIO) -> _Parser:
     spec.add_argument("--spec", default=spec_default, help="contracts dir")
 
     sub.add_parser("kinds", help="list the drift kinds and what each means", stdout=stdout)
+
+    worker = sub.add_parser(
+        "worker",
+        help="run the sentinel worker (a Faust app) against a Kafka cluster",
+        description="Validate live topics, keep windowed drift tables and publish drift events. Settings come "
+        "from SENTINEL_* environment variables and an optional YAML file; the options below override both. "
+        "Exit 0 after a clean stop, 2 on a bad spec or settings.",
+        stdout=stdout,
+    )
+    worker.add_argument("--config", metavar="FILE", help="YAML settings file (default: $SENTINEL_CONFIG)")
+    worker.add_argument("--spec", dest="spec_dir", help="contracts dir (setting spec_dir)")
+    worker.add_argument("--bootstrap", dest="bootstrap_servers", help="Kafka bootstrap servers, host:port[,...]")
+    worker.add_argument("--alert-mode", choices=("every", "first", "summary"), help="setting alert_mode")
+    worker.add_argument("--web-port", type=int, help="HTTP port for /health, /ready, /metrics, /drift")
+    worker.add_argument("--without-web", dest="web_enabled", action="store_const", const=False, help="no HTTP server")
+    worker.add_argument("--print-settings", action="store_true", help="print the settings (secrets masked) and exit")
+
+    demo = sub.add_parser(
+        "demo",
+        help="the whole thing on an embedded broker: producer with drift, worker, live drift table",
+        description="Start the embedded Kafka-protocol broker (Tansu), a producer replaying the example captures "
+        "(realistic events with some drift), and the worker; print drift events as they arrive. Ctrl-C stops "
+        "everything.",
+        stdout=stdout,
+    )
+    demo.add_argument("--spec", default=spec_default, help="contracts dir")
+    demo.add_argument(
+        "--duration", type=float, default=0.0, help="stop after this many seconds (default: run until Ctrl-C)"
+    )
+    demo.add_argument("--rate", type=float, default=25.0, help="messages per second to produce (default 25)")
+    demo.add_argument("--alert-mode", choices=("every", "first", "summary"), default="first")
+    demo.add_argument(
+        "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
+    )
     return parser
 
 
@@ -132,6 +168,12 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
             return _check(args, stdin, stdout)
         if args.command == "spec":
             return _spec(args, stdout)
+        if args.command == "worker":
+            return _worker(args, stdout, stderr)
+        if args.command == "demo":
+            from stream_sentinel.worker.demo import run_demo
+
+            return run_demo(args.spec, args.duration, args.rate, args.alert_mode, args.window, stdout, stderr)
         if args.command == "kinds":
             width = max(len(k) for k in d.KINDS)
             for kind, meaning in d.KINDS.items():
@@ -207,6 +249,20 @@ def _spec(args: argparse.Namespace, stdout: TextIO) -> int:
             )
             stdout.write(f"  {event.name}: {versions}  [{event.requirement or '-'}; {event.compatibility}]\n")
     return EXIT_OK
+
+
+def _worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
+    from stream_sentinel.config import Settings
+
+    names = ("spec_dir", "bootstrap_servers", "alert_mode", "web_port", "web_enabled")
+    overrides = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    settings = Settings.load(args.config, **overrides)
+    if args.print_settings:
+        stdout.write(orjson.dumps(settings.describe(), option=orjson.OPT_INDENT_2, default=str).decode() + "\n")
+        return EXIT_OK
+    from stream_sentinel.worker.run import run_worker
+
+    return run_worker(settings, stderr)
 
 
 def main() -> None:

