@@ -30,6 +30,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaProducer
 
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
 from bench.validate import HEADERS, workload
 from stream_sentinel.embedded import CLIENT_SETTINGS, EmbeddedBroker, die_with_parent, free_port
 from stream_sentinel.worker.demo import create_topics, start_worker, stop_process, wait_ready, worker_env

@@ -30,7 +30,7 @@ from typing import Any, Final, cast
 import faust
 import orjson
 from faust.streams import Stream
-from faust.types import EventT, StreamT
+from faust.types import EventT, StreamT, TopicT
 from faust.web import Request, Response, View
 
 from stream_sentinel import __version__
@@ -88,6 +88,8 @@ class Sentinel:
         }
         self.uncovered: Tally_[str] = Tally_()
         self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
+        # Delivery futures of the previous batch's records (see _pipelined).
+        self._pending: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
 
         options = settings.faust_settings()
         options.pop("credentials", None)
@@ -208,12 +210,17 @@ class Sentinel:
             if every:
                 publish.extend(events)
         elapsed = time.perf_counter() - started
-        sends = [(e.fingerprint.encode(), e.to_json()) for e in publish]
-        await self._publish(sends, "drift")
         records = tally.records()
         if len(self.known_keys) < MAX_TICKED_KEYS:
             self.known_keys.update(key for key, _ in records)
-        await self._send_tallies(records)
+        await self._pipelined(
+            [
+                (self.drift_topic, [(e.fingerprint.encode(), e.to_json()) for e in publish]),
+                (self.tallies, [(key.encode(), orjson.dumps(record)) for key, record in records]),
+            ]
+        )
+        if publish:
+            self.metrics.published.labels("drift").inc(len(publish))
         self._update_metrics(batch, elapsed, counted, sampled_out, drift_kinds, last_offsets)
 
     def _events(self, outcome: Outcome, message: Any, ts: int, wire: str, now_ms: int) -> list[d.DriftEvent]:
@@ -283,8 +290,9 @@ class Sentinel:
             m.sampled_out.labels(topic).inc(n)
         for (topic, kind), n in drift_kinds.items():
             m.drift.labels(topic, kind).inc(n)
-        m.latency.observe(elapsed / len(batch))
-        m.batch.observe(len(batch))
+        if batch:
+            m.latency.observe(elapsed / len(batch))
+            m.batch.observe(len(batch))
         consumer = self.app.consumer
         for (topic, partition), offset in last_offsets.items():
             tp = faust.types.TP(topic, partition)
@@ -310,14 +318,47 @@ class Sentinel:
             await self._with_retry(lambda: self._produce(self.drift_topic, records), "publish drift")
             self.metrics.published.labels(kind).inc(len(records))
 
-    async def _send_tallies(self, records: list[tuple[str, dict[str, Any]]]) -> None:
-        if records:
-            payload = [(key.encode(), orjson.dumps(record)) for key, record in records]
-            await self._with_retry(lambda: self._produce(self.tallies, payload), "send tallies")
+    async def _pipelined(self, sends: list[tuple[TopicT, list[tuple[bytes, bytes]]]]) -> None:
+        """Hand a batch's records to the producer, then make sure the previous batch's landed.
 
-    async def _produce(self, topic: faust.types.TopicT, records: list[tuple[bytes, bytes]]) -> None:
-        futures = [await topic.send(key=key, value=value) for key, value in records]
-        await asyncio.gather(*futures)
+        Waiting for the broker's acknowledgement of each batch before taking the next stalled
+        the stage for a round trip per batch (measured: ~20% of the throughput on the embedded
+        broker). At-least-once does not need that wait: Faust flushes the producer before every
+        offset commit (``Consumer.commit``), so nothing is committed before the records handed
+        over earlier are acknowledged. What the wait did give — noticing a record that failed
+        for good — is kept one batch later: the previous batch's records are checked here, and
+        any that failed are re-sent with retries while the agent consumes nothing new.
+        """
+        previous, self._pending = self._pending, []
+        for topic, records in sends:
+            if not records:
+                continue
+            try:
+                futures = await self._enqueue(topic, records)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - could not even hand them over: send with retries now
+                await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "publish")  # type: ignore[misc]
+                continue
+            self._pending.extend(zip(futures, [topic] * len(records), records, strict=True))
+        failed: dict[str, tuple[TopicT, list[tuple[bytes, bytes]]]] = {}
+        for future, topic, record in previous:
+            try:
+                await future
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - failed for good inside the client: ours to retry
+                failed.setdefault(topic.get_topic_name(), (topic, []))[1].append(record)
+        for topic, records in failed.values():
+            await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+
+    async def _enqueue(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> list[Awaitable[Any]]:
+        """Hand records to the producer; returns their delivery futures."""
+        return [await topic.send(key=key, value=value) for key, value in records]
+
+    async def _produce(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> None:
+        """Send records and wait for the broker's acknowledgement of all of them."""
+        await asyncio.gather(*await self._enqueue(topic, records))
 
     async def _with_retry(self, action: Callable[[], Awaitable[None]], what: str) -> None:
         backoff = 0.1

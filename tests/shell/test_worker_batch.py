@@ -29,17 +29,24 @@ class Published:
         self.failures = failures
         self.sent: list[tuple[str, bytes, bytes]] = []
 
-    async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> None:
-        if self.failures:
-            self.failures -= 1
-            raise ConnectionError("broker away")
-        self.sent.extend((topic.get_topic_name(), k, v) for k, v in records)
+    async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
+        futures = []
+        for key, value in records:
+            future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+            if self.failures:
+                self.failures -= 1
+                future.set_exception(ConnectionError("broker away"))
+            else:
+                self.sent.append((topic.get_topic_name(), key, value))
+                future.set_result(None)
+            futures.append(future)
+        return futures
 
 
 def sentinel(tmp_path: Path, publisher: Published, **settings: Any) -> Sentinel:
     options = {"spec_dir": SPEC, "data_dir": tmp_path, "web_enabled": False, "alert_mode": "every", **settings}
     s = Sentinel(Settings.load(None, **options), Engine.from_spec_dir(str(SPEC)), clock=lambda: NOW)
-    s._produce = publisher  # type: ignore[method-assign]
+    s._enqueue = publisher  # type: ignore[method-assign,assignment]
     s.settings = s.settings.model_copy(update={"publish_retry_backoff_max": 0.01})
     return s
 
@@ -80,8 +87,15 @@ def test_a_failing_publisher_is_retried_and_nothing_is_acknowledged_before_it_su
     publisher = Published(failures=3)
     s = sentinel(tmp_path, publisher)
     s.ready = True
-    asyncio.run(s.handle_batch([event("orders", 7, b"{broken", HEADERS)]))
-    assert s.metrics.publish_failures._value.get() == 3
+
+    async def two_batches() -> None:
+        await s.handle_batch([event("orders", 7, b"{broken", HEADERS)])
+        await s.handle_batch([])  # the next batch confirms the previous one's records
+
+    asyncio.run(two_batches())
+    # The drift event and the tally fail inside the client; re-publishing the drift event fails once more.
+    assert s.metrics.publish_failures._value.get() == 1
+    assert any(t.endswith("-tallies") for t, _, _ in publisher.sent)
     assert any(t == "sentinel.drift" for t, _, _ in publisher.sent)
     assert s.publishing_ok
 

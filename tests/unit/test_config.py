@@ -89,6 +89,8 @@ DEFAULTS: dict[str, Any] = {
     "rebalance_timeout": 60.0,
     "producer_max_batch_size": None,
     "publish_retry_backoff_max": 5.0,
+    "fetch_max_bytes": 4 * 1024 * 1024,
+    "stream_buffer": 16384,
 }
 
 SASL = {"security_protocol": "SASL_SSL", "sasl_username": "svc-sentinel", "sasl_password": SECRET}
@@ -715,6 +717,8 @@ def test_faust_settings_defaults() -> None:
         "topic_partitions": 8,
         "topic_replication_factor": 1,
         "store": "rocksdb://",
+        "consumer_max_fetch_size": 4 * 1024 * 1024,
+        "stream_buffer_maxsize": 16384,
     }
 
 
