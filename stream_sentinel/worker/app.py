@@ -38,6 +38,7 @@ from stream_sentinel.config import Settings
 from stream_sentinel.core import drift as d
 from stream_sentinel.core import windows as w
 from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
+from stream_sentinel.worker import transport
 from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.metrics import Metrics
 
@@ -96,6 +97,8 @@ class Sentinel:
         credentials = faust_credentials(settings)
         if credentials is not None:
             options["broker_credentials"] = credentials
+        transport.register()
+        options["broker_consumer"] = ";".join(transport.consumer_urls(settings.bootstrap_list()))
         self.app = faust.App(
             settings.app_id,
             autodiscover=False,
