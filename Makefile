@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 SPEC    ?= spec/events
 
-.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker golden clean
+.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -45,6 +45,9 @@ bench: $(STAMP)  ## validation-core benchmark; prints ratio=<x> last
 
 bench-worker: $(STAMP)  ## worker vs bare Faust agent on the embedded broker; prints ratio=<x> last
 	$(BIN)/python bench/worker.py
+
+bench-replay: $(STAMP)  ## replay vs raw aiokafka getmany on the embedded broker; prints ratio=<x> last
+	$(BIN)/python bench/replay.py
 
 golden: $(STAMP)  ## rewrite the frozen golden reports after a reviewed change
 	$(BIN)/pytest tests/golden --update-goldens -q

@@ -28,12 +28,16 @@ from stream_sentinel.core import drift as d
 from stream_sentinel.core.capture import read_capture
 from stream_sentinel.core.errors import SentinelError, UsageError
 from stream_sentinel.core.report import DriftReport
+from stream_sentinel.core.spec import COMPATIBILITY_MODES
 from stream_sentinel.core.validate import Engine, load_engine
+from stream_sentinel.replay import cli as replay_cli
 
 EXIT_OK = 0
 EXIT_DRIFT = 1
 EXIT_USAGE = 2
 EXIT_BROKER = 3
+EXIT_DIFF_COMPATIBLE = 10
+EXIT_DIFF_BREAKING = 20
 
 DEFAULT_SPEC_DIR = "spec/events"
 
@@ -136,6 +140,34 @@ def _build_parser(stdout: TextIO) -> _Parser:
     worker.add_argument("--without-web", dest="web_enabled", action="store_const", const=False, help="no HTTP server")
     worker.add_argument("--print-settings", action="store_true", help="print the settings (secrets masked) and exit")
 
+    diff = sub.add_parser(
+        "diff",
+        help="classify contract changes: exit 0 none/cosmetic, 10 compatible, 20 breaking",
+        description="Compare two schema files (.json JSON Schema, .avsc Avro), two spec dirs, or the spec dir "
+        "against a git ref, and classify every change under the compatibility mode (per event type from the "
+        "catalog, or --mode). Exit 0: no change or only cosmetic ones, 10: compatible changes only, "
+        "20: at least one breaking change, 2: usage or load error.",
+        stdout=stdout,
+    )
+    diff.add_argument("old", nargs="?", help="old schema file or spec dir")
+    diff.add_argument("new", nargs="?", help="new schema file or spec dir")
+    diff.add_argument("--against", metavar="GIT_REF", help="compare --spec with the same dir at this git ref")
+    diff.add_argument("--spec", default=spec_default, help="contracts dir for --against (default: as for check)")
+    diff.add_argument(
+        "--mode",
+        type=str.upper,
+        choices=COMPATIBILITY_MODES,
+        help="mode for every comparison (default: each event type's from the catalog; BACKWARD for two files)",
+    )
+    diff.add_argument("--format", choices=("table", "json", "markdown", "github"), default="table")
+    diff.add_argument(
+        "--fail-on",
+        choices=("compatible", "breaking"),
+        default="compatible",
+        help="lowest verdict with a non-zero exit: compatible (default: 10 and 20) or breaking (compatible exits 0)",
+    )
+    diff.add_argument("--kinds", action="store_true", help="list the change kinds and exit")
+
     demo = sub.add_parser(
         "demo",
         help="the whole thing on an embedded broker: producer with drift, worker, live drift table",
@@ -153,6 +185,7 @@ def _build_parser(stdout: TextIO) -> _Parser:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
+    replay_cli.add_parsers(sub, stdout, spec_default)
     return parser
 
 
@@ -161,7 +194,7 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
     try:
         parser = _build_parser(stdout)
         try:
-            args = parser.parse_args(list(argv))
+            args = parser.parse_args(replay_cli.join_time_values(argv))
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0)
         if args.command == "check":
@@ -170,10 +203,16 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
             return _spec(args, stdout)
         if args.command == "worker":
             return _worker(args, stdout, stderr)
+        if args.command == "diff":
+            from stream_sentinel.diffcli import run_diff
+
+            return run_diff(args, stdout)
         if args.command == "demo":
             from stream_sentinel.worker.demo import run_demo
 
             return run_demo(args.spec, args.duration, args.rate, args.alert_mode, args.window, stdout, stderr)
+        if args.command in replay_cli.COMMANDS:
+            return replay_cli.run(args, stdout, stderr, os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR))
         if args.command == "kinds":
             width = max(len(k) for k in d.KINDS)
             for kind, meaning in d.KINDS.items():

@@ -1,0 +1,1042 @@
+"""JSON Schema compatibility, after the Confluent Schema Registry's published rules.
+
+The registry's checker (``io.confluent.kafka.schemaregistry.json.diff``) walks the old and the new
+schema together and names each difference (``Difference.Type``); a fixed set of those names is
+compatible in the BACKWARD direction, and FORWARD is the same check with the schemas swapped. We
+keep its vocabulary and its rules (open, closed and partially open content models; a property
+added to an open object breaks BACKWARD because old data may hold any value under that name) but
+walk once and record both directions per change, so one diff answers every mode.
+
+Differences from the registry, each on purpose:
+
+- keywords are compared where they are written, not after everit's re-modelling of a schema into
+  typed sub-schemas, so ``{"type": "string", "maxLength": 5}`` reports ``max_length_added``
+  rather than a changed combined schema;
+- ``format`` is compared (the sentinel asserts formats), and so are ``const``, ``contains``,
+  ``propertyNames``, ``if``/``then``/``else`` and ``patternProperties`` entries;
+- ``$ref`` is followed in both schemas (in-file and across files, through the catalog's
+  documents) before comparing, with cycle protection, so a change to a shared definition is
+  reported once at the definition, and a ``$ref`` swapped for the same schema inline is no change;
+- adding ``anyOf``/``oneOf``/``allOf`` next to other keywords is judged by distributing the other
+  keywords into each branch (``A ∧ (B₁ ∨ B₂) = (A ∧ B₁) ∨ (A ∧ B₂)``).
+
+An absent sub-schema keyword is the empty schema, so ``items`` going from absent to
+``{"type": "string"}`` is reported precisely, as ``type_narrowed`` at ``/items/type``.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from fractions import Fraction
+from typing import Any
+from urllib.parse import unquote, urldefrag, urljoin
+
+from stream_sentinel.core import pointer as jp
+from stream_sentinel.core.compat import Change, ChangeSink, SchemaSource, all_backward, all_forward, lifecycle
+from stream_sentinel.core.errors import SpecError
+from stream_sentinel.core.spec import SPEC_BASE_URI, VALUE_KEYWORDS
+
+Tokens = tuple[str | int, ...]
+_MISSING = object()
+
+# Keywords compared by a rule below; everything else is an annotation (cosmetic unless listed in
+# _ANNOTATION_KINDS), including unknown keywords, which validators ignore.
+_COMBINATORS = ("allOf", "anyOf", "oneOf")
+_VALIDATION = frozenset(
+    {
+        "type",
+        "enum",
+        "const",
+        "maxLength",
+        "minLength",
+        "pattern",
+        "format",
+        "maximum",
+        "minimum",
+        "exclusiveMaximum",
+        "exclusiveMinimum",
+        "multipleOf",
+        "required",
+        "properties",
+        "additionalProperties",
+        "unevaluatedProperties",
+        "patternProperties",
+        "dependencies",
+        "dependentRequired",
+        "dependentSchemas",
+        "propertyNames",
+        "maxProperties",
+        "minProperties",
+        "items",
+        "prefixItems",
+        "additionalItems",
+        "unevaluatedItems",
+        "contains",
+        "maxContains",
+        "minContains",
+        "maxItems",
+        "minItems",
+        "uniqueItems",
+        *_COMBINATORS,
+        "not",
+        "if",
+        "then",
+        "else",
+    }
+)
+_STRUCTURE = frozenset({"$ref", "$dynamicRef", "$defs", "definitions"})
+_ANNOTATION_KINDS = {
+    "title": "title_changed",
+    "description": "description_changed",
+    "examples": "examples_changed",
+    "$comment": "comment_changed",
+    "$id": "id_changed",
+    "default": "default_changed",
+    "$schema": "dialect_changed",
+    "x-pii": "pii_annotation_changed",
+}
+# (keyword, kind stem); the kind table knows which way each bound breaks.
+_BOUNDS = (
+    ("maxLength", "max_length"),
+    ("minLength", "min_length"),
+    ("maximum", "maximum"),
+    ("minimum", "minimum"),
+    ("exclusiveMaximum", "exclusive_maximum"),
+    ("exclusiveMinimum", "exclusive_minimum"),
+    ("maxItems", "max_items"),
+    ("minItems", "min_items"),
+    ("maxProperties", "max_properties"),
+    ("minProperties", "min_properties"),
+    ("maxContains", "max_contains"),
+    ("minContains", "min_contains"),
+)
+# Keywords whose change is judged as added / removed / changed (tightening when added).
+_CONSTRAINTS = (("pattern", "pattern"), ("format", "format"))
+# Content-model state changes (old, new) -> kind suffix; schema -> schema is compared instead.
+_TRANSITIONS = {
+    ("closed", "open"): "added",
+    ("closed", "schema"): "added",
+    ("open", "closed"): "removed",
+    ("schema", "closed"): "removed",
+    ("schema", "open"): "extended",
+    ("open", "schema"): "narrowed",
+}
+_ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
+
+
+@dataclass(frozen=True, slots=True)
+class Loc:
+    """Where a schema node is written: file, pointer tokens, and the base URI its ``$ref`` use."""
+
+    file: str
+    tokens: Tokens
+    base: str
+
+    def child(self, *tokens: str | int) -> Loc:
+        """The location of a node below this one."""
+        return Loc(self.file, (*self.tokens, *tokens), self.base)
+
+    @property
+    def where(self) -> tuple[str, Tokens]:
+        """(file, tokens), as ``ChangeSink.emit`` takes it."""
+        return self.file, self.tokens
+
+
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A schema node with its ``$ref`` chain folded in.
+
+    ``keywords`` maps each keyword to (value, location of the object that holds it): the keywords
+    of the ``$ref`` target first, those written beside the ``$ref`` on top, so each change is
+    reported where its keyword is written. ``boolean`` is set for ``true``/``false`` schemas.
+    """
+
+    loc: Loc
+    keywords: Mapping[str, tuple[Any, Loc]]
+    boolean: bool | None = None
+    target: Loc | None = None
+    docs: _Documents | None = field(default=None, compare=False, repr=False)
+
+    def has(self, keyword: str) -> bool:
+        """Whether the keyword is present."""
+        return keyword in self.keywords
+
+    def get(self, keyword: str, default: Any = None) -> Any:
+        """The keyword's value, or ``default``."""
+        entry = self.keywords.get(keyword)
+        return default if entry is None else entry[0]
+
+    def at(self, keyword: str, *tokens: str | int) -> Loc:
+        """Location of ``keyword`` (and below it), where it is written."""
+        entry = self.keywords.get(keyword)
+        holder = self.loc if entry is None else entry[1]
+        return holder.child(keyword, *tokens)
+
+    def without(self, *keywords: str) -> Node:
+        """This node minus some keywords (for distributing siblings into combinator branches)."""
+        kept = {k: v for k, v in self.keywords.items() if k not in keywords}
+        return Node(self.loc, kept, self.boolean, self.target, self.docs)
+
+
+class _Documents:
+    """The ``$ref`` universe of one side: every JSON Schema document by URI, and embedded ``$id``s."""
+
+    def __init__(self, documents: Mapping[str, Any]) -> None:
+        self.resources: dict[str, tuple[str, Tokens, Any, str]] = {}
+        for uri, doc in documents.items():
+            file = uri.removeprefix(SPEC_BASE_URI)
+            self.resources[uri] = (file, (), doc, uri)
+            for tokens, node, base in _embedded_ids(doc, uri, ()):
+                self.resources.setdefault(base, (file, tokens, node, base))
+
+    def lookup(self, reference: str, site: Loc) -> tuple[Any, Loc]:
+        """The node a reference leads to and where it is; ``SpecError`` if it cannot be followed."""
+        doc_uri, fragment = urldefrag(urljoin(site.base, reference))
+        resource = self.resources.get(doc_uri)
+        if resource is not None:
+            file, root_tokens, root, base = resource
+            if not fragment:
+                return root, Loc(file, root_tokens, base)
+            if fragment.startswith("/"):
+                tokens = jp.parse(unquote(fragment))
+                try:
+                    node = jp.resolve(root, tokens)
+                except KeyError:
+                    node = _MISSING
+                if node is not _MISSING:
+                    return node, Loc(file, (*root_tokens, *tokens), _base_along(root, tokens, base))
+            else:
+                found = _find_anchor(root, fragment, ())
+                if found is not None:
+                    return found[1], Loc(file, (*root_tokens, *found[0]), base)
+        raise SpecError(site.file, jp.to_pointer((*site.tokens, "$ref")), f"$ref {reference!r} cannot be followed")
+
+
+def _embedded_ids(node: Any, base: str, tokens: Tokens) -> Iterator[tuple[Tokens, Any, str]]:
+    if isinstance(node, dict):
+        ident = node.get("$id")
+        if tokens and isinstance(ident, str):
+            base = urljoin(base, ident).rstrip("#")
+            yield tokens, node, base
+        for key, value in node.items():
+            if key not in VALUE_KEYWORDS:
+                yield from _embedded_ids(value, base, (*tokens, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _embedded_ids(item, base, (*tokens, index))
+
+
+def _base_along(root: Any, tokens: tuple[str, ...], base: str) -> str:
+    node = root
+    for token in tokens:
+        if isinstance(node, dict) and isinstance(node.get("$id"), str) and node is not root:
+            base = urljoin(base, node["$id"])
+        node = node[int(token)] if isinstance(node, list) else node.get(token) if isinstance(node, dict) else None
+    return base
+
+
+def _find_anchor(node: Any, name: str, tokens: Tokens) -> tuple[Tokens, Any] | None:
+    if isinstance(node, dict):
+        if node.get("$anchor") == name or node.get("$dynamicAnchor") == name:
+            return tokens, node
+        for key, value in node.items():
+            if key not in VALUE_KEYWORDS:
+                found = _find_anchor(value, name, (*tokens, key))
+                if found is not None:
+                    return found
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            found = _find_anchor(item, name, (*tokens, index))
+            if found is not None:
+                return found
+    return None
+
+
+_REF_CHAIN_LIMIT = 64
+
+
+def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
+    """Fold ``raw`` (and its ``$ref`` chain) into a ``Node``.
+
+    A chain of ``$ref`` that comes back to itself has no meaning; it is cut and treated as the
+    empty schema rather than looping.
+    """
+    keywords: dict[str, tuple[Any, Loc]] = {}
+    target: Loc | None = None
+    site = loc
+    for _ in range(_REF_CHAIN_LIMIT):
+        if isinstance(raw, bool):
+            if not keywords:
+                return Node(loc, {}, raw, target, docs)
+            break
+        if not isinstance(raw, dict):
+            break
+        ident = raw.get("$id")
+        if isinstance(ident, str) and site.tokens:
+            site = Loc(site.file, site.tokens, urljoin(site.base, ident))
+        for key, value in raw.items():
+            keywords.setdefault(key, (value, site))  # keywords nearer the use win
+        reference = raw.get("$ref", raw.get("$dynamicRef"))
+        if not isinstance(reference, str):
+            break
+        raw, site = docs.lookup(reference, site)
+        target = site
+    return Node(loc, keywords, None, target, docs)
+
+
+def _true(loc: Loc, docs: _Documents | None) -> Node:
+    return Node(loc, {}, True, None, docs)
+
+
+def trivial(node: Node) -> bool:
+    """Whether the node accepts every value (``true``, ``{}``, or annotations only)."""
+    if node.boolean is not None:
+        return node.boolean
+    return not any(k in _VALIDATION for k in node.keywords)
+
+
+def _canonical(value: Any) -> str:
+    """JSON equality as JSON Schema defines it: 1 == 1.0, true != 1, key order irrelevant."""
+
+    def norm(v: Any) -> Any:
+        if isinstance(v, float) and v.is_integer():
+            return int(v)
+        if isinstance(v, dict):
+            return {k: norm(x) for k, x in v.items()}
+        if isinstance(v, list):
+            return [norm(x) for x in v]
+        return v
+
+    return json.dumps(norm(value), sort_keys=True, ensure_ascii=False)
+
+
+def _short(value: Any, limit: int = 60) -> str:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _name_list(names: Any) -> list[str]:
+    return [n for n in names if isinstance(n, str)] if isinstance(names, list) else []
+
+
+class JsonDiff:
+    """One walk over an old and a new schema, collecting changes in ``sink``."""
+
+    def __init__(self, active: set[tuple[Loc, Loc]] | None = None) -> None:
+        self.sink = ChangeSink()
+        # Reference pairs being compared further up (shared with sub-comparisons): meeting one
+        # again means a recursive schema, assumed compatible as Avro's checker does. ``_done``
+        # holds pairs this walk already compared, so a shared definition is reported once.
+        self._active: set[tuple[Loc, Loc]] = set() if active is None else active
+        self._done: set[tuple[Loc, Loc]] = set()
+
+    # -- entry points -----------------------------------------------------------------------
+
+    def run(self, old: Node, new: Node) -> list[Change]:
+        """Compare and return the changes."""
+        self.diff(old, new)
+        return self.sink.changes
+
+    def sub(self, old: Node, new: Node) -> list[Change]:
+        """A separate comparison, for rules that ask "does this schema accept that one?"."""
+        return JsonDiff(self._active).run(old, new)
+
+    def child(self, node: Node, keyword: str, *tokens: str | int) -> Node:
+        """The sub-schema at ``keyword``/``tokens``; absent means the empty schema."""
+        value = node.get(keyword, _MISSING)
+        for token in tokens:
+            if isinstance(value, dict) and isinstance(token, str):
+                value = value.get(token, _MISSING)
+            elif isinstance(value, list) and isinstance(token, int) and token < len(value):
+                value = value[token]
+            else:
+                value = _MISSING
+        loc = node.at(keyword, *tokens)
+        assert node.docs is not None
+        return _true(loc, node.docs) if value is _MISSING else node_at(node.docs, value, loc)
+
+    # -- the walk ---------------------------------------------------------------------------
+
+    def diff(self, old: Node, new: Node) -> None:
+        """Compare two nodes keyword by keyword."""
+        if old.target is None and new.target is None:
+            self._compare(old, new)
+            return
+        key = (old.target or old.loc, new.target or new.loc)
+        if key in self._active or key in self._done:
+            return
+        self._active.add(key)
+        try:
+            self._compare(old, new)
+        finally:
+            self._active.discard(key)
+            self._done.add(key)
+
+    def _compare(self, old: Node, new: Node) -> None:
+        if old.boolean is False or new.boolean is False:
+            self._false(old, new)
+            return
+        self._annotations(old, new)
+        if self._types(old, new):
+            return
+        self._values(old, new)
+        self._bounds(old, new)
+        self._multiple_of(old, new)
+        self._constraints(old, new)
+        self._object(old, new)
+        self._array(old, new)
+        self._combinators(old, new)
+        self._not(old, new)
+        self._conditional(old, new)
+
+    def _false(self, old: Node, new: Node) -> None:
+        if old.boolean is False and new.boolean is False:
+            return
+        if old.boolean is False:
+            self.sink.emit("type_extended", new.loc.where, "was false (no value allowed); now a schema")
+        else:
+            self.sink.emit("type_narrowed", new.loc.where, "now false: no value is allowed")
+
+    def _at(self, old: Node, new: Node, keyword: str) -> tuple[tuple[str, Tokens], str]:
+        """Where to report a change of ``keyword``: in the new schema, or the old one if removed."""
+        if new.has(keyword) or not old.has(keyword):
+            return new.at(keyword).where, "new"
+        return old.at(keyword).where, "old"
+
+    def _emit(self, kind: str, old: Node, new: Node, keyword: str, message: str, **facts: bool) -> None:
+        where, side = self._at(old, new, keyword)
+        self.sink.emit(kind, where, message, side="new" if side == "new" else "old", **facts)
+
+    def _annotations(self, old: Node, new: Node) -> None:
+        for keyword in [*old.keywords, *(k for k in new.keywords if k not in old.keywords)]:
+            if keyword in _VALIDATION or keyword in _STRUCTURE:
+                continue
+            before, after = old.get(keyword, _MISSING), new.get(keyword, _MISSING)
+            if before is not _MISSING and after is not _MISSING and _canonical(before) == _canonical(after):
+                continue
+            kind = _ANNOTATION_KINDS.get(keyword, "annotation_changed")
+            what = "added" if before is _MISSING else "removed" if after is _MISSING else "changed"
+            detail = f": {_short(after)}" if after is not _MISSING and kind != "description_changed" else ""
+            self._emit(kind, old, new, keyword, f"{keyword} {what}{detail}")
+
+    def _types(self, old: Node, new: Node) -> bool:
+        """Compare ``type``; True when the types share nothing, so the rest is moot."""
+        before, after = _accepted_types(old.get("type")), _accepted_types(new.get("type"))
+        if before == after:
+            return False
+        describe = f"type {_short(old.get('type', 'any'))} -> {_short(new.get('type', 'any'))}"
+        if after > before:
+            self._emit("type_extended", old, new, "type", describe)
+        elif after < before:
+            self._emit("type_narrowed", old, new, "type", describe)
+        else:
+            self._emit("type_changed", old, new, "type", describe)
+            return not (before & after)
+        return False
+
+    def _values(self, old: Node, new: Node) -> None:
+        before, after = _allowed_values(old), _allowed_values(new)
+        if before == after:
+            return
+        keyword = "enum" if new.has("enum") or (not new.has("const") and old.has("enum")) else "const"
+        if before is None:
+            self._emit("enum_added", old, new, keyword, f"{keyword} added: only {len(after or ())} value(s) allowed")
+        elif after is None:
+            self._emit("enum_removed", old, new, keyword, f"{keyword} removed: any value allowed")
+        else:
+            added, removed = sorted(after - before), sorted(before - after)
+            kind = (
+                "enum_array_extended" if not removed else "enum_array_narrowed" if not added else "enum_array_changed"
+            )
+            parts = [f"added {', '.join(added)}" if added else "", f"removed {', '.join(removed)}" if removed else ""]
+            self._emit(kind, old, new, keyword, f"{keyword} values " + "; ".join(p for p in parts if p))
+
+    def _bounds(self, old: Node, new: Node) -> None:
+        for keyword, stem in _BOUNDS:
+            before, after = old.get(keyword), new.get(keyword)
+            if not _number(before) and not _number(after):
+                continue
+            if _number(before) and _number(after):
+                if before == after:
+                    continue
+                kind = f"{stem}_increased" if after > before else f"{stem}_decreased"
+            else:
+                kind = f"{stem}_added" if _number(after) else f"{stem}_removed"
+            self._emit(kind, old, new, keyword, f"{keyword} {_opt(before)} -> {_opt(after)}")
+
+    def _multiple_of(self, old: Node, new: Node) -> None:
+        before, after = old.get("multipleOf"), new.get("multipleOf")
+        if before == after or (not _number(before) and not _number(after)):
+            return
+        if not _number(before):
+            kind = "multiple_of_added"
+        elif not _number(after):
+            kind = "multiple_of_removed"
+        else:
+            ratio = Fraction(str(after)) / Fraction(str(before))
+            kind = (
+                "multiple_of_expanded"
+                if ratio.denominator == 1
+                else "multiple_of_reduced"
+                if ratio.numerator == 1
+                else "multiple_of_changed"
+            )
+        self._emit(kind, old, new, "multipleOf", f"multipleOf {_opt(before)} -> {_opt(after)}")
+
+    def _constraints(self, old: Node, new: Node) -> None:
+        for keyword, stem in _CONSTRAINTS:
+            before, after = old.get(keyword), new.get(keyword)
+            if before == after:
+                continue
+            kind = f"{stem}_{lifecycle(before, after)}"
+            self._emit(kind, old, new, keyword, f"{keyword} {_opt(before)} -> {_opt(after)}")
+        if bool(old.get("uniqueItems")) != bool(new.get("uniqueItems")):
+            kind = "unique_items_added" if new.get("uniqueItems") else "unique_items_removed"
+            self._emit(
+                kind,
+                old,
+                new,
+                "uniqueItems",
+                f"uniqueItems {bool(old.get('uniqueItems'))} -> {bool(new.get('uniqueItems'))}",
+            )
+
+    # -- objects ----------------------------------------------------------------------------
+
+    def _object(self, old: Node, new: Node) -> None:
+        old_props, new_props = old.get("properties") or {}, new.get("properties") or {}
+        old_req, new_req = set(_name_list(old.get("required"))), set(_name_list(new.get("required")))
+        for name in [*old_props, *(n for n in new_props if n not in old_props)]:
+            if name in old_props and name in new_props:
+                self.diff(self.child(old, "properties", name), self.child(new, "properties", name))
+            elif name in new_props:
+                self._property_added(old, new, name, old_req, new_req)
+            else:
+                self._property_removed(old, new, name, old_req, new_req)
+        for name in sorted(old_req ^ new_req):
+            if (name in old_props) != (name in new_props):
+                continue  # judged with the property itself
+            self._required(old, new, name, name in new_req)
+        for keyword, prefix in (
+            ("additionalProperties", "additional_properties"),
+            ("unevaluatedProperties", "unevaluated_properties"),
+        ):
+            self._content_keyword(old, new, keyword, prefix, "properties not listed")
+        self._pattern_properties(old, new)
+        self._dependencies(old, new)
+        if old.has("propertyNames") or new.has("propertyNames"):
+            self.diff(self.child(old, "propertyNames"), self.child(new, "propertyNames"))
+
+    def _required(self, old: Node, new: Node, name: str, now_required: bool) -> None:
+        holder = new if now_required else old
+        names = _name_list(holder.get("required"))
+        where = holder.at("required", names.index(name)).where
+        if now_required:
+            has_default = self.child(new, "properties", name).has("default")
+            kind = "required_attribute_with_default_added" if has_default else "required_attribute_added"
+            self.sink.emit(kind, where, f"{name} is now required")
+        else:
+            self.sink.emit("required_attribute_removed", where, f"{name} is no longer required", side="old")
+
+    def unlisted(self, node: Node, name: str | None) -> Node:
+        """How ``node`` treats a property it does not list.
+
+        A matching pattern's schema, else ``additionalProperties``, else ``unevaluatedProperties``,
+        else the empty schema (an open object).
+        """
+        if name is not None:
+            for pattern in node.get("patternProperties") or {}:
+                if _search(pattern, name):
+                    return self.child(node, "patternProperties", pattern)
+        for keyword in ("additionalProperties", "unevaluatedProperties"):
+            if node.has(keyword):
+                return self.child(node, keyword)
+        return _true(node.at("additionalProperties"), node.docs)
+
+    def cover_added(self, old_treat: Node, new_schema: Node) -> tuple[str, bool, bool]:
+        """A name/position the new schema now lists, which the old one treated as ``old_treat``.
+
+        BACKWARD: old data may hold anything ``old_treat`` allowed there; FORWARD: new data holds
+        what ``new_schema`` allows, and old readers apply ``old_treat``. Returns (content model
+        of the old schema, backward, forward).
+        """
+        if old_treat.boolean is False:
+            return "closed", True, new_schema.boolean is False
+        if trivial(old_treat):
+            return "open", trivial(new_schema), True
+        inner = self.sub(old_treat, new_schema)
+        return "partial", all_backward(inner), all_forward(inner)
+
+    def cover_removed(self, old_schema: Node, new_treat: Node) -> tuple[str, bool, bool]:
+        """A name/position the old schema listed and the new one treats as ``new_treat``."""
+        if new_treat.boolean is False:
+            return "closed", old_schema.boolean is False, True
+        if trivial(new_treat):
+            return "open", True, trivial(old_schema)
+        inner = self.sub(old_schema, new_treat)
+        return "partial", all_backward(inner), all_forward(inner)
+
+    def _property_added(self, old: Node, new: Node, name: str, old_req: set[str], new_req: set[str]) -> None:
+        schema = self.child(new, "properties", name)
+        model, backward, forward = self.cover_added(self.unlisted(old, name), schema)
+        required = name in new_req and name not in old_req
+        has_default = schema.has("default")
+        forward = forward and not (name in old_req and name not in new_req)
+        where = new.at("properties", name).where
+        what = "required" if required else "optional"
+        if model == "partial":
+            kind = f"property_added_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
+            self.sink.emit(kind, where, f"{what} property {name} added", backward=backward, forward=forward)
+            if required:
+                self._required(old, new, name, now_required=True)
+            return
+        if model == "closed":
+            if required:
+                kind = f"required_property_{'with_default_' if has_default else ''}added_to_unopen_content_model"
+                backward = has_default
+            else:
+                kind = "optional_property_added_to_unopen_content_model"
+            why = (
+                "old data never has it"
+                if not required or has_default
+                else "old data never has it, so new readers reject all of it"
+            )
+        elif required:
+            kind, backward = "required_property_added_to_open_content_model", False
+            why = "old data may lack it or hold any value there"
+        else:
+            kind = (
+                "property_with_empty_schema_added_to_open_content_model"
+                if backward
+                else "optional_property_added_to_open_content_model"
+            )
+            why = "any value was allowed there before" + ("" if backward else ", so old data may not match")
+        self.sink.emit(
+            kind,
+            where,
+            f"{what} property {name} added to a{' closed' if model == 'closed' else 'n open'} object: {why}",
+            backward=backward,
+            forward=forward,
+        )
+
+    def _property_removed(self, old: Node, new: Node, name: str, old_req: set[str], new_req: set[str]) -> None:
+        schema = self.child(old, "properties", name)
+        model, backward, forward = self.cover_removed(schema, self.unlisted(new, name))
+        backward = backward and not (name in new_req and name not in old_req)
+        forward = forward and not (name in old_req and name not in new_req)
+        if model == "partial":
+            kind = f"property_removed_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
+        elif model == "closed":
+            kind = (
+                "property_with_false_removed_from_closed_content_model"
+                if schema.boolean is False
+                else "property_removed_from_closed_content_model"
+            )
+        else:
+            kind = "property_removed_from_open_content_model"
+        required = " (it was required)" if name in old_req else ""
+        self.sink.emit(
+            kind,
+            old.at("properties", name).where,
+            f"property {name}{required} removed from a{'n open' if model == 'open' else ' ' + model} object",
+            backward=backward,
+            forward=forward,
+            side="old",
+        )
+
+    def _content_keyword(self, old: Node, new: Node, keyword: str, prefix: str, what: str) -> None:
+        """additionalProperties-like keywords, when either schema has one."""
+        if old.has(keyword) or new.has(keyword):
+            self._content_model(old, new, self.child(old, keyword), self.child(new, keyword), keyword, prefix, what)
+
+    def _content_model(
+        self, old: Node, new: Node, before: Node, after: Node, keyword: str, prefix: str, what: str
+    ) -> None:
+        """What unlisted properties or items may be: open (absent/true), closed (false), a schema."""
+        states = (_state(before), _state(after))
+        if states == ("schema", "schema"):
+            self.diff(before, after)
+            return
+        kind = _TRANSITIONS.get(states)
+        if kind is not None:
+            self._emit(f"{prefix}_{kind}", old, new, keyword, f"{keyword} ({what}): {states[0]} -> {states[1]}")
+
+    def _pattern_properties(self, old: Node, new: Node) -> None:
+        old_patterns, new_patterns = old.get("patternProperties") or {}, new.get("patternProperties") or {}
+        for pattern in [*old_patterns, *(p for p in new_patterns if p not in old_patterns)]:
+            if pattern in old_patterns and pattern in new_patterns:
+                self.diff(self.child(old, "patternProperties", pattern), self.child(new, "patternProperties", pattern))
+            elif pattern in new_patterns:
+                _, backward, forward = self.cover_added(
+                    self.unlisted(old, None), self.child(new, "patternProperties", pattern)
+                )
+                self.sink.emit(
+                    "pattern_property_added",
+                    new.at("patternProperties", pattern).where,
+                    f"patternProperties {pattern!r} added",
+                    backward=backward,
+                    forward=forward,
+                )
+            else:
+                _, backward, forward = self.cover_removed(
+                    self.child(old, "patternProperties", pattern), self.unlisted(new, None)
+                )
+                self.sink.emit(
+                    "pattern_property_removed",
+                    old.at("patternProperties", pattern).where,
+                    f"patternProperties {pattern!r} removed",
+                    backward=backward,
+                    forward=forward,
+                    side="old",
+                )
+
+    def _dependencies(self, old: Node, new: Node) -> None:
+        old_arrays, old_schemas = _dependency_entries(old)
+        new_arrays, new_schemas = _dependency_entries(new)
+        for name in [*old_arrays, *(n for n in new_arrays if n not in old_arrays)]:
+            before, after = old_arrays.get(name), new_arrays.get(name)
+            if before is not None and after is not None:
+                b, a = set(before[0]), set(after[0])
+                if a == b:
+                    continue
+                kind = (
+                    "dependency_array_extended"
+                    if a > b
+                    else "dependency_array_narrowed"
+                    if a < b
+                    else "dependency_array_changed"
+                )
+                self.sink.emit(kind, new.at(after[1], name).where, f"{name} depends on {sorted(b)} -> {sorted(a)}")
+            elif after is not None:
+                self.sink.emit(
+                    "dependency_array_added", new.at(after[1], name).where, f"{name} now needs {sorted(after[0])}"
+                )
+            elif before is not None:
+                self.sink.emit(
+                    "dependency_array_removed",
+                    old.at(before[1], name).where,
+                    f"{name} no longer needs {sorted(before[0])}",
+                    side="old",
+                )
+        for name in [*old_schemas, *(n for n in new_schemas if n not in old_schemas)]:
+            if name in old_schemas and name in new_schemas:
+                self.diff(self.child(old, old_schemas[name], name), self.child(new, new_schemas[name], name))
+            elif name in new_schemas:
+                self.sink.emit(
+                    "dependency_schema_added",
+                    new.at(new_schemas[name], name).where,
+                    f"dependent schema for {name} added",
+                )
+            else:
+                self.sink.emit(
+                    "dependency_schema_removed",
+                    old.at(old_schemas[name], name).where,
+                    f"dependent schema for {name} removed",
+                    side="old",
+                )
+
+    # -- arrays -----------------------------------------------------------------------------
+
+    def _array(self, old: Node, new: Node) -> None:
+        old_tuple, old_rest, old_rest_kw = self._tuple(old)
+        new_tuple, new_rest, new_rest_kw = self._tuple(new)
+        if old_tuple is None and new_tuple is None:
+            if old.has("items") or new.has("items"):
+                self.diff(old_rest, new_rest)
+        else:
+            self._positions(old_tuple or [], new_tuple or [], old_rest, new_rest)
+            keyword = new_rest_kw if new.has(new_rest_kw) else old_rest_kw
+            self._content_model(old, new, old_rest, new_rest, keyword, "additional_items", "items after the tuple")
+        self._content_keyword(old, new, "unevaluatedItems", "unevaluated_items", "items not evaluated")
+        if old.has("contains") and new.has("contains"):
+            self.diff(self.child(old, "contains"), self.child(new, "contains"))
+        elif old.has("contains") or new.has("contains"):
+            kind = "contains_added" if new.has("contains") else "contains_removed"
+            self._emit(kind, old, new, "contains", kind.replace("_", " "))
+
+    def _tuple(self, node: Node) -> tuple[list[Node] | None, Node, str]:
+        """(tuple positions or None, schema of the items after them, the keyword holding it)."""
+        if node.has("prefixItems"):
+            count = len(node.get("prefixItems") or [])
+            return [self.child(node, "prefixItems", i) for i in range(count)], self.child(node, "items"), "items"
+        items = node.get("items")
+        if isinstance(items, list):
+            return (
+                [self.child(node, "items", i) for i in range(len(items))],
+                self.child(node, "additionalItems"),
+                "additionalItems",
+            )
+        return None, self.child(node, "items"), "items"
+
+    def _positions(self, old_items: list[Node], new_items: list[Node], old_rest: Node, new_rest: Node) -> None:
+        for index in range(max(len(old_items), len(new_items))):
+            if index < len(old_items) and index < len(new_items):
+                self.diff(old_items[index], new_items[index])
+            elif index < len(new_items):
+                model, backward, forward = self.cover_added(old_rest, new_items[index])
+                if model == "partial":
+                    kind = f"item_added_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
+                elif model == "closed":
+                    kind = "item_added_to_closed_content_model"
+                else:
+                    kind = f"item_{'with_empty_schema_' if backward else ''}added_to_open_content_model"
+                self.sink.emit(
+                    kind, new_items[index].loc.where, f"tuple item {index} added", backward=backward, forward=forward
+                )
+            else:
+                model, backward, forward = self.cover_removed(old_items[index], new_rest)
+                if model == "partial":
+                    kind = f"item_removed_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
+                elif model == "closed":
+                    was_false = old_items[index].boolean is False
+                    kind = f"item_{'with_false_' if was_false else ''}removed_from_closed_content_model"
+                else:
+                    kind = "item_removed_from_open_content_model"
+                self.sink.emit(
+                    kind,
+                    old_items[index].loc.where,
+                    f"tuple item {index} removed",
+                    backward=backward,
+                    forward=forward,
+                    side="old",
+                )
+
+    # -- combinators ------------------------------------------------------------------------
+
+    def _combinators(self, old: Node, new: Node) -> None:
+        old_kws = [k for k in _COMBINATORS if old.has(k)]
+        new_kws = [k for k in _COMBINATORS if new.has(k)]
+        if len(old_kws) == 1 and len(new_kws) == 1 and old_kws != new_kws:
+            self._branches(old, new, old_kws[0], new_kws[0])
+            return
+        for keyword in _COMBINATORS:
+            if keyword in old_kws and keyword in new_kws:
+                self._branches(old, new, keyword, keyword)
+            elif keyword in new_kws:
+                self._combinator_added(old, new, keyword)
+            elif keyword in old_kws:
+                self._combinator_removed(old, new, keyword)
+
+    def _branch_nodes(self, node: Node, keyword: str) -> list[Node]:
+        return [self.child(node, keyword, i) for i in range(len(node.get(keyword) or []))]
+
+    def _branches(self, old: Node, new: Node, old_kw: str, new_kw: str) -> None:
+        """Same or switched combinator: pair branches up as the registry does (maximum matching)."""
+        old_branches, new_branches = self._branch_nodes(old, old_kw), self._branch_nodes(new, new_kw)
+        if old_kw != new_kw:
+            singles = (len(old_branches) == 1, len(new_branches) == 1)
+            backward = _criterion_ok(old_kw, new_kw, *singles)
+            forward = _criterion_ok(new_kw, old_kw, singles[1], singles[0])
+            kind = "combined_type_extended" if backward else "combined_type_changed"
+            self._emit(kind, old, new, new_kw, f"{old_kw} -> {new_kw}", backward=backward, forward=forward)
+        pairs = {(i, j): self.sub(o, n) for i, o in enumerate(old_branches) for j, n in enumerate(new_branches)}
+        size = min(len(old_branches), len(new_branches))
+        backward = _matching(pairs, all_backward) >= size
+        forward = _matching(pairs, all_forward) >= size
+        sum_type = new_kw != "allOf"
+        if len(old_branches) != len(new_branches):
+            grew = len(new_branches) > len(old_branches)
+            stem = "sum_type" if sum_type else "product_type"
+            self._emit(
+                f"{stem}_{'extended' if grew else 'narrowed'}",
+                old,
+                new,
+                new_kw,
+                f"{new_kw}: {len(old_branches)} -> {len(new_branches)} branches",
+            )
+        if not (backward and forward):
+            self._emit(
+                "combined_type_subschemas_changed",
+                old,
+                new,
+                new_kw,
+                f"{new_kw}: some branches no longer pair with a compatible branch",
+                backward=backward,
+                forward=forward,
+            )
+        for i, j in _report_pairs(pairs):
+            self.sink.extend(pairs[i, j])
+
+    def _combinator_added(self, old: Node, new: Node, keyword: str) -> None:
+        # Distribute: the old schema plus one branch's constraints, per branch.
+        base = old.without(*_COMBINATORS)
+        results = [self.sub(base, _overlay(base, branch)) for branch in self._branch_nodes(new, keyword)]
+        backward_each = [all_backward(r) for r in results]
+        forward_each = [all_forward(r) for r in results]
+        if keyword == "allOf":
+            kind, backward, forward = "product_type_added", all(backward_each), any(forward_each)
+        else:
+            kind, backward, forward = "sum_type_added", any(backward_each), all(forward_each)
+        self._emit(
+            kind,
+            old,
+            new,
+            keyword,
+            f"{keyword} added with {len(results)} branch(es)",
+            backward=backward,
+            forward=forward,
+        )
+
+    def _combinator_removed(self, old: Node, new: Node, keyword: str) -> None:
+        base = new.without(*_COMBINATORS)
+        results = [self.sub(_overlay(base, branch), base) for branch in self._branch_nodes(old, keyword)]
+        backward_each = [all_backward(r) for r in results]
+        forward_each = [all_forward(r) for r in results]
+        if keyword == "allOf":
+            kind, backward, forward = "product_type_removed", any(backward_each), all(forward_each)
+        else:
+            kind, backward, forward = "sum_type_removed", all(backward_each), any(forward_each)
+        self._emit(kind, old, new, keyword, f"{keyword} removed", backward=backward, forward=forward)
+
+    def _not(self, old: Node, new: Node) -> None:
+        if old.has("not") and new.has("not"):
+            inner = self.sub(self.child(old, "not"), self.child(new, "not"))
+            if all(c.cosmetic for c in inner):
+                self.sink.extend(inner)
+                return
+            # The new schema rejects what its `not` matches: it accepts old data when the new
+            # `not` matches less, i.e. when the inner change is compatible the other way.
+            backward, forward = all_forward(inner), all_backward(inner)
+            kind = "not_type_narrowed" if backward else "not_type_extended"
+            self._emit(kind, old, new, "not", "the schema under not changed", backward=backward, forward=forward)
+        elif old.has("not") or new.has("not"):
+            kind = "not_type_added" if new.has("not") else "not_type_removed"
+            self._emit(kind, old, new, "not", kind.replace("_type_", " ").replace("_", " "))
+
+    def _conditional(self, old: Node, new: Node) -> None:
+        if old.has("if") and new.has("if"):
+            inner = self.sub(self.child(old, "if"), self.child(new, "if"))
+            if not all(c.cosmetic for c in inner):
+                self._emit("conditional_changed", old, new, "if", "the if of if/then/else changed")
+                return
+            self.sink.extend(inner)
+            for keyword in ("then", "else"):
+                if old.has(keyword) or new.has(keyword):
+                    self.diff(self.child(old, keyword), self.child(new, keyword))
+        elif (old.has("if") and (old.has("then") or old.has("else"))) or (
+            new.has("if") and (new.has("then") or new.has("else"))
+        ):
+            kind = "conditional_added" if new.has("if") else "conditional_removed"
+            self._emit(kind, old, new, "if", f"if/then/else {'added' if new.has('if') else 'removed'}")
+
+
+def _overlay(base: Node, branch: Node) -> Node:
+    """``base`` with a branch's keywords on top (the branch wins where both constrain)."""
+    if branch.boolean is False:
+        return branch
+    return Node(branch.loc, {**base.keywords, **branch.keywords}, None, branch.target, branch.docs)
+
+
+def _criterion_ok(writer: str, reader: str, writer_single: bool, reader_single: bool) -> bool:
+    """Whether data valid under ``writer``'s combinator is valid under ``reader``'s (registry rule)."""
+    if writer == reader or reader == "anyOf":
+        return True
+    if reader == "oneOf":
+        return writer_single
+    return writer_single and reader_single
+
+
+def _matching(pairs: Mapping[tuple[int, int], list[Change]], ok: Callable[[list[Change]], bool]) -> int:
+    """Size of a maximum matching over the compatible (old, new) branch pairs (Kuhn's algorithm)."""
+    edges: dict[int, list[int]] = {}
+    for (i, j), changes in pairs.items():
+        if ok(changes):
+            edges.setdefault(i, []).append(j)
+    owner: dict[int, int] = {}
+
+    def augment(i: int, visited: set[int]) -> bool:
+        for j in edges.get(i, ()):
+            if j in visited:
+                continue
+            visited.add(j)
+            if j not in owner or augment(owner[j], visited):
+                owner[j] = i
+                return True
+        return False
+
+    return sum(augment(i, set()) for i in edges)
+
+
+def _report_pairs(pairs: Mapping[tuple[int, int], list[Change]]) -> list[tuple[int, int]]:
+    """Pair each branch with its closest counterpart (fewest changes) to report what changed inside."""
+    chosen: list[tuple[int, int]] = []
+    used_old: set[int] = set()
+    used_new: set[int] = set()
+    for (i, j), changes in sorted(pairs.items(), key=lambda item: (len(item[1]), item[0])):
+        if i in used_old or j in used_new:
+            continue
+        if changes and not (all_backward(changes) or all_forward(changes)):
+            continue  # unrelated branches: what differs inside them is noise
+        chosen.append((i, j))
+        used_old.add(i)
+        used_new.add(j)
+    return sorted(chosen)
+
+
+def _state(node: Node) -> str:
+    if node.boolean is False:
+        return "closed"
+    return "open" if trivial(node) else "schema"
+
+
+def _search(pattern: str, name: str) -> bool:
+    try:
+        return re.search(pattern, name) is not None
+    except re.error:
+        return False
+
+
+def _dependency_entries(node: Node) -> tuple[dict[str, tuple[list[str], str]], dict[str, str]]:
+    """(name -> (required names, keyword), name -> keyword) from the draft-07 and 2019+ forms."""
+    arrays: dict[str, tuple[list[str], str]] = {}
+    schemas: dict[str, str] = {}
+    for keyword in ("dependencies", "dependentRequired", "dependentSchemas"):
+        for name, value in (node.get(keyword) or {}).items():
+            if isinstance(value, list):
+                arrays[name] = (_name_list(value), keyword)
+            else:
+                schemas[name] = keyword
+    return arrays, schemas
+
+
+def _accepted_types(value: Any) -> frozenset[str]:
+    if value is None:
+        return _ALL_TYPES
+    types = {value} if isinstance(value, str) else {t for t in value if isinstance(t, str)}
+    if "number" in types:
+        types.add("integer")  # every integer is a number: integer -> number extends
+    return frozenset(types)
+
+
+def _allowed_values(node: Node) -> frozenset[str] | None:
+    values: frozenset[str] | None = None
+    if node.has("enum") and isinstance(node.get("enum"), list):
+        values = frozenset(_canonical(v) for v in node.get("enum"))
+    if node.has("const"):
+        const = frozenset({_canonical(node.get("const"))})
+        values = const if values is None else values & const
+    return values
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _opt(value: Any) -> str:
+    return "none" if value is None else _short(value)
+
+
+def diff_json(old: SchemaSource, new: SchemaSource) -> list[Change]:
+    """Every change from the ``old`` JSON Schema to the ``new`` one."""
+    old_docs = _Documents({old.uri: old.document, **old.json_documents})
+    new_docs = _Documents({new.uri: new.document, **new.json_documents})
+    old_root = node_at(old_docs, old.document, Loc(old.file, (), _root_base(old)))
+    new_root = node_at(new_docs, new.document, Loc(new.file, (), _root_base(new)))
+    return JsonDiff().run(old_root, new_root)
+
+
+def _root_base(source: SchemaSource) -> str:
+    ident = source.document.get("$id") if isinstance(source.document, dict) else None
+    return urljoin(source.uri, ident) if isinstance(ident, str) else source.uri

@@ -1,0 +1,362 @@
+"""Replay arithmetic, pure: times, per-partition ranges, readiness, and current-vs-candidate diffs.
+
+The replay shell (``stream_sentinel/replay``) asks the broker for offsets; everything decided
+from those offsets lives here so it is tested without a broker or a clock:
+
+- :func:`parse_time` turns ``--from-time``/``--to-time`` text into epoch milliseconds;
+- :func:`plan_partition` turns what the user asked for and what the partition holds into the
+  exact range to read, and says how much of the request retention already deleted;
+- :class:`Comparison` folds each message's verdicts under the current and the candidate
+  contracts into "newly broken", "fixed" and "unchanged", per event type and kind.
+
+Offsets follow Kafka's convention throughout: ``start`` is the first offset read and ``end``
+is exclusive (the next offset to be written, as ``end_offsets`` reports it).
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from stream_sentinel.core.drift import SEVERITY_RANK, Violation
+from stream_sentinel.core.errors import UsageError
+
+_UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
+_RELATIVE = re.compile(r"^-\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)$")
+
+
+def parse_time(text: str, now_ms: int) -> int:
+    """Epoch milliseconds for ``now``, a relative time (``-2h``, ``-30m``, ``-1.5d``) or ISO-8601.
+
+    An ISO time without an offset is UTC: a replay must mean the same range on every
+    developer's machine, whatever its local zone. Raises :class:`UsageError` (exit 2) otherwise.
+    """
+    value = text.strip()
+    if value == "now":
+        return now_ms
+    relative = _RELATIVE.match(value)
+    if relative:
+        return now_ms - round(float(relative.group(1)) * _UNITS_MS[relative.group(2)])
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+    except ValueError:
+        raise UsageError(
+            f"unparsable time {text!r}: use ISO-8601 (2026-11-21T14:00:00Z), a relative time (-2h, -30m, -7d) or 'now'"
+        ) from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return round(moment.timestamp() * 1000)
+
+
+StartKind = Literal["earliest", "offset", "time", "last"]
+EndKind = Literal["end", "offset", "time"]
+
+
+@dataclass(frozen=True, slots=True)
+class Start:
+    """Where a replay starts in every selected partition."""
+
+    kind: StartKind = "earliest"
+    value: int = 0  # offset, epoch ms or message count, by kind
+
+    def describe(self) -> str:
+        """How the start reads in reports."""
+        return {
+            "earliest": "earliest",
+            "offset": f"offset {self.value}",
+            "time": f"time {_iso(self.value)}",
+            "last": f"last {self.value}",
+        }[self.kind]
+
+
+@dataclass(frozen=True, slots=True)
+class End:
+    """Where a replay stops (exclusive); ``end`` = the end offsets captured when it starts."""
+
+    kind: EndKind = "end"
+    value: int = 0
+
+    def describe(self) -> str:
+        """How the end reads in reports."""
+        return {
+            "end": "end offsets at start",
+            "offset": f"before offset {self.value}",
+            "time": f"time {_iso(self.value)}",
+        }[self.kind]
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def check_range(start: Start, end: End) -> None:
+    """Refuse ranges that are empty by construction, before anything is read."""
+    if start.kind == "last" and start.value < 0:
+        raise UsageError("--last must be a positive count of messages")
+    if start.kind == "offset" and start.value < 0:
+        raise UsageError("--from-offset must be 0 or more")
+    if end.kind == "offset" and end.value < 0:
+        raise UsageError("--to-offset must be 0 or more")
+    if start.kind == end.kind == "offset" and start.value > end.value:
+        raise UsageError(f"the start (offset {start.value}) is after the end (before offset {end.value})")
+    if start.kind == end.kind == "time" and start.value > end.value:
+        raise UsageError(f"the start ({_iso(start.value)}) is after the end ({_iso(end.value)})")
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionPlan:
+    """What one partition will give: the range read and what was asked but is gone.
+
+    ``earliest``/``latest`` are the partition's log start and end offsets when the replay
+    began; ``lost`` counts requested offsets below ``earliest`` (already deleted by retention),
+    which are reported, never silently skipped.
+    """
+
+    topic: str
+    partition: int
+    earliest: int
+    latest: int
+    start: int
+    end: int
+    requested: int | None = None
+    lost: int = 0
+
+    @property
+    def count(self) -> int:
+        """Offsets in the range (records, minus any gaps from compaction or transactions)."""
+        return max(0, self.end - self.start)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON shape used in reports."""
+        return {
+            "topic": self.topic,
+            "partition": self.partition,
+            "earliest": self.earliest,
+            "latest": self.latest,
+            "start": self.start,
+            "end": self.end,
+            "offsets": self.count,
+            "requested_start": self.requested,
+            "lost_to_retention": self.lost,
+        }
+
+
+def plan_partition(
+    topic: str,
+    partition: int,
+    earliest: int,
+    latest: int,
+    start: Start,
+    end: End,
+    *,
+    start_for_time: int | None = None,
+    end_for_time: int | None = None,
+) -> PartitionPlan:
+    """The exact range of one partition, from the broker's offsets and the user's request.
+
+    ``start_for_time``/``end_for_time`` are the broker's answers to ``offsets_for_times`` for
+    the start and end times (``None``: no message at or after that time). Raises
+    :class:`UsageError` when an explicit start lies after the partition's end.
+    """
+    where = f"{topic}[{partition}]"
+    if end.kind == "offset":
+        stop = min(end.value, latest)
+    elif end.kind == "time":
+        stop = latest if end_for_time is None else min(max(end_for_time, earliest), latest)
+    else:
+        stop = latest
+    requested: int | None
+    if start.kind == "offset":
+        requested = start.value
+        if requested > stop and not (end.kind == "end" and requested == latest):
+            raise UsageError(
+                f"{where}: the start (offset {requested}) is after the end (offset {stop}); "
+                f"the partition holds offsets {earliest}..{latest - 1}"
+                if latest > earliest
+                else f"{where}: the start (offset {requested}) is after the end of an empty partition (offset {stop})"
+            )
+    elif start.kind == "time":
+        requested = stop if start_for_time is None else start_for_time
+    elif start.kind == "last":
+        requested = max(0, stop - start.value)
+    else:
+        requested = None
+    begin = earliest if requested is None else min(max(requested, earliest), stop)
+    lost = 0
+    if requested is not None and requested < earliest and start.kind in ("offset", "last"):
+        lost = min(earliest, stop) - requested
+    return PartitionPlan(topic, partition, earliest, latest, begin, max(begin, stop), requested, max(0, lost))
+
+
+# -- current vs candidate --------------------------------------------------------------------
+
+Rule = tuple[str, str | None, str, str]  # topic, event type, kind, rule path
+
+
+@dataclass(slots=True)
+class RuleChange:
+    """How one rule fared under the candidate: messages newly breaking it, fixed, or unchanged."""
+
+    topic: str
+    event_type: str | None
+    kind: str
+    path: str
+    severity: str
+    requirement: str | None
+    new: int = 0
+    fixed: int = 0
+    same: int = 0
+    examples: list[tuple[str, int, int, str]] = field(default_factory=list)  # (verdict, partition, offset, message)
+
+
+@dataclass(slots=True)
+class SideStats:
+    """Messages of one (topic, event type) and how many drift under each contract set."""
+
+    messages: int = 0
+    current: int = 0
+    candidate: int = 0
+    newly_failing: int = 0
+    newly_passing: int = 0
+
+
+class Comparison:
+    """Per-message verdicts under the current and the candidate contracts, folded per rule.
+
+    A rule is (topic, event type, kind, rule path), i.e. what a fingerprint identifies, so a
+    candidate that renames nothing compares like for like. ``new`` counts messages whose
+    candidate verdict has a rule the current one lacks, ``fixed`` the reverse, ``same`` both.
+    Violations below ``min_rank`` (severity) are left out on both sides.
+    """
+
+    def __init__(self, max_examples: int = 3, min_rank: int = 0) -> None:
+        self.max_examples = max_examples
+        self.min_rank = min_rank
+        self.messages = 0
+        self.rules: dict[Rule, RuleChange] = {}
+        self.by_event_type: dict[tuple[str, str], SideStats] = {}
+
+    def add(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        current: tuple[str | None, Iterable[Violation]],
+        candidate: tuple[str | None, Iterable[Violation]],
+    ) -> None:
+        """Fold one message: (event type, violations) as each contract set saw it."""
+        self.messages += 1
+        key = (topic, candidate[0] or current[0] or "?")
+        stats = self.by_event_type.get(key)
+        if stats is None:
+            stats = self.by_event_type[key] = SideStats()
+        stats.messages += 1
+        floor, rank = self.min_rank, SEVERITY_RANK
+        now = {(topic, current[0], v.kind, v.rule_path): v for v in current[1] if rank[v.severity] >= floor}
+        then = {(topic, candidate[0], v.kind, v.rule_path): v for v in candidate[1] if rank[v.severity] >= floor}
+        if not now and not then:
+            return
+        stats.current += bool(now)
+        stats.candidate += bool(then)
+        stats.newly_failing += bool(then) and not now
+        stats.newly_passing += bool(now) and not then
+        for rule, violation in then.items():
+            self._count(rule, violation, "same" if rule in now else "new", partition, offset)
+        for rule, violation in now.items():
+            if rule not in then:
+                self._count(rule, violation, "fixed", partition, offset)
+
+    def _count(self, rule: Rule, violation: Violation, how: str, partition: int, offset: int) -> None:
+        change = self.rules.get(rule)
+        if change is None:
+            change = self.rules[rule] = RuleChange(*rule, violation.severity, violation.requirement)
+        setattr(change, how, getattr(change, how) + 1)
+        if how != "same" and sum(1 for e in change.examples if e[0] == how) < self.max_examples:
+            change.examples.append(
+                (how, partition, offset, f"expected {violation.expected}, got {violation.actual_type}")
+            )
+
+    @property
+    def newly_broken(self) -> int:
+        """Messages that pass the current contracts and fail the candidate."""
+        return sum(s.newly_failing for s in self.by_event_type.values())
+
+    @property
+    def breaks_anything_new(self) -> bool:
+        """True when the candidate reports a rule on some message that the current one does not."""
+        return any(c.new for c in self.rules.values())
+
+    def ranked(self) -> list[RuleChange]:
+        """Newly broken rules first (most messages first), then fixed, then unchanged."""
+        return sorted(
+            self.rules.values(),
+            key=lambda c: (
+                not c.new,
+                -c.new,
+                not c.fixed,
+                -c.fixed,
+                -c.same,
+                c.topic,
+                c.event_type or "",
+                c.kind,
+                c.path,
+            ),
+        )
+
+    def by_kind(self) -> dict[str, Counter[str]]:
+        """Totals per verdict (new, fixed, same) and kind."""
+        totals: dict[str, Counter[str]] = {"new": Counter(), "fixed": Counter(), "same": Counter()}
+        for change in self.rules.values():
+            for how in totals:
+                if getattr(change, how):
+                    totals[how][change.kind] += getattr(change, how)
+        return totals
+
+    def to_dict(self) -> dict[str, Any]:
+        """Stable JSON shape (documented in the README under replay --against)."""
+        return {
+            "messages": self.messages,
+            "newly_failing_messages": self.newly_broken,
+            "newly_passing_messages": sum(s.newly_passing for s in self.by_event_type.values()),
+            "by_kind": {how: dict(sorted(c.items())) for how, c in self.by_kind().items()},
+            "event_types": [
+                {
+                    "topic": topic,
+                    "event_type": event_type,
+                    "messages": s.messages,
+                    "drifting_current": s.current,
+                    "drifting_candidate": s.candidate,
+                    "drift_pct_current": _pct(s.current, s.messages),
+                    "drift_pct_candidate": _pct(s.candidate, s.messages),
+                    "newly_failing": s.newly_failing,
+                    "newly_passing": s.newly_passing,
+                }
+                for (topic, event_type), s in sorted(self.by_event_type.items())
+            ],
+            "rules": [
+                {
+                    "verdict": "new" if c.new else ("fixed" if c.fixed else "same"),
+                    "topic": c.topic,
+                    "event_type": c.event_type,
+                    "kind": c.kind,
+                    "path": c.path,
+                    "severity": c.severity,
+                    "requirement": c.requirement,
+                    "new": c.new,
+                    "fixed": c.fixed,
+                    "same": c.same,
+                    "examples": [
+                        {"verdict": how, "partition": p, "offset": o, "message": m} for how, p, o, m in c.examples
+                    ],
+                }
+                for c in self.ranked()
+            ],
+        }
+
+
+def _pct(part: int, whole: int) -> float:
+    return round(100.0 * part / whole, 2) if whole else 0.0

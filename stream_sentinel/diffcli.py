@@ -1,0 +1,330 @@
+"""``stream-sentinel diff``: the shell around ``core.compat``.
+
+It finds what to compare (two schema files, two spec dirs, or the spec dir against a git ref),
+loads each side with the catalog loader (so a broken side fails with the loader's
+``file#/pointer: cause`` line and exit 2), runs the comparison and renders it. The exit code is
+the verdict: 0 none or cosmetic, 10 compatible changes only, 20 at least one breaking change.
+
+A lone schema file is loaded through the catalog it lives in, when one of its parent
+directories holds a ``catalog.yaml``, so cross-file ``$ref`` and Avro references resolve as they
+do for the worker. Otherwise it is loaded as a one-file catalog of its own.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import subprocess
+import tarfile
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TextIO
+
+import orjson
+import yaml
+
+from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
+from stream_sentinel.core import compat
+from stream_sentinel.core.errors import UsageError
+from stream_sentinel.core.spec import CATALOG_FILE, Catalog, load_catalog
+
+EXIT_CODES: dict[compat.Verdict, int] = {
+    "none": EXIT_OK,
+    "cosmetic": EXIT_OK,
+    "compatible": EXIT_DIFF_COMPATIBLE,
+    "breaking": EXIT_DIFF_BREAKING,
+}
+_SUFFIXES = {".json": "json", ".avsc": "avro"}
+_ORDER = {"breaking": 0, "compatible": 1, "cosmetic": 2}
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What was compared and what changed; ``roots`` map each side to the dir its files are in."""
+
+    old_label: str
+    new_label: str
+    mode: str | None
+    changes: tuple[compat.Change, ...]
+    old_root: Path
+    new_root: Path
+    fail_on: str = "compatible"
+
+    @property
+    def verdict(self) -> compat.Verdict:
+        """The worst severity among the changes."""
+        return compat.verdict(self.changes)
+
+    @property
+    def exit_code(self) -> int:
+        """0 / 10 / 20 by the verdict; ``--fail-on breaking`` turns 10 into 0."""
+        code = EXIT_CODES[self.verdict]
+        return EXIT_OK if self.fail_on == "breaking" and code == EXIT_DIFF_COMPATIBLE else code
+
+    def path_of(self, change: compat.Change) -> str:
+        """The file of a change as a path a reader (or GitHub) can open."""
+        root = self.old_root if change.side == "old" else self.new_root
+        return (root / change.file).as_posix()
+
+    def sorted(self) -> list[compat.Change]:
+        """Most severe first, then by event type and location."""
+        return sorted(
+            self.changes,
+            key=lambda c: (_ORDER[c.severity], c.topic or "", c.event_type or "", c.version or 0, c.file, c.pointer),
+        )
+
+
+def run_diff(args: argparse.Namespace, stdout: TextIO) -> int:
+    """Run ``stream-sentinel diff`` with parsed arguments; returns the exit code."""
+    if args.kinds:
+        _print_kinds(stdout)
+        return EXIT_OK
+    outcome = _compare(args)
+    RENDERERS[args.format](outcome, stdout)
+    return outcome.exit_code
+
+
+def _compare(args: argparse.Namespace) -> Outcome:
+    mode = args.mode
+    if args.against is not None:
+        if args.old is not None:
+            raise UsageError("diff: give either OLD NEW or --against GIT_REF, not both")
+        spec = Path(args.spec)
+        with tempfile.TemporaryDirectory(prefix="sentinel-diff-") as tmp:
+            old = load_catalog(extract_at_ref(spec, args.against, Path(tmp)))
+        new = load_catalog(spec)
+        changes = compat.compare_catalogs(old, new, mode)
+        return Outcome(f"{args.against}:{spec.as_posix()}", spec.as_posix(), mode, changes, spec, spec, args.fail_on)
+    if args.old is None or args.new is None:
+        raise UsageError("diff: give OLD and NEW (two schema files or two spec dirs), or --against GIT_REF")
+    old_path, new_path = Path(args.old), Path(args.new)
+    for path in (old_path, new_path):
+        if not path.exists():
+            raise UsageError(f"diff: {path} does not exist")
+    if old_path.is_dir() and new_path.is_dir():
+        changes = compat.compare_catalogs(load_catalog(old_path), load_catalog(new_path), mode)
+        return Outcome(str(old_path), str(new_path), mode, changes, old_path, new_path, args.fail_on)
+    if old_path.is_dir() or new_path.is_dir():
+        raise UsageError("diff: OLD and NEW must both be schema files or both be spec dirs")
+    old_source, old_root = load_file(old_path)
+    new_source, new_root = load_file(new_path)
+    changes = compat.compare_schemas(old_source, new_source, mode or compat.DEFAULT_MODE)
+    return Outcome(str(old_path), str(new_path), mode or compat.DEFAULT_MODE, changes, old_root, new_root, args.fail_on)
+
+
+def load_file(path: Path) -> tuple[compat.SchemaSource, Path]:
+    """A schema file as a ``SchemaSource`` and the dir its spec-relative name is relative to."""
+    if path.suffix not in _SUFFIXES:
+        raise UsageError(f"diff: {path}: schema files end in .json (JSON Schema) or .avsc (Avro)")
+    resolved = path.resolve()
+    for parent in resolved.parents:
+        if (parent / CATALOG_FILE).is_file():
+            catalog = load_catalog(parent)
+            ref = resolved.relative_to(parent).as_posix()
+            shown_root = path.parent
+            for _ in ref.split("/")[1:]:
+                shown_root = shown_root.parent
+            return compat.source_of(catalog, ref, _references(catalog, ref)), shown_root
+    return compat.source_of(_lone_catalog(path), path.name), path.parent
+
+
+def _references(catalog: Catalog, ref: str) -> tuple[str, ...] | None:
+    """The Avro references a catalog lists for ``ref``, or None if it is not a version's schema."""
+    for version in catalog.versions():
+        if version.ref == ref:
+            return version.references
+    return None
+
+
+def _lone_catalog(path: Path) -> Catalog:
+    """Load one schema file through the catalog loader, as a catalog of its own.
+
+    The loader is the one place that knows how to check a schema (dialect, meta-schema, every
+    ``$ref``, Avro parsing) and how to word the error, so a lone file goes through it too.
+    """
+    try:
+        text = path.read_bytes()
+    except OSError as exc:
+        raise UsageError(f"diff: cannot read {path}: {exc.strerror}") from exc
+    with tempfile.TemporaryDirectory(prefix="sentinel-diff-") as tmp:
+        root = Path(tmp)
+        (root / path.name).write_bytes(text)
+        catalog = {
+            "catalog": 1,
+            "topics": {
+                "file": {
+                    "format": _SUFFIXES[path.suffix],
+                    "event_type": {"fixed": "schema"},
+                    "events": {"schema": {"versions": [{"version": 1, "schema": path.name}]}},
+                }
+            },
+        }
+        (root / CATALOG_FILE).write_text(yaml.safe_dump(catalog), encoding="utf-8")
+        return load_catalog(root)
+
+
+def extract_at_ref(spec: Path, ref: str, into: Path) -> Path:
+    """Write the spec dir as it is at git ``ref`` under ``into``; returns the extracted dir.
+
+    ``git archive`` reads the commit's tree directly, so the working tree and the index are
+    never touched. A missing git, a bad ref or a spec dir unknown at that ref is a usage error.
+    """
+    spec = spec.resolve()
+    if not spec.is_dir():
+        raise UsageError(f"diff: spec dir {spec} does not exist")
+    top = _git(["rev-parse", "--show-toplevel"], spec).decode().strip()
+    relative = spec.relative_to(Path(top).resolve()).as_posix() or "."
+    archive = _git(["archive", "--format=tar", ref, "--", relative], Path(top))
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(into, filter="data")
+    extracted = into / relative
+    if not extracted.is_dir():
+        raise UsageError(f"diff: {relative} does not exist at {ref}")
+    return extracted
+
+
+def _git(arguments: Sequence[str], cwd: Path) -> bytes:
+    try:
+        # git from PATH with fixed arguments; the ref is passed as one argv item, never to a shell.
+        done = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, check=False)  # noqa: S603, S607
+    except OSError as exc:
+        raise UsageError(f"diff --against needs git: {exc.strerror}") from exc
+    if done.returncode != 0:
+        lines = done.stderr.decode(errors="replace").strip().splitlines()
+        raise UsageError(f"diff: git {arguments[0]} failed: {lines[0] if lines else f'exit {done.returncode}'}")
+    return done.stdout
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def _summary(outcome: Outcome) -> str:
+    counts = {s: sum(c.severity == s for c in outcome.changes) for s in _ORDER}
+    parts = ", ".join(f"{n} {s}" for s, n in counts.items() if n)
+    return f"{outcome.verdict} (exit {outcome.exit_code})" + (f": {parts}" if parts else ": no changes")
+
+
+def _event(change: compat.Change) -> str:
+    if change.topic is None:
+        return "-"
+    label = f"{change.topic}/{change.event_type}" if change.event_type else change.topic
+    if change.version is None:
+        return label
+    against = "" if change.against in (None, change.version) else f" (vs v{change.against})"
+    return f"{label} v{change.version}{against}"
+
+
+def render_table(outcome: Outcome, out: TextIO) -> None:
+    """Human-readable: a summary line, then one row per change with its message below."""
+    out.write(f"diff {outcome.old_label} -> {outcome.new_label}: {_summary(outcome)}\n")
+    changes = outcome.sorted()
+    if not changes:
+        return
+    rows = [(c.severity, c.kind, _event(c), f"{c.file}#{c.pointer}", c.mode) for c in changes]
+    header = ("SEVERITY", "KIND", "EVENT", "WHERE", "MODE")
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
+    out.write("\n" + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  MODE\n")
+    for row, change in zip(rows, changes, strict=True):
+        out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + f"  {row[-1]}\n")
+        out.write(f"    {change.message}\n")
+
+
+def to_json(outcome: Outcome) -> dict[str, object]:
+    """The documented, stable JSON shape of a diff (``version`` bumps on breaking shape changes)."""
+    counts = {s: sum(c.severity == s for c in outcome.changes) for s in _ORDER}
+    return {
+        "version": compat.JSON_FORMAT_VERSION,
+        "old": outcome.old_label,
+        "new": outcome.new_label,
+        "mode": outcome.mode,
+        "verdict": outcome.verdict,
+        "exit_code": outcome.exit_code,
+        "summary": counts,
+        "changes": [c.to_dict() for c in outcome.sorted()],
+    }
+
+
+def render_json(outcome: Outcome, out: TextIO) -> None:
+    """``--format json``: see ``to_json``."""
+    out.write(orjson.dumps(to_json(outcome), option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def _md(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_markdown(outcome: Outcome, out: TextIO) -> None:
+    """A pull-request comment: verdict first, breaking and compatible rows, cosmetic folded away."""
+    icon = {"breaking": "❌", "compatible": "⚠️", "cosmetic": "✅", "none": "✅"}[outcome.verdict]
+    out.write(f"### {icon} Contract diff: **{outcome.verdict}** (exit {outcome.exit_code})\n\n")
+    out.write(f"`{_md(outcome.old_label)}` → `{_md(outcome.new_label)}`: {_summary(outcome)}\n")
+    changes = outcome.sorted()
+    main = [c for c in changes if c.severity != "cosmetic"]
+    cosmetic = [c for c in changes if c.severity == "cosmetic"]
+    header = "\n| | kind | event | where | mode | what |\n|---|---|---|---|---|---|\n"
+    mark = {"breaking": "❌", "compatible": "⚠️", "cosmetic": "·"}
+
+    def rows(items: list[compat.Change]) -> str:
+        return "".join(
+            f"| {mark[c.severity]} | `{c.kind}` | {_md(_event(c))} | `{_md(c.file)}#{_md(c.pointer)}` | {c.mode} "
+            f"| {_md(c.message)} |\n"
+            for c in items
+        )
+
+    if main:
+        out.write(header + rows(main))
+    if cosmetic:
+        out.write(
+            f"\n<details><summary>{len(cosmetic)} cosmetic change(s)</summary>\n{header}{rows(cosmetic)}\n</details>\n"
+        )
+
+
+def _escape_data(text: str) -> str:
+    return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(text: str) -> str:
+    return _escape_data(text).replace(":", "%3A").replace(",", "%2C")
+
+
+def render_github(outcome: Outcome, out: TextIO) -> None:
+    """GitHub Actions workflow commands, one per change, then a summary line.
+
+    ``::error`` for breaking changes, ``::warning`` for compatible ones that break the other
+    direction (so they would fail FULL), ``::notice`` for the rest; cosmetic changes are only
+    counted in the summary.
+    """
+    for change in outcome.sorted():
+        if change.severity == "cosmetic":
+            continue
+        if change.breaking:
+            level = "error"
+        elif not (change.backward_compatible and change.forward_compatible):
+            level = "warning"
+        else:
+            level = "notice"
+        title = _escape_property(f"{change.kind} ({change.mode})")
+        message = _escape_data(f"{_event(change)}: {change.message} at {change.pointer or '/'}")
+        out.write(f"::{level} file={_escape_property(outcome.path_of(change))},title={title}::{message}\n")
+    out.write(f"stream-sentinel diff: {_summary(outcome)}\n")
+
+
+RENDERERS: dict[str, Callable[[Outcome, TextIO], None]] = {
+    "table": render_table,
+    "json": render_json,
+    "markdown": render_markdown,
+    "github": render_github,
+}
+
+
+def _print_kinds(out: TextIO) -> None:
+    width = max(len(kind) for kind in compat.KINDS)
+    out.write(f"{'KIND'.ljust(width)}  BACKWARD  FORWARD   MEANING\n")
+    for kind, rule in compat.KINDS.items():
+        backward, forward = (
+            "cosmetic" if rule.cosmetic else "computed" if fact is None else "ok" if fact else "breaks"
+            for fact in (rule.backward, rule.forward)
+        )
+        out.write(f"{kind.ljust(width)}  {backward:<8}  {forward:<8}  {rule.meaning}\n")

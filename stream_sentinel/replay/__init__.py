@@ -1,0 +1,1 @@
+"""Replay, capture and rewind: read Kafka directly with aiokafka (never Faust), one core."""

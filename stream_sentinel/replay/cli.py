@@ -1,0 +1,367 @@
+"""Argument parsing for ``replay``, ``capture`` and ``rewind`` (wired into ``stream_sentinel.cli``).
+
+Kept apart from the main CLI module so ``check`` and ``diff`` never import aiokafka. Broker
+connection settings (bootstrap servers, SSL/SASL) come from the same ``Settings`` as the
+worker: ``SENTINEL_*`` variables and ``--config FILE``, with ``--bootstrap`` on top.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import IO, Any, TextIO, cast
+
+import yaml
+
+from stream_sentinel.core import drift as d
+from stream_sentinel.core.errors import UsageError
+from stream_sentinel.core.replay import End, Start, parse_time
+
+COMMANDS = ("replay", "capture", "rewind")
+FORMATS = ("table", "json", "markdown", "jsonl")
+_JOB_KEYS = {"topics", "partitions", "from", "to", "spec", "against", "format", "output", "examples", "min_severity"}
+
+
+#: Options whose value may start with "-" (relative times like -2h), which argparse would take
+#: for an option; ``join_time_values`` turns ``--from-time -2h`` into ``--from-time=-2h``.
+_TIME_OPTIONS = ("--from-time", "--to-time")
+
+
+def join_time_values(argv: Sequence[str]) -> list[str]:
+    """Let ``--from-time -2h`` parse: join a time option with a following value that starts with "-"."""
+    out: list[str] = []
+    args = list(argv)
+    i = 0
+    while i < len(args):
+        arg = args[i]
+        if arg in _TIME_OPTIONS and i + 1 < len(args) and args[i + 1].startswith("-") and args[i + 1][1:2].isdigit():
+            out.append(f"{arg}={args[i + 1]}")
+            i += 2
+            continue
+        out.append(arg)
+        i += 1
+    return out
+
+
+def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
+    """Register the three commands on the main parser's subparsers."""
+    replay = sub.add_parser(
+        "replay",
+        help="re-validate a topic range against the contracts (and a candidate set with --against)",
+        description="Read a range of a topic with assign+seek (no consumer group, no commits) and validate every "
+        "message with the same core as the worker. With --against, validate against both contract sets and report "
+        "what the candidate newly breaks, fixes and leaves unchanged. Exit 0 no drift (with --against: nothing newly "
+        "broken), 1 drift, 2 usage or spec error, 3 broker error.",
+        stdout=stdout,
+    )
+    replay.add_argument("--job", metavar="FILE", help="a replay job (YAML); options given here override it")
+    _range_options(replay)
+    replay.add_argument("--spec", help=f"contracts to check against (default {spec_default})")
+    replay.add_argument("--against", metavar="DIR2", help="candidate contracts: report what they newly break or fix")
+    replay.add_argument("--format", choices=FORMATS, help="report format (default table)")
+    replay.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
+    replay.add_argument(
+        "--publish", action="store_true", help="also publish the drift events (origin replay, with a run id)"
+    )
+    replay.add_argument("--drift-topic", help="topic for --publish (default: the drift_topic setting)")
+    replay.add_argument("--examples", type=int, help="examples kept per rule (default 3)")
+    replay.add_argument("--min-severity", choices=tuple(d.SEVERITY_RANK), help="ignore drift below this severity")
+    replay.add_argument("--raw-prefix", type=int, default=0, help="show N leading bytes of undecodable messages")
+    replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    capture = sub.add_parser(
+        "capture",
+        help="write a topic range as kcat -J JSON lines (tomorrow's golden test)",
+        description="Read a range like replay does and write each record as a kcat -J compatible JSON line "
+        "(binary payloads base64 with payload_encoding). Exit 0, 2 usage error, 3 broker error.",
+        stdout=stdout,
+    )
+    _range_options(capture)
+    capture.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    capture.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+
+    rewind = sub.add_parser(
+        "rewind",
+        help="reset the worker's consumer group offsets (refused while the group has members)",
+        description="Move the committed offsets of the worker's consumer group, like kafka-consumer-groups "
+        "--reset-offsets. The plan is always printed; --dry-run stops there. Refused (exit 2) while the group has "
+        "active members. Exit 0 done, 2 usage error or active group, 3 broker error.",
+        stdout=stdout,
+    )
+    _connection_options(rewind)
+    rewind.add_argument("--group", help="consumer group (default: the app_id setting, i.e. the worker's group)")
+    rewind.add_argument(
+        "--topic", action="append", default=[], help="topic to move (repeatable; default: the catalog's topics)"
+    )
+    rewind.add_argument("--spec", help=f"contracts dir whose topics are moved by default (default {spec_default})")
+    to = rewind.add_mutually_exclusive_group(required=True)
+    to.add_argument("--to-time", metavar="TIME", help="first offset at or after TIME (ISO-8601 or -2h)")
+    to.add_argument("--to-offset", type=int, metavar="N", help="offset N in every partition (clamped to the log)")
+    to.add_argument("--to-earliest", action="store_true", help="the log start")
+    to.add_argument("--to-latest", action="store_true", help="the log end (skip everything)")
+    to.add_argument("--by", type=int, metavar="N", help="shift by N (negative: re-read N messages per partition)")
+    rewind.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+
+
+def _connection_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--bootstrap", dest="bootstrap_servers", help="Kafka bootstrap servers, host:port[,...]")
+    parser.add_argument("--config", metavar="FILE", help="YAML settings file (connection and security settings)")
+    parser.add_argument(
+        "--timeout", type=float, default=10.0, help="seconds to wait for the brokers before exit 3 (default 10)"
+    )
+
+
+def _range_options(parser: argparse.ArgumentParser) -> None:
+    _connection_options(parser)
+    parser.add_argument("--topic", action="append", default=[], help="topic to read (repeatable)")
+    parser.add_argument(
+        "--partition", action="append", type=int, default=[], help="partition (repeatable; default all)"
+    )
+    start = parser.add_mutually_exclusive_group()
+    start.add_argument("--from-offset", type=int, metavar="N", help="start at offset N in each partition")
+    start.add_argument("--from-time", metavar="TIME", help="start at TIME: ISO-8601 or relative (-2h, -30m, -7d)")
+    start.add_argument("--last", type=int, metavar="N", help="the last N messages of each partition")
+    end = parser.add_mutually_exclusive_group()
+    end.add_argument("--to-offset", type=int, metavar="N", help="stop before offset N (exclusive)")
+    end.add_argument("--to-time", metavar="TIME", help="stop before the first message at or after TIME")
+
+
+def _job(path: str) -> dict[str, Any]:
+    try:
+        with open(path, "rb") as handle:
+            loaded = yaml.safe_load(handle)
+    except OSError as exc:
+        raise UsageError(f"cannot read job {path}: {exc.strerror}") from exc
+    except yaml.YAMLError as exc:
+        raise UsageError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    if not isinstance(loaded, dict):
+        raise UsageError(f"{path}: a replay job is a mapping (topics, from, to, spec, against, ...)")
+    unknown = sorted(set(loaded) - _JOB_KEYS)
+    if unknown:
+        raise UsageError(f"{path}#/{unknown[0]}: unknown key (known: {', '.join(sorted(_JOB_KEYS))})")
+    return loaded
+
+
+def _bound(value: Any, where: str, now_ms: int, allowed: tuple[str, ...]) -> tuple[str, int] | None:
+    """A job's ``from``/``to``: ``earliest``/``end`` or a one-key mapping like ``{time: -2h}``."""
+    if value is None or value in ("earliest", "end"):
+        return None
+    if not (isinstance(value, dict) and len(value) == 1):
+        raise UsageError(f"{where}: expected one of {', '.join(allowed)} as a one-key mapping, e.g. {{time: -2h}}")
+    [(kind, raw)] = value.items()
+    if kind not in allowed:
+        raise UsageError(f"{where}/{kind}: unknown bound (use {', '.join(allowed)})")
+    if kind == "time":
+        return kind, parse_time(str(raw), now_ms)
+    if not isinstance(raw, int) or isinstance(raw, bool):
+        raise UsageError(f"{where}/{kind}: must be an integer")
+    return kind, raw
+
+
+def _range(args: argparse.Namespace, job: dict[str, Any], job_path: str, now_ms: int) -> tuple[Any, ...]:
+    from stream_sentinel.replay.run import Range
+
+    topics = tuple(args.topic) or tuple(_strings(job.get("topics"), f"{job_path}#/topics"))
+    if not topics:
+        raise UsageError("give at least one --topic (or topics: in the job)")
+    partitions = tuple(args.partition) or tuple(_ints(job.get("partitions"), f"{job_path}#/partitions"))
+    start, end = Start(), End()
+    if args.from_offset is not None:
+        start = Start("offset", args.from_offset)
+    elif args.from_time is not None:
+        start = Start("time", parse_time(args.from_time, now_ms))
+    elif args.last is not None:
+        start = Start("last", args.last)
+    elif (found := _bound(job.get("from"), f"{job_path}#/from", now_ms, ("offset", "time", "last"))) is not None:
+        start = Start(found[0], found[1])  # type: ignore[arg-type]
+    if args.to_offset is not None:
+        end = End("offset", args.to_offset)
+    elif args.to_time is not None:
+        end = End("time", parse_time(args.to_time, now_ms))
+    elif (found := _bound(job.get("to"), f"{job_path}#/to", now_ms, ("offset", "time"))) is not None:
+        end = End(found[0], found[1])  # type: ignore[arg-type]
+    return (Range(topics, partitions, start, end),)
+
+
+def _strings(value: Any, where: str) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return value
+    raise UsageError(f"{where}: expected a topic name or a list of them")
+
+
+def _ints(value: Any, where: str) -> list[int]:
+    if value is None:
+        return []
+    if isinstance(value, list) and all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        return value
+    raise UsageError(f"{where}: expected a list of partition numbers")
+
+
+def _settings(args: argparse.Namespace) -> Any:
+    from stream_sentinel.config import Settings
+
+    overrides = {"bootstrap_servers": args.bootstrap_servers} if args.bootstrap_servers else {}
+    return Settings.load(args.config, **overrides)
+
+
+def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, spec_default: str) -> int:
+    """Run one of the three commands; SentinelErrors propagate to the main CLI (one line, exit code)."""
+    from stream_sentinel.replay.run import Connection
+
+    now_ms = round(time.time() * 1000)
+    # aiokafka logs connection failures with tracebacks; ours is the one line the user needs.
+    logging.getLogger("aiokafka").setLevel(logging.CRITICAL + 1)
+    if args.timeout <= 0:
+        raise UsageError("--timeout must be positive")
+    settings = _settings(args)
+    connection = Connection(settings.aiokafka_kwargs(), timeout=args.timeout)
+    if args.command == "rewind":
+        return _rewind(args, settings, connection, stdout, now_ms, spec_default)
+    job_path = getattr(args, "job", None) or ""
+    job = _job(job_path) if job_path else {}
+    (what,) = _range(args, job, job_path, now_ms)
+    if args.command == "capture":
+        return _capture(args, what, connection, stdout, stderr)
+    return _replay(args, job, what, connection, settings, stdout, stderr, spec_default)
+
+
+def _interactive(stream: TextIO, args: argparse.Namespace) -> bool:
+    return not args.no_progress and stream.isatty()
+
+
+def _open_output(path: str | None, binary: bool) -> IO[Any] | None:
+    if path is None:
+        return None
+    try:
+        return open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+
+
+def _capture(args: argparse.Namespace, what: Any, connection: Any, stdout: TextIO, stderr: TextIO) -> int:
+    from stream_sentinel.replay.run import capture
+
+    handle = _open_output(args.output, binary=True)
+    out = handle if handle is not None else getattr(stdout, "buffer", None)
+    if out is None:  # an in-process text stream (tests): encode through it
+        return _capture_text(what, connection, stdout, stderr, args)
+    try:
+        return asyncio.run(capture(what, connection, out, stderr, progress=_interactive(stderr, args)))
+    finally:
+        if handle is not None:
+            handle.close()
+
+
+class _TextSink:
+    """Bytes-to-text adapter for in-process callers whose stdout has no ``buffer``."""
+
+    def __init__(self, out: TextIO) -> None:
+        self.out = out
+
+    def write(self, data: bytes) -> int:
+        return self.out.write(data.decode("utf-8"))
+
+
+def _capture_text(what: Any, connection: Any, stdout: TextIO, stderr: TextIO, args: argparse.Namespace) -> int:
+    from stream_sentinel.replay.run import capture
+
+    sink: Any = _TextSink(stdout)
+    return asyncio.run(capture(what, connection, sink, stderr, progress=_interactive(stderr, args)))
+
+
+def _replay(
+    args: argparse.Namespace,
+    job: dict[str, Any],
+    what: Any,
+    connection: Any,
+    settings: Any,
+    stdout: TextIO,
+    stderr: TextIO,
+    spec_default: str,
+) -> int:
+    from stream_sentinel.core.validate import load_engine
+    from stream_sentinel.replay.run import ReplayOptions, replay
+
+    spec = args.spec or job.get("spec") or spec_default
+    against = args.against or job.get("against")
+    fmt = args.format or job.get("format") or "table"
+    if fmt not in FORMATS:
+        raise UsageError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
+    examples = args.examples if args.examples is not None else job.get("examples", 3)
+    min_severity = args.min_severity or job.get("min_severity") or d.INFO
+    if min_severity not in d.SEVERITY_RANK:
+        raise UsageError(f"min_severity {min_severity!r}: use one of {', '.join(d.SEVERITY_RANK)}")
+    if fmt == "jsonl" and against:
+        raise UsageError(
+            "--format jsonl lists drift events of one contract set; use table, json or markdown with --against"
+        )
+    # Load (and fully check) both contract sets before touching the broker: a bad spec is exit 2.
+    engines = (load_engine(str(spec)), load_engine(str(against)) if against else None)
+    options = ReplayOptions(
+        spec=str(spec),
+        against=str(against) if against else None,
+        output_format=fmt,
+        examples=int(examples),
+        min_severity=min_severity,
+        raw_prefix=args.raw_prefix,
+        publish_topic=(args.drift_topic or settings.drift_topic) if args.publish else None,
+    )
+    output = args.output or job.get("output")
+    handle = _open_output(str(output), binary=False) if output else None
+    try:
+        return asyncio.run(
+            replay(
+                what,
+                connection,
+                options,
+                engines,
+                cast("TextIO", handle) if handle is not None else stdout,
+                stderr,
+                progress=_interactive(stderr, args),
+            )
+        )
+    finally:
+        if handle is not None:
+            handle.close()
+            if not Path(str(output)).stat().st_size:
+                Path(str(output)).unlink()
+
+
+def _rewind(
+    args: argparse.Namespace, settings: Any, connection: Any, stdout: TextIO, now_ms: int, spec_default: str
+) -> int:
+    from stream_sentinel.replay.rewind import Target, rewind
+
+    if args.to_time is not None:
+        target = Target("time", parse_time(args.to_time, now_ms))
+    elif args.to_offset is not None:
+        if args.to_offset < 0:
+            raise UsageError("--to-offset must be 0 or more")
+        target = Target("offset", args.to_offset)
+    elif args.to_earliest:
+        target = Target("earliest")
+    elif args.to_latest:
+        target = Target("latest")
+    else:
+        target = Target("by", args.by)
+    group = args.group or settings.app_id
+    topics, explicit = tuple(args.topic), bool(args.topic)
+    if not explicit:
+        from stream_sentinel.core.validate import load_engine
+
+        catalog = load_engine(args.spec or spec_default).catalog
+        topics = tuple(t for t in sorted(catalog.topics) if t != settings.drift_topic)
+    return asyncio.run(
+        rewind(group, topics, target, connection.kwargs, connection.timeout, args.dry_run, stdout, explicit=explicit)
+    )
+
+
+__all__ = ["COMMANDS", "add_parsers", "run"]

@@ -1,0 +1,184 @@
+"""Reading a topic range with aiokafka: assign + seek, no group, no commits; never Faust.
+
+Replay must never disturb live consumers, so the consumer here has no ``group_id`` (it joins
+nothing and commits nothing) and reads exactly the planned offsets. Every broker failure
+becomes a :class:`BrokerError` with one line (exit 3) within a bounded time, never a hang.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
+
+from stream_sentinel.core.errors import BrokerError, UsageError
+from stream_sentinel.core.replay import End, PartitionPlan, Start, plan_partition
+
+#: Records per ``getmany``: large batches amortise the per-call cost (measured in bench/replay.py).
+MAX_RECORDS = 20_000
+
+
+def describe(exc: BaseException) -> str:
+    """One line for a broker failure: aiokafka's messages are often empty or multi-line."""
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+@asynccontextmanager
+async def consumer(kwargs: dict[str, Any], timeout: float) -> AsyncIterator[AIOKafkaConsumer]:
+    """A started group-less consumer; unreachable brokers fail within ``timeout`` seconds."""
+    client = AIOKafkaConsumer(
+        **kwargs,
+        group_id=None,
+        enable_auto_commit=False,
+        auto_offset_reset="none",
+        request_timeout_ms=max(1000, round(timeout * 1000)),
+        fetch_max_bytes=64 * 1024 * 1024,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        # Replay reads what consumers would read; aborted transactional records are not data.
+        isolation_level="read_committed",
+    )
+    servers = ",".join(kwargs.get("bootstrap_servers", []))
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+    except (TimeoutError, KafkaError, OSError) as exc:
+        await quietly(client.stop())
+        why = "no answer" if isinstance(exc, TimeoutError) else describe(exc)
+        raise BrokerError(f"cannot reach the Kafka brokers at {servers} within {timeout:g} s: {why}") from exc
+    try:
+        yield client
+    finally:
+        await quietly(client.stop())
+
+
+async def quietly(stopping: Any) -> None:
+    """Await a client's stop/close for at most 5 s; its failure must not hide the one that led here."""
+    with contextlib.suppress(Exception):
+        await asyncio.wait_for(stopping, 5)
+
+
+async def bounded(call: Any, timeout: float, what: str) -> Any:
+    """Await a broker request for at most ``timeout`` s; failures become one-line BrokerErrors."""
+    try:
+        return await asyncio.wait_for(call, timeout)
+    except TimeoutError as exc:
+        raise BrokerError(f"{what}: no answer from the brokers within {timeout:g} s") from exc
+    except KafkaError as exc:
+        raise BrokerError(f"{what}: {describe(exc)}") from exc
+
+
+async def partitions(
+    client: AIOKafkaConsumer, topics: Sequence[str], wanted: Sequence[int], timeout: float
+) -> list[TopicPartition]:
+    """The selected partitions, checked against the cluster's metadata (unknown ones: exit 2)."""
+    existing = await bounded(client.topics(), timeout, "reading topic metadata")
+    selected: list[TopicPartition] = []
+    for topic in topics:
+        if topic not in existing:
+            raise UsageError(f"topic {topic!r} does not exist on the brokers")
+        available = sorted(client.partitions_for_topic(topic) or ())
+        chosen = list(wanted) if wanted else available
+        missing = sorted(set(chosen) - set(available))
+        if missing:
+            numbers = ", ".join(map(str, missing))
+            raise UsageError(
+                f"topic {topic!r} has no partition {numbers} (it has {len(available)}: 0..{len(available) - 1})"
+            )
+        selected.extend(TopicPartition(topic, p) for p in chosen)
+    return selected
+
+
+async def plan(
+    client: AIOKafkaConsumer, tps: Sequence[TopicPartition], start: Start, end: End, timeout: float
+) -> list[PartitionPlan]:
+    """Ask the brokers for log start/end (and time) offsets and plan each partition's range."""
+    earliest = await bounded(client.beginning_offsets(tps), timeout, "reading log start offsets")
+    latest = await bounded(client.end_offsets(tps), timeout, "reading end offsets")
+    start_times = await offsets_for_time(client, tps, start.value, timeout) if start.kind == "time" else {}
+    end_times = await offsets_for_time(client, tps, end.value, timeout) if end.kind == "time" else {}
+    return [
+        plan_partition(
+            tp.topic,
+            tp.partition,
+            earliest[tp],
+            latest[tp],
+            start,
+            end,
+            start_for_time=start_times.get(tp),
+            end_for_time=end_times.get(tp),
+        )
+        for tp in tps
+    ]
+
+
+async def offsets_for_time(
+    client: AIOKafkaConsumer, tps: Sequence[TopicPartition], ms: int, timeout: float
+) -> dict[TopicPartition, int | None]:
+    """First offset at or after ``ms`` per partition; ``None`` where no record is that late."""
+    found = await bounded(client.offsets_for_times(dict.fromkeys(tps, ms)), timeout, "looking up offsets by time")
+    result: dict[TopicPartition, int | None] = {}
+    for tp in tps:
+        hit = found.get(tp)
+        # Kafka answers None when no record is at or after the time. Some Kafka-protocol
+        # brokers (Tansu) answer offset 0 with timestamp -1 instead: the same thing. A real hit
+        # always carries the found record's timestamp, which is at or after the time asked.
+        if hit is None or (hit.timestamp is not None and hit.timestamp < ms):
+            result[tp] = None
+        else:
+            result[tp] = hit.offset
+    return result
+
+
+async def read(
+    client: AIOKafkaConsumer, plans: Iterable[PartitionPlan], stall_timeout: float
+) -> AsyncIterator[list[ConsumerRecord[bytes, bytes]]]:
+    """Yield batches of records of the planned ranges, stopping exactly at each end offset.
+
+    Completion is judged by the consumer's position, not by the last record seen: compacted
+    gaps, transaction markers and aborted records never arrive as records, but the position
+    moves past them. Raises :class:`BrokerError` when no partition advances for
+    ``stall_timeout`` seconds (a broker that went away mid-replay).
+    """
+    ends = {TopicPartition(p.topic, p.partition): p.end for p in plans if p.count > 0}
+    if not ends:
+        return
+    client.assign(list(ends))
+    for p in plans:
+        if p.count > 0:
+            client.seek(TopicPartition(p.topic, p.partition), p.start)
+    loop = asyncio.get_running_loop()
+    last_progress = loop.time()
+    positions: dict[TopicPartition, int] = {}
+    while ends:
+        try:
+            fetched = await client.getmany(timeout_ms=500, max_records=MAX_RECORDS)
+        except KafkaError as exc:
+            raise BrokerError(f"reading records: {describe(exc)}") from exc
+        batch: list[ConsumerRecord[bytes, bytes]] = []
+        for tp, records in fetched.items():
+            stop = ends.get(tp)
+            if stop is None or not records:
+                continue
+            if records[-1].offset < stop:
+                batch.extend(records)
+            else:
+                batch.extend(r for r in records if r.offset < stop)
+        if batch:
+            last_progress = loop.time()
+            yield batch
+        for tp in list(ends):
+            position = await client.position(tp)
+            if position != positions.get(tp):  # moving past markers or aborted records is progress too
+                positions[tp] = position
+                last_progress = loop.time()
+            if position >= ends[tp]:
+                del ends[tp]
+                client.pause(tp)
+        if ends and loop.time() - last_progress > stall_timeout:
+            where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(ends))
+            raise BrokerError(f"no progress reading {where} for {stall_timeout:g} s: are the brokers up?")

@@ -1,0 +1,268 @@
+"""``stream-sentinel diff`` driven in-process: exit codes, formats, inputs, git refs."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import orjson
+import pytest
+
+from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK, EXIT_USAGE, run
+from stream_sentinel.core.compat import KINDS
+
+ROOT = Path(__file__).resolve().parents[2]
+SPEC = ROOT / "spec" / "events"
+V1 = str(SPEC / "orders" / "order-created.v1.schema.json")
+V2 = str(SPEC / "orders" / "order-created.v2.schema.json")
+
+
+def cli(args: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["diff", *args], io.BytesIO(), out, err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def _schema(path: Path, doc: object) -> str:
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    return str(path)
+
+
+def test_spec_dir_against_itself_exits_0() -> None:
+    code, out, err = cli([str(SPEC), str(SPEC)])
+    assert (code, err) == (EXIT_OK, "")
+    assert out.strip().endswith("none (exit 0): no changes")
+
+
+def test_orders_v1_to_v2_is_breaking_under_backward() -> None:
+    code, out, _ = cli([V1, V2])
+    assert code == EXIT_DIFF_BREAKING
+    first = out.splitlines()[3]
+    assert first.split()[:2] == ["breaking", "required_property_added_to_unopen_content_model"]
+    assert "orders/order-created.v2.schema.json#/properties/channel" in first
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [("NONE", EXIT_DIFF_COMPATIBLE), ("forward", EXIT_DIFF_BREAKING), ("FULL_TRANSITIVE", EXIT_DIFF_BREAKING)],
+)
+def test_mode_decides_what_breaks(mode: str, expected: int) -> None:
+    assert cli([V1, V2, "--mode", mode])[0] == expected
+
+
+def test_fail_on_breaking_lets_compatible_changes_pass() -> None:
+    assert cli([V1, V2, "--mode", "NONE", "--fail-on", "breaking"])[0] == EXIT_OK
+    assert cli([V1, V2, "--fail-on", "breaking"])[0] == EXIT_DIFF_BREAKING
+
+
+def test_cosmetic_only_exits_0(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "a.schema.json", {"title": "A", "type": "string"})
+    new = _schema(tmp_path / "b.schema.json", {"title": "B", "description": "words", "type": "string"})
+    code, out, _ = cli([old, new, "--format", "json"])
+    report = orjson.loads(out)
+    assert (code, report["verdict"], report["exit_code"]) == (EXIT_OK, "cosmetic", 0)
+    assert sorted(c["kind"] for c in report["changes"]) == ["description_changed", "title_changed"]
+
+
+def test_json_format_shape() -> None:
+    code, out, _ = cli([V1, V2, "--format", "json"])
+    report = orjson.loads(out)
+    assert list(report) == ["version", "old", "new", "mode", "verdict", "exit_code", "summary", "changes"]
+    assert (report["version"], report["verdict"], report["exit_code"], report["mode"]) == (
+        1,
+        "breaking",
+        code,
+        "BACKWARD",
+    )
+    assert report["summary"] == {"breaking": 1, "compatible": 1, "cosmetic": 2}
+    channel = report["changes"][0]
+    assert channel == {
+        "kind": "required_property_added_to_unopen_content_model",
+        "severity": "breaking",
+        "breaking": True,
+        "backward_compatible": False,
+        "forward_compatible": False,
+        "mode": "BACKWARD",
+        "topic": None,
+        "event_type": None,
+        "version": None,
+        "against": None,
+        "file": "orders/order-created.v2.schema.json",
+        "side": "new",
+        "pointer": "/properties/channel",
+        "message": channel["message"],
+    }
+
+
+def test_markdown_fits_a_pull_request_comment() -> None:
+    code, out, _ = cli([V1, V2, "--format", "markdown"])
+    assert code == EXIT_DIFF_BREAKING
+    assert out.startswith("### ❌ Contract diff: **breaking** (exit 20)")
+    assert "| ❌ | `required_property_added_to_unopen_content_model` |" in out
+    main, _, folded = out.partition("<details>")
+    assert "title_changed" not in main
+    assert "2 cosmetic change(s)" in folded
+    assert "title_changed" in folded
+
+
+def test_github_emits_workflow_annotations() -> None:
+    _, out, _ = cli([V1, V2, "--format", "github"])
+    lines = out.splitlines()
+    path = (SPEC / "orders" / "order-created.v2.schema.json").as_posix()
+    assert lines[0].startswith(
+        f"::error file={path},title=required_property_added_to_unopen_content_model (BACKWARD)::"
+    )
+    assert lines[1].startswith(f"::warning file={path},title=optional_property_added_to_unopen_content_model")
+    assert lines[-1] == "stream-sentinel diff: breaking (exit 20): 1 breaking, 1 compatible, 2 cosmetic"
+    assert len(lines) == 3  # cosmetic changes are counted, not annotated
+
+
+def test_github_escapes_properties(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "a,b.schema.json", {"type": "object", "properties": {"x": {"type": "string"}}})
+    new = _schema(tmp_path / "c.schema.json", {"type": "object"})
+    _, out, _ = cli([old, new, "--format", "github"])
+    assert "a%2Cb.schema.json" in out.splitlines()[0]
+
+
+def test_catalog_diff_names_event_types_and_versions(tmp_path: Path) -> None:
+    old = tmp_path / "old"
+    shutil.copytree(SPEC, old)
+    catalog = (old / "catalog.yaml").read_text(encoding="utf-8")
+    catalog = catalog.replace("          - version: 2\n            schema: orders/order-created.v2.schema.json\n", "")
+    (old / "catalog.yaml").write_text(catalog, encoding="utf-8")
+    code, out, _ = cli([str(old), str(SPEC)])
+    assert code == EXIT_DIFF_COMPATIBLE  # orders is NONE in the catalog
+    assert "orders/OrderCreated v2 (vs v1)" in out
+    assert cli([str(old), str(SPEC), "--mode", "BACKWARD"])[0] == EXIT_DIFF_BREAKING
+
+
+def test_lone_files_outside_a_catalog(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "old.avsc", {"type": "record", "name": "R", "fields": [{"name": "a", "type": "int"}]})
+    new = _schema(tmp_path / "new.avsc", {"type": "record", "name": "R", "fields": [{"name": "a", "type": "long"}]})
+    code, out, _ = cli([old, new])
+    assert code == EXIT_DIFF_COMPATIBLE
+    assert "type_promoted" in out
+
+
+def test_avro_files_in_the_catalog_resolve_their_references() -> None:
+    code, out, _ = cli(
+        [str(SPEC / "payments" / "payment-authorized.v1.avsc"), str(SPEC / "payments" / "payment-authorized.v2.avsc")]
+    )
+    assert code == EXIT_DIFF_COMPATIBLE
+    assert "field_added_with_default" in out
+
+
+def test_load_error_uses_the_spec_loaders_message(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "old.schema.json", {"type": "string"})
+    bad = _schema(tmp_path / "bad.schema.json", {"type": "string", "maxLength": -1})
+    code, out, err = cli([old, bad])
+    assert (code, out) == (EXIT_USAGE, "")
+    assert err.startswith("stream-sentinel: bad.schema.json#/maxLength: ")
+    assert err.count("\n") == 1
+
+
+def test_unknown_avro_type_in_a_lone_file(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "a.avsc", "string")
+    bad = _schema(tmp_path / "b.avsc", {"type": "record", "name": "R", "fields": [{"name": "m", "type": "x.Money"}]})
+    code, _, err = cli([old, bad])
+    assert code == EXIT_USAGE
+    assert "b.avsc#" in err
+    assert "x.Money" in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "give OLD and NEW"),
+        ([V1], "give OLD and NEW"),
+        ([V1, str(SPEC)], "both be schema files or both be spec dirs"),
+        ([V1, "nowhere.json"], "nowhere.json does not exist"),
+        ([str(ROOT / "pyproject.toml"), str(ROOT / "pyproject.toml")], "end in .json"),
+        ([V1, V2, "--against", "HEAD"], "not both"),
+        ([V1, V2, "--mode", "SIDEWAYS"], "invalid choice"),
+    ],
+)
+def test_usage_errors_exit_2(args: list[str], message: str) -> None:
+    code, _, err = cli(args)
+    assert code == EXIT_USAGE
+    assert message in err
+    assert err.count("\n") == 1
+
+
+def test_kinds_lists_every_kind() -> None:
+    code, out, _ = cli(["--kinds"])
+    assert code == EXIT_OK
+    listed = [line.split()[0] for line in out.splitlines()[1:]]
+    assert listed == list(KINDS)
+    assert any(
+        line.split()[1:3] == ["breaks", "ok"] for line in out.splitlines() if line.startswith("max_length_added")
+    )
+
+
+# -- --against GIT_REF -----------------------------------------------------------------------
+
+
+def _git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@example.com", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Path:
+    if shutil.which("git") is None:  # pragma: no cover - git is part of the dev setup
+        pytest.fail("git is needed for the --against tests")
+    repo = tmp_path / "repo"
+    shutil.copytree(SPEC, repo / "spec" / "events")
+    _git(repo, "init", "-q")
+    _git(repo, "add", ".")
+    _git(repo, "commit", "-q", "-m", "contracts")
+    return repo
+
+
+def test_against_head_without_changes_exits_0(repo: Path) -> None:
+    code, out, err = cli(["--against", "HEAD", "--spec", str(repo / "spec" / "events")])
+    assert (code, err) == (EXIT_OK, "")
+    assert "HEAD:" in out
+
+
+def test_against_head_sees_working_tree_edits(repo: Path) -> None:
+    path = repo / "spec" / "events" / "inventory" / "stock-adjusted.v2.schema.json"
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    doc["required"].append("lot_number")
+    path.write_text(json.dumps(doc), encoding="utf-8")
+    code, out, _ = cli(["--against", "HEAD", "--spec", str(repo / "spec" / "events"), "--format", "json"])
+    report = orjson.loads(out)
+    assert code == EXIT_DIFF_BREAKING
+    assert sorted(c["kind"] for c in report["changes"] if c["breaking"]) == [
+        "required_attribute_added",
+        "version_not_bumped",
+    ]
+
+
+def test_against_a_bad_ref_exits_2(repo: Path) -> None:
+    code, _, err = cli(["--against", "no-such-ref", "--spec", str(repo / "spec" / "events")])
+    assert code == EXIT_USAGE
+    assert err.startswith("stream-sentinel: diff: git archive failed: ")
+    assert err.count("\n") == 1
+
+
+def test_against_outside_a_repository_exits_2(tmp_path: Path) -> None:
+    spec = tmp_path / "spec"
+    shutil.copytree(SPEC, spec)
+    code, _, err = cli(["--against", "HEAD", "--spec", str(spec)])
+    assert code == EXIT_USAGE
+    assert "git rev-parse failed" in err
+
+
+def test_against_without_git_exits_2(repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(repo / "no-bin"))
+    code, _, err = cli(["--against", "HEAD", "--spec", str(repo / "spec" / "events")])
+    assert code == EXIT_USAGE
+    assert "needs git" in err
