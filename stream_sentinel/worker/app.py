@@ -41,6 +41,7 @@ from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
 from stream_sentinel.worker import transport
 from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.metrics import Metrics
+from stream_sentinel.worker.tables import TableManager
 
 log = logging.getLogger("stream_sentinel.worker")
 
@@ -104,6 +105,7 @@ class Sentinel:
             autodiscover=False,
             consumer_auto_offset_reset="earliest",
             table_cleanup_interval=3600.0,  # our windows expire in core.windows, not Faust's cleanup
+            TableManager=TableManager,  # no fixed 1 s start-up sleep (worker/tables.py)
             **options,
         )
         app = self.app

@@ -90,3 +90,24 @@ def test_the_copied_faust_loop_is_the_installed_one() -> None:
         "faust-streaming's Consumer._drain_messages changed: compare it with "
         "stream_sentinel/worker/transport.py, then update FAUST_DRAIN_LOOP_SHA256"
     )
+
+
+def test_the_table_manager_starts_recovery_without_faust_s_fixed_sleep(tmp_path: Path) -> None:
+    from faust.tables.manager import TableManager as FaustTableManager
+
+    from stream_sentinel.worker.tables import TableManager
+
+    s = Sentinel(
+        Settings.load(None, spec_dir=SPEC, data_dir=tmp_path, web_enabled=False),
+        Engine.from_spec_dir(str(SPEC)),
+    )
+    assert type(s.app.tables) is TableManager
+    # worker/tables.py repeats Faust's on_start minus the sleep: a Faust upgrade must re-check it.
+    source = inspect.getsource(FaustTableManager.on_start)
+    assert hashlib.sha256(source.encode()).hexdigest() == FAUST_TABLE_MANAGER_ON_START, (
+        "faust's TableManager.on_start changed: compare it with stream_sentinel/worker/tables.py"
+    )
+    assert "sleep" not in inspect.getsource(TableManager.on_start).split('"""')[-1]
+
+
+FAUST_TABLE_MANAGER_ON_START = "365dd25fbc0e068499c89e526516c638693a2d143b6ac249f84a60f5267fec9d"
