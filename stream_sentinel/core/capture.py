@@ -8,7 +8,9 @@ Envelope fields read: ``topic``, ``partition``, ``offset``, ``ts`` (ms), ``key``
 (kcat's flat ``[k1, v1, k2, v2]`` list, or a list of pairs / an object), ``payload`` (string,
 or null for a tombstone). Binary payloads that kcat cannot print faithfully are stored by
 ``stream-sentinel capture`` as base64 with ``"payload_encoding": "base64"`` (an extension kcat
-ignores). Raw lines get partition 0 and offset = line number - 1.
+ignores); likewise ``"key_encoding"`` for a key and ``"headers_encoding"`` for header values that
+are not UTF-8, so a capture replays byte for byte. Raw lines get partition 0 and offset = line
+number - 1.
 """
 
 from __future__ import annotations
@@ -37,9 +39,10 @@ class CapturedMessage:
     key: str | None
     headers: tuple[tuple[str, bytes], ...]
     value: bytes | None
+    key_base64: bool = False  # ``key`` holds base64 of a key that is not UTF-8
 
 
-def _headers(raw: Any, line_no: int) -> tuple[tuple[str, bytes], ...]:
+def _headers(raw: Any, line_no: int, base64_values: bool = False) -> tuple[tuple[str, bytes], ...]:
     if raw is None:
         return ()
     pairs: Iterable[Any]
@@ -55,7 +58,14 @@ def _headers(raw: Any, line_no: int) -> tuple[tuple[str, bytes], ...]:
     for key, value in pairs:
         if not isinstance(key, str):
             raise UsageError(f"line {line_no}: header names must be strings")
-        if value is not None:  # a null header value carries nothing: treated as an absent header
+        if value is None:  # a null header value carries nothing: treated as an absent header
+            continue
+        if base64_values:
+            try:
+                out.append((key, base64.b64decode(str(value), validate=True)))
+            except (binascii.Error, ValueError) as exc:
+                raise UsageError(f"line {line_no}: header {key!r} is not valid base64: {exc}") from exc
+        else:
             out.append((key, str(value).encode("utf-8", "surrogateescape")))
     return tuple(out)
 
@@ -99,8 +109,9 @@ def parse_line(line: bytes, line_no: int) -> CapturedMessage | None:
         offset=offset,
         timestamp=ts,
         key=None if key is None else str(key),
-        headers=_headers(envelope.get("headers"), line_no),
+        headers=_headers(envelope.get("headers"), line_no, envelope.get("headers_encoding") == "base64"),
         value=value,
+        key_base64=envelope.get("key_encoding") == "base64",
     )
 
 
@@ -112,6 +123,25 @@ def read_capture(lines: Iterable[bytes]) -> Iterator[CapturedMessage]:
             yield message
 
 
+def _header_parts(headers: tuple[tuple[str, bytes], ...], record: dict[str, Any]) -> list[str]:
+    """The flat header list of kcat; all values base64 (and marked) if any is not UTF-8."""
+    try:
+        return [part for key, value in headers for part in (key, value.decode("utf-8"))]
+    except UnicodeDecodeError:
+        record["headers_encoding"] = "base64"
+        return [part for key, value in headers for part in (key, base64.b64encode(value).decode("ascii"))]
+
+
+def key_text(key: bytes | None) -> tuple[str | None, bool]:
+    """A record key as capture text: UTF-8 as is, anything else base64 (second item True)."""
+    if key is None:
+        return None, False
+    try:
+        return key.decode("utf-8"), False
+    except UnicodeDecodeError:
+        return base64.b64encode(key).decode("ascii"), True
+
+
 def to_envelope(message: CapturedMessage) -> bytes:
     """The kcat ``-J`` line for a message (base64 for values that are not UTF-8 text)."""
     record: dict[str, Any] = {
@@ -121,9 +151,12 @@ def to_envelope(message: CapturedMessage) -> bytes:
         "tstype": "create",
         "ts": message.timestamp,
         "broker": -1,
-        "headers": [part for key, value in message.headers for part in (key, value.decode("utf-8", "replace"))],
+        "headers": [],
         "key": message.key,
     }
+    record["headers"] = _header_parts(message.headers, record)
+    if message.key_base64:
+        record["key_encoding"] = "base64"
     if message.value is None:
         record["payload"] = None
     else:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
@@ -40,16 +40,21 @@ def parse_time(text: str, now_ms: int) -> int:
         return now_ms
     relative = _RELATIVE.match(value)
     if relative:
-        return now_ms - round(float(relative.group(1)) * _UNITS_MS[relative.group(2)])
-    try:
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
-    except ValueError:
-        raise UsageError(
-            f"unparsable time {text!r}: use ISO-8601 (2026-11-21T14:00:00Z), a relative time (-2h, -30m, -7d) or 'now'"
-        ) from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return round(moment.timestamp() * 1000)
+        ms = now_ms - round(float(relative.group(1)) * _UNITS_MS[relative.group(2)])
+    else:
+        try:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00") if value.endswith("Z") else value)
+        except ValueError:
+            raise UsageError(
+                f"unparsable time {text!r}: use ISO-8601 (2026-11-21T14:00:00Z), a relative time (-2h, -30m, -7d) "
+                "or 'now'"
+            ) from None
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        ms = round(moment.timestamp() * 1000)
+    if ms < 0:  # Kafka timestamps start at the epoch; brokers refuse earlier lookups
+        raise UsageError(f"time {text!r} is before 1970-01-01T00:00:00Z, where Kafka timestamps start")
+    return ms
 
 
 StartKind = Literal["earliest", "offset", "time", "last"]
@@ -124,6 +129,7 @@ class PartitionPlan:
     end: int
     requested: int | None = None
     lost: int = 0
+    beyond_end: bool = False  # the requested start offset lies after the partition's end
 
     @property
     def count(self) -> int:
@@ -142,6 +148,7 @@ class PartitionPlan:
             "offsets": self.count,
             "requested_start": self.requested,
             "lost_to_retention": self.lost,
+            "start_beyond_end": self.beyond_end,
         }
 
 
@@ -159,10 +166,11 @@ def plan_partition(
     """The exact range of one partition, from the broker's offsets and the user's request.
 
     ``start_for_time``/``end_for_time`` are the broker's answers to ``offsets_for_times`` for
-    the start and end times (``None``: no message at or after that time). Raises
-    :class:`UsageError` when an explicit start lies after the partition's end.
+    the start and end times (``None``: no message at or after that time). A start offset past
+    a partition's end plans that partition empty (``beyond_end``): partitions are rarely the
+    same length, so ``--from-offset 6`` must still read the longer ones; :func:`check_plans`
+    refuses the request when it leaves every partition empty that way.
     """
-    where = f"{topic}[{partition}]"
     if end.kind == "offset":
         stop = min(end.value, latest)
     elif end.kind == "time":
@@ -172,13 +180,6 @@ def plan_partition(
     requested: int | None
     if start.kind == "offset":
         requested = start.value
-        if requested > stop and not (end.kind == "end" and requested == latest):
-            raise UsageError(
-                f"{where}: the start (offset {requested}) is after the end (offset {stop}); "
-                f"the partition holds offsets {earliest}..{latest - 1}"
-                if latest > earliest
-                else f"{where}: the start (offset {requested}) is after the end of an empty partition (offset {stop})"
-            )
     elif start.kind == "time":
         requested = stop if start_for_time is None else start_for_time
     elif start.kind == "last":
@@ -189,7 +190,17 @@ def plan_partition(
     lost = 0
     if requested is not None and requested < earliest and start.kind in ("offset", "last"):
         lost = min(earliest, stop) - requested
-    return PartitionPlan(topic, partition, earliest, latest, begin, max(begin, stop), requested, max(0, lost))
+    beyond = start.kind == "offset" and requested is not None and requested > stop
+    return PartitionPlan(
+        topic, partition, earliest, latest, begin, max(begin, stop), requested, max(0, lost), beyond_end=beyond
+    )
+
+
+def check_plans(plans: Sequence[PartitionPlan]) -> None:
+    """Refuse a request whose start offset lies after the end of every selected partition."""
+    if plans and all(p.beyond_end for p in plans):
+        ends = ", ".join(f"{p.topic}[{p.partition}] ends at {p.end}" for p in plans)
+        raise UsageError(f"the start (offset {plans[0].requested}) is after the end of every partition: {ends}")
 
 
 # -- current vs candidate --------------------------------------------------------------------

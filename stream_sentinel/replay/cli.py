@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
+import os
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any, TextIO, cast
 
@@ -222,7 +224,8 @@ def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, spec_default: 
     if args.timeout <= 0:
         raise UsageError("--timeout must be positive")
     settings = _settings(args)
-    connection = Connection(settings.aiokafka_kwargs(), timeout=args.timeout)
+    # --timeout bounds every wait on the brokers, including a broker lost in the middle of a read.
+    connection = Connection(settings.aiokafka_kwargs(), timeout=args.timeout, stall_timeout=args.timeout)
     if args.command == "rewind":
         return _rewind(args, settings, connection, stdout, now_ms, spec_default)
     job_path = getattr(args, "job", None) or ""
@@ -237,27 +240,47 @@ def _interactive(stream: TextIO, args: argparse.Namespace) -> bool:
     return not args.no_progress and stream.isatty()
 
 
-def _open_output(path: str | None, binary: bool) -> IO[Any] | None:
+@contextlib.contextmanager
+def _output(path: str | None, binary: bool) -> Iterator[IO[Any] | None]:
+    """The ``--output`` file, written so that a failed run never destroys anything.
+
+    A regular (or new) file is written to a temporary sibling and renamed into place only when
+    the command succeeds, so an earlier report survives a failed replay. Anything else that
+    exists at the path (``/dev/null``, a FIFO, a terminal) is written to directly and never
+    removed. Write failures (a full disk) become one-line usage errors, exit 2.
+    """
     if path is None:
-        return None
+        yield None
+        return
+    target = Path(path)
+    direct = target.exists() and not target.is_file()
+    staging = target if direct else target.with_name(f".{target.name}.{os.getpid()}.partial")
     try:
-        return open(path, "wb" if binary else "w", encoding=None if binary else "utf-8")
+        handle = open(staging, "wb" if binary else "w", encoding=None if binary else "utf-8")  # noqa: SIM115
     except OSError as exc:
         raise UsageError(f"cannot write {path}: {exc.strerror}") from exc
+    try:
+        try:
+            yield handle
+        finally:
+            handle.close()
+        if not direct:
+            os.replace(staging, target)
+    except OSError as exc:
+        raise UsageError(f"cannot write {path}: {exc.strerror or exc}") from exc
+    finally:
+        if not direct:
+            staging.unlink(missing_ok=True)
 
 
 def _capture(args: argparse.Namespace, what: Any, connection: Any, stdout: TextIO, stderr: TextIO) -> int:
     from stream_sentinel.replay.run import capture
 
-    handle = _open_output(args.output, binary=True)
-    out = handle if handle is not None else getattr(stdout, "buffer", None)
-    if out is None:  # an in-process text stream (tests): encode through it
-        return _capture_text(what, connection, stdout, stderr, args)
-    try:
+    with _output(args.output, binary=True) as handle:
+        out: Any = handle if handle is not None else getattr(stdout, "buffer", None)
+        if out is None:  # an in-process text stream (tests): encode through it
+            out = _TextSink(stdout)
         return asyncio.run(capture(what, connection, out, stderr, progress=_interactive(stderr, args)))
-    finally:
-        if handle is not None:
-            handle.close()
 
 
 class _TextSink:
@@ -270,11 +293,9 @@ class _TextSink:
         return self.out.write(data.decode("utf-8"))
 
 
-def _capture_text(what: Any, connection: Any, stdout: TextIO, stderr: TextIO, args: argparse.Namespace) -> int:
-    from stream_sentinel.replay.run import capture
-
-    sink: Any = _TextSink(stdout)
-    return asyncio.run(capture(what, connection, sink, stderr, progress=_interactive(stderr, args)))
+def job_label(args: argparse.Namespace) -> str:
+    """``job.yaml#/`` when the job file may be the source of a bad value (for error messages)."""
+    return f"{args.job}#/" if getattr(args, "job", None) else ""
 
 
 def _replay(
@@ -296,6 +317,8 @@ def _replay(
     if fmt not in FORMATS:
         raise UsageError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
     examples = args.examples if args.examples is not None else job.get("examples", 3)
+    if not isinstance(examples, int) or isinstance(examples, bool) or examples < 0:
+        raise UsageError(f"{job_label(args)}examples: must be a count of 0 or more, not {examples!r}")
     min_severity = args.min_severity or job.get("min_severity") or d.INFO
     if min_severity not in d.SEVERITY_RANK:
         raise UsageError(f"min_severity {min_severity!r}: use one of {', '.join(d.SEVERITY_RANK)}")
@@ -315,8 +338,7 @@ def _replay(
         publish_topic=(args.drift_topic or settings.drift_topic) if args.publish else None,
     )
     output = args.output or job.get("output")
-    handle = _open_output(str(output), binary=False) if output else None
-    try:
+    with _output(str(output) if output else None, binary=False) as handle:
         return asyncio.run(
             replay(
                 what,
@@ -328,11 +350,6 @@ def _replay(
                 progress=_interactive(stderr, args),
             )
         )
-    finally:
-        if handle is not None:
-            handle.close()
-            if not Path(str(output)).stat().st_size:
-                Path(str(output)).unlink()
 
 
 def _rewind(

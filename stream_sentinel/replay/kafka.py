@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.core.errors import BrokerError, UsageError
-from stream_sentinel.core.replay import End, PartitionPlan, Start, plan_partition
+from stream_sentinel.core.replay import End, PartitionPlan, Start, check_plans, plan_partition
 
 #: Records per ``getmany``: large batches amortise the per-call cost (measured in bench/replay.py).
 MAX_RECORDS = 20_000
@@ -101,7 +101,7 @@ async def plan(
     latest = await bounded(client.end_offsets(tps), timeout, "reading end offsets")
     start_times = await offsets_for_time(client, tps, start.value, timeout) if start.kind == "time" else {}
     end_times = await offsets_for_time(client, tps, end.value, timeout) if end.kind == "time" else {}
-    return [
+    plans = [
         plan_partition(
             tp.topic,
             tp.partition,
@@ -114,6 +114,8 @@ async def plan(
         )
         for tp in tps
     ]
+    check_plans(plans)
+    return plans
 
 
 async def offsets_for_time(

@@ -77,7 +77,7 @@ def _readiness(plans: tuple[PartitionPlan, ...]) -> list[tuple[str, ...]]:
             str(p.start),
             str(p.end),
             f"{p.count:,}",
-            f"{p.lost:,} lost" if p.lost else "ok",
+            f"{p.lost:,} lost" if p.lost else ("start beyond end" if p.beyond_end else "ok"),
         )
         for p in plans
     ]
@@ -161,6 +161,10 @@ def _markdown(result: ReplayResult, out: TextIO) -> None:
     lost = sum(p.lost for p in result.plans)
     if lost:
         out.write(f"> **{lost:,} requested messages were already deleted by retention** and could not be checked.\n\n")
+    out.write("| " + " | ".join(h.lower() for h in _READINESS) + " |\n|---|---:|---:|---:|---:|---:|---|\n")
+    for row in _readiness(result.plans):
+        out.write(f"| `{row[0]}` | " + " | ".join(row[1:]) + " |\n")
+    out.write("\n")
     if comparison is not None:
         out.write(
             f"Candidate `{result.against}` against current `{result.spec}`: newly fails "

@@ -14,7 +14,7 @@ from typing import IO, Any, Literal
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
-from aiokafka.errors import KafkaError
+from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import OffsetAndMetadata
 
 from stream_sentinel.core.errors import BrokerError, UsageError
@@ -56,7 +56,9 @@ def target_offset(target: Target, current: int | None, earliest: int, latest: in
     elif target.kind == "time":
         wanted = latest if for_time is None else for_time
     else:
-        wanted = (latest if current is None else current) + target.value
+        # No committed offset: the worker would start at the log start (auto_offset_reset
+        # earliest), so that is where a shift counts from.
+        wanted = (earliest if current is None else current) + target.value
     return min(max(wanted, earliest), latest)
 
 
@@ -77,6 +79,9 @@ async def active_members(admin: AIOKafkaAdminClient, group: str, timeout: float)
     [response] = await kafka.bounded(admin.describe_consumer_groups([group]), timeout, f"describing group {group!r}")
     description = response.groups[0]
     # DescribeGroups v0-v5: (error_code, group_id, group_state, protocol_type, protocol, members, ...)
+    if description[0]:
+        # An error (not authorised, coordinator loading) must not read as "no members".
+        raise BrokerError(f"describing group {group!r}: {for_code(description[0]).__name__}")
     return str(description[2]), len(description[5])
 
 

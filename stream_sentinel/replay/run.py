@@ -20,7 +20,7 @@ from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.core import drift as d
-from stream_sentinel.core.capture import CapturedMessage, to_envelope
+from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.errors import BrokerError, UsageError
 from stream_sentinel.core.replay import Comparison, End, PartitionPlan, Start, check_range
 from stream_sentinel.core.report import DriftReport
@@ -275,15 +275,17 @@ async def capture(what: Range, connection: Connection, out: IO[bytes], err: Text
             async for batch in kafka.read(client, plans, connection.stall_timeout):
                 lines = []
                 for record in batch:
-                    key = record.key
+                    key, key_base64 = key_text(record.key)
                     message = CapturedMessage(
                         record.topic,
                         record.partition,
                         record.offset,
                         record.timestamp,
-                        key.decode("utf-8", "replace") if key is not None else None,
-                        tuple(record.headers),
+                        key,
+                        # A null header value carries nothing; check treats it as absent anyway.
+                        tuple((name, value) for name, value in record.headers if value is not None),
                         record.value,
+                        key_base64,
                     )
                     lines.append(to_envelope(message))
                 out.write(b"\n".join(lines) + b"\n")

@@ -12,8 +12,9 @@ once per fetched batch instead of once per message. When the flow is suspended m
 rest of the batch is dropped exactly as Faust drops it per message: after the rebalance the
 consumer seeks to the committed offsets and fetches those messages again (at-least-once).
 
-The loop is a copy of faust-streaming 0.15.3's (pinned in pyproject.toml) with the inner part
-moved into :meth:`Consumer._deliver`; it is installed under the URL scheme ``sentinel-kafka://``
+The loop is a copy of faust-streaming 0.15.3's (pinned in pyproject.toml) with its inner part
+split into :meth:`Consumer._prepare` (read offsets, gaps, commits: outside the race, where
+Faust has them) and :meth:`Consumer._deliver` (the callbacks: inside it); it is installed under the URL scheme ``sentinel-kafka://``
 for the consumer side only (``broker_consumer``), so Faust's producer is untouched.
 """
 
@@ -42,30 +43,45 @@ YIELD_EVERY = 100
 class Consumer(faust_aiokafka.Consumer):
     """aiokafka consumer whose drain loop races the flow switch per batch, not per message."""
 
-    async def _deliver(self, batch: Sequence[tuple[TP, Message]]) -> None:
-        """Hand one fetched batch to the conductor, message by message, in fetch order."""
-        callback = self.callback
+    async def _prepare(self, batch: Sequence[tuple[TP, Message]]) -> list[tuple[TP, Message]]:
+        """Faust's per-message bookkeeping before delivery, outside the race with a rebalance.
+
+        Drops messages behind the read offset (re-deliveries), records offset gaps on acking
+        topics (so commits can pass offsets that will never arrive) and commits when ``commit_every``
+        acks are due. These run where Faust runs them, outside ``wait_first``: a rebalance may
+        cancel a delivery, never a commit or a gap half-recorded.
+        """
         get_read_offset = self._read_offset.__getitem__
-        set_read_offset = self._read_offset.__setitem__
-        commit_every = self._commit_every
         acks_enabled_for = self.app.topics.acks_enabled_for
+        seen: dict[TP, int | None] = {}
+        fresh = []
+        for tp, message in batch:
+            offset = message.offset
+            r_offset = seen[tp] if tp in seen else get_read_offset(tp)
+            if r_offset is None or offset >= r_offset:
+                gap = offset - (r_offset or 0)
+                if gap > 1 and r_offset and acks_enabled_for(message.topic):
+                    await self._add_gap(tp, r_offset + 1, offset)
+                seen[tp] = offset
+                fresh.append((tp, message))
+        commit_every = self._commit_every
+        if commit_every is not None and self._n_acked >= commit_every:
+            self._n_acked = 0
+            await self.commit()
+        return fresh
+
+    async def _deliver(self, batch: Sequence[tuple[TP, Message]]) -> None:
+        """Hand prepared messages to the conductor in fetch order, advancing read offsets."""
+        callback = self.callback
+        set_read_offset = self._read_offset.__setitem__
         since_yield = 0
         for tp, message in batch:
             since_yield += 1
             if since_yield > YIELD_EVERY:
                 await asyncio.sleep(0)
                 since_yield = 0
-            offset = message.offset
-            r_offset = get_read_offset(tp)
-            if r_offset is None or offset >= r_offset:
-                gap = offset - (r_offset or 0)
-                if gap > 1 and r_offset and acks_enabled_for(message.topic):
-                    await self._add_gap(tp, r_offset + 1, offset)
-                if commit_every is not None and self._n_acked >= commit_every:
-                    self._n_acked = 0
-                    await self.commit()
-                await callback(message)
-                set_read_offset(tp, offset)
+            await callback(message)
+            set_read_offset(tp, message.offset)
 
     async def _drain_messages(self, fetcher: ServiceT) -> None:  # pragma: no cover - Faust's loop, see module doc
         consumer_should_stop = cast("Service", self)._stopped.is_set
@@ -79,7 +95,9 @@ class Consumer(faust_aiokafka.Consumer):
                 # Sleeping because getmany may return at once in a loop that never yields.
                 await self.sleep(0)
                 if batch and not self.should_stop:
-                    await self.wait_first(self._deliver(batch), self.suspend_flow.wait())
+                    fresh = await self._prepare(batch)
+                    if fresh:
+                        await self.wait_first(self._deliver(fresh), self.suspend_flow.wait())
                 unset_flag(CONSUMER_FETCHING)
         except self.consumer_stopped_errors:
             if self.transport.app.should_stop:

@@ -163,6 +163,13 @@ def test_offset_ranges_partitions_and_last_n_read_exactly_what_was_asked(harness
     ]
     assert offsets("--last", "2") == sorted((n, o) for n, os in per_partition.items() for o in os[-2:])
     assert offsets("--partition", str(busiest), "--from-offset", "3", "--to-offset", "3") == []
+    # A start past the end of the shorter partitions reads the longer ones (and says so).
+    lengths = sorted(len(os) for os in per_partition.values())
+    cut = lengths[0] + 1
+    assert offsets("--from-offset", str(cut)) == sorted((n, o) for n, os in per_partition.items() for o in os[cut:])
+    code, out, _ = replay(harness, "--from-offset", str(cut))
+    assert code in (0, 1)
+    assert "start beyond end" in out
 
 
 def test_time_ranges_use_the_first_offset_at_or_after_the_time(harness: Harness) -> None:
@@ -242,6 +249,22 @@ def test_usage_and_broker_errors_have_their_exit_codes_and_one_line(harness: Har
     assert err.startswith("stream-sentinel: cannot reach the Kafka brokers")
     assert err.count("\n") == 1
     assert time.monotonic() - started < 10
+
+
+def test_output_files_are_replaced_only_by_a_successful_run(harness: Harness) -> None:
+    harness.produce(order_messages())
+    report = harness.tmp / "report.txt"
+    report.write_text("the previous report\n")
+    down = ("replay", "--bootstrap", f"127.0.0.1:{free_port()}", "--topic", harness.topic, "--spec", str(harness.spec))
+    assert cli(*down, "--timeout", "2", "--output", str(report))[0] == 3
+    assert report.read_text() == "the previous report\n"
+    assert [p.name for p in harness.tmp.iterdir() if p.name.startswith(".report")] == []  # no partial file left
+    code, out, _ = replay(harness, "--output", str(report))
+    assert code == 1
+    assert out == ""
+    assert report.read_text().startswith("replay ")
+    assert replay(harness, "--output", "/dev/null")[0] == 1
+    assert Path("/dev/null").is_char_device()  # written to, never replaced
 
 
 def test_a_replay_job_file_gives_the_range_and_contracts(harness: Harness) -> None:

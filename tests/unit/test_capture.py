@@ -7,7 +7,7 @@ import base64
 import orjson
 import pytest
 
-from stream_sentinel.core.capture import CapturedMessage, parse_line, read_capture, to_envelope
+from stream_sentinel.core.capture import CapturedMessage, key_text, parse_line, read_capture, to_envelope
 from stream_sentinel.core.errors import UsageError
 
 
@@ -67,3 +67,16 @@ def test_base64_tombstone_and_round_trip() -> None:
 def test_broken_envelopes_are_usage_errors_with_line_numbers(envelope: dict[str, object]) -> None:
     with pytest.raises(UsageError, match="line 9"):
         parse_line(orjson.dumps(envelope), 9)
+
+
+def test_binary_keys_and_header_values_round_trip_byte_for_byte() -> None:
+    key, encoded = key_text(b"\xff\xfe-id")
+    assert encoded
+    message = CapturedMessage("p", 3, 9, 7, key, (("trace", b"\x00\x9f"), ("kind", b"text")), b"{}", key_base64=True)
+    line = to_envelope(message)
+    envelope = orjson.loads(line)
+    assert (envelope["key_encoding"], envelope["headers_encoding"]) == ("base64", "base64")
+    assert parse_line(line, 1) == message
+    assert base64.b64decode(parse_line(line, 1).key or "") == b"\xff\xfe-id"
+    assert key_text(b"ord-1") == ("ord-1", False)
+    assert key_text(None) == (None, False)

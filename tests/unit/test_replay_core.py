@@ -6,7 +6,15 @@ import pytest
 
 from stream_sentinel.core.drift import Violation
 from stream_sentinel.core.errors import UsageError
-from stream_sentinel.core.replay import Comparison, End, Start, check_range, parse_time, plan_partition
+from stream_sentinel.core.replay import (
+    Comparison,
+    End,
+    Start,
+    check_plans,
+    check_range,
+    parse_time,
+    plan_partition,
+)
 from stream_sentinel.replay.cli import join_time_values
 from stream_sentinel.replay.rewind import Target, target_offset
 
@@ -88,11 +96,24 @@ def test_empty_partitions_plan_nothing_to_read() -> None:
     assert at_end.count == 0
 
 
-def test_a_start_after_the_end_is_a_usage_error_naming_the_partition() -> None:
-    with pytest.raises(UsageError, match=r"orders\[2\]: the start \(offset 60\) is after the end"):
-        plan_partition("orders", 2, earliest=0, latest=50, start=Start("offset", 60), end=End())
+def test_a_start_past_one_partition_s_end_plans_it_empty_and_past_all_ends_is_refused() -> None:
+    short = plan_partition("orders", 2, earliest=0, latest=50, start=Start("offset", 60), end=End())
+    long = plan_partition("orders", 3, earliest=0, latest=90, start=Start("offset", 60), end=End())
+    assert (short.count, short.beyond_end, long.start, long.count, long.beyond_end) == (0, True, 60, 30, False)
+    check_plans([short, long])  # partitions differ in length: the longer one is still read
+    with pytest.raises(UsageError, match=r"after the end of every partition: orders\[2\] ends at 50"):
+        check_plans([short])
+    inverted = plan_partition("orders", 2, earliest=0, latest=50, start=Start("offset", 30), end=End("offset", 20))
+    assert inverted.beyond_end
     with pytest.raises(UsageError, match="after the end"):
-        plan_partition("orders", 2, earliest=0, latest=50, start=Start("offset", 30), end=End("offset", 20))
+        check_plans([inverted])
+
+
+def test_times_before_the_epoch_are_usage_errors() -> None:
+    with pytest.raises(UsageError, match="before 1970"):
+        parse_time("1960-01-01T00:00:00Z", NOW)
+    with pytest.raises(UsageError, match="before 1970"):
+        parse_time("-99999d", NOW)
 
 
 @pytest.mark.parametrize(
@@ -157,7 +178,8 @@ def test_comparison_respects_the_severity_floor_on_both_sides() -> None:
         (Target("offset", 500), 40, 90),  # clamped to the end
         (Target("by", -15), 40, 25),
         (Target("by", -100), 40, 10),
-        (Target("by", -5), None, 85),  # no committed offset: shift from the end
+        (Target("by", -5), None, 10),  # no committed offset: the worker would start at the log start
+        (Target("by", 30), None, 40),
         (Target("time", 0), 40, 90),  # no record at/after the time: the end
     ],
 )
