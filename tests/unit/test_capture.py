@@ -77,6 +77,8 @@ def test_binary_keys_and_header_values_round_trip_byte_for_byte() -> None:
     envelope = orjson.loads(line)
     assert (envelope["key_encoding"], envelope["headers_encoding"]) == ("base64", "base64")
     assert parse_line(line, 1) == message
-    assert base64.b64decode(parse_line(line, 1).key or "") == b"\xff\xfe-id"
+    parsed = parse_line(line, 1)
+    assert parsed is not None
+    assert base64.b64decode(parsed.key or "") == b"\xff\xfe-id"
     assert key_text(b"ord-1") == ("ord-1", False)
     assert key_text(None) == (None, False)
