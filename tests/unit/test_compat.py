@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_sentinel.core import compat
+from stream_sentinel.core import compat, compat_avro
 from stream_sentinel.core.compat import KINDS, Change, breaks_under, compare_catalogs, verdict
 from stream_sentinel.core.errors import SpecError
 from stream_sentinel.core.spec import COMPATIBILITY_MODES, load_catalog
@@ -263,32 +263,40 @@ def test_topic_settings_changes(spec_copy: Path) -> None:
     assert changes["catalog_annotation_changed"].severity == "cosmetic"
 
 
-def _write_event(root: Path, versions: list[dict[str, Any]], mode: str) -> None:
-    root.mkdir(parents=True, exist_ok=True)
-    entries = []
-    for number, doc in enumerate(versions, start=1):
-        (root / f"e.v{number}.schema.json").write_text(json.dumps(doc), encoding="utf-8")
-        entries.append({"version": number, "schema": f"e.v{number}.schema.json"})
-    catalog = {
-        "catalog": 1,
-        "topics": {"t": {"compatibility": mode, "event_type": {"fixed": "E"}, "events": {"E": {"versions": entries}}}},
+def test_loosening_the_compatibility_mode_is_flagged(spec_copy: Path) -> None:
+    """BACKWARD -> NONE drops the backward guarantee: not breaking under NONE, but not silent."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["topics"]["inventory"]["events"]["StockAdjusted"]["compatibility"] = "NONE"
+
+    _edit_catalog(spec_copy, edit)
+    (change,) = compare_catalogs(load_catalog(SPEC), load_catalog(spec_copy))
+    assert change.kind == "compatibility_mode_changed"
+    assert (change.backward_compatible, change.forward_compatible, change.breaking) == (False, True, False)
+    assert "no longer" in change.message
+    (tightened,) = compare_catalogs(load_catalog(spec_copy), load_catalog(SPEC))
+    assert (tightened.backward_compatible, tightened.forward_compatible) == (True, True)
+
+
+def test_avro_document_definitions_win_over_referenced_files() -> None:
+    """A named type the version defines itself is not shadowed by one of its references."""
+    money = {"type": "record", "name": "Money", "namespace": "x", "fields": [{"name": "a", "type": "int"}]}
+    other = {**money, "fields": [{"name": "a", "type": "string"}]}
+    doc = {
+        "type": "record",
+        "name": "R",
+        "fields": [{"name": "m", "type": money}, {"name": "n", "type": "x.Money"}],
     }
-    (root / "catalog.yaml").write_text(yaml.safe_dump(catalog), encoding="utf-8")
-
-
-@pytest.mark.parametrize(("mode", "expected"), [("BACKWARD", "compatible"), ("BACKWARD_TRANSITIVE", "breaking")])
-def test_transitive_modes_compare_with_every_earlier_version(tmp_path: Path, mode: str, expected: str) -> None:
-    v1 = {"type": "object", "properties": {"n": {"type": "integer"}}}
-    # required with a default: BACKWARD-compatible with v1
-    v2 = {"type": "object", "properties": {"n": {"type": "integer", "default": 0}}, "required": ["n"]}
-    v3 = {"type": "object", "properties": {"n": {"type": "integer"}}, "required": ["n"]}  # default dropped
-    _write_event(tmp_path / "old", [v1, v2], mode)
-    _write_event(tmp_path / "new", [v1, v2, v3], mode)
-    changes = compare_catalogs(load_catalog(tmp_path / "old"), load_catalog(tmp_path / "new"))
-    assert verdict(changes) == expected
-    if expected == "breaking":
-        culprit = next(c for c in changes if c.breaking)
-        assert (culprit.kind, culprit.version, culprit.against) == ("required_attribute_added", 3, 1)
+    widened = {
+        **doc,
+        "fields": [{"name": "m", "type": {**money, "fields": [{"name": "a", "type": "long"}]}}, doc["fields"][1]],
+    }
+    references = (("ref.avsc", other),)
+    old = compat.SchemaSource("avro", "v.avsc", doc, avro_references=references)
+    new = compat.SchemaSource("avro", "v.avsc", widened, avro_references=references)
+    assert compat_avro.root_node(old).child("fields", 1, "type").file == "v.avsc"
+    (change,) = compat.compare_schemas(old, new)
+    assert (change.kind, change.file) == ("type_promoted", "v.avsc")
 
 
 def test_schema_format_change_is_breaking() -> None:

@@ -156,12 +156,86 @@ def test_avro_files_in_the_catalog_resolve_their_references() -> None:
 
 
 def test_load_error_uses_the_spec_loaders_message(tmp_path: Path) -> None:
+    """A broken lone file is named as given on the command line, with the side it is on."""
     old = _schema(tmp_path / "old.schema.json", {"type": "string"})
     bad = _schema(tmp_path / "bad.schema.json", {"type": "string", "maxLength": -1})
     code, out, err = cli([old, bad])
     assert (code, out) == (EXIT_USAGE, "")
-    assert err.startswith("stream-sentinel: bad.schema.json#/maxLength: ")
+    assert err.startswith(f"stream-sentinel: new {bad}#/maxLength: ")
     assert err.count("\n") == 1
+    code, _, err = cli([bad, old])
+    assert err.startswith(f"stream-sentinel: old {bad}#/maxLength: ")
+
+
+def test_json_mode_is_the_override_for_two_files_too(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "old.schema.json", {"type": "string"})
+    new = _schema(tmp_path / "new.schema.json", {"type": "string", "maxLength": 3})
+    report = orjson.loads(cli([old, new, "--format", "json"])[1])
+    assert report["mode"] is None
+    assert report["changes"][0]["mode"] == "BACKWARD"
+    report = orjson.loads(cli([old, new, "--format", "json", "--mode", "full"])[1])
+    assert report["mode"] == "FULL"
+
+
+# Each side's $ref must resolve in its own documents when a combinator is added or removed.
+_DEFS = {"$defs": {"A": {"type": "integer"}}}
+_PROP_A = {"type": "object", "properties": {"a": {"$ref": "#/$defs/A"}}}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        (
+            {**_PROP_A, **_DEFS},
+            {
+                "type": "object",
+                "properties": {"a": {"$ref": "#/$defs/B"}},
+                "$defs": {"B": {"type": "integer"}},
+                "allOf": [{"required": ["a"]}],
+            },
+        ),
+        (
+            {"anyOf": [{"type": "object", "required": ["a"]}, {"type": "object", "required": ["b"]}]},
+            {**_PROP_A, "$defs": {"A": {"type": "string"}}},
+        ),
+        (
+            {**_PROP_A, **_DEFS},
+            {**_PROP_A, "$defs": {"A": {"type": "number"}}, "anyOf": [{"required": ["a"]}, {"required": ["b"]}]},
+        ),
+    ],
+    ids=["allOf-added", "anyOf-removed", "anyOf-added"],
+)
+def test_refs_resolve_on_their_own_side_around_a_combinator(tmp_path: Path, old: object, new: object) -> None:
+    code, out, err = cli([_schema(tmp_path / "old.schema.json", old), _schema(tmp_path / "new.schema.json", new)])
+    assert (code, err) == (EXIT_DIFF_BREAKING, "")
+
+
+def _nested(depth: int, leaf: object) -> object:
+    node = leaf
+    for _ in range(depth):
+        node = {"type": "object", "properties": {"p": node}}
+    return node
+
+
+def test_deeply_nested_schema_is_a_one_line_error(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "old.schema.json", _nested(100, {"type": "string"}))
+    new = _schema(tmp_path / "new.schema.json", _nested(100, {"type": "integer"}))
+    code, out, err = cli([old, new])
+    assert (code, out) == (EXIT_USAGE, "")
+    assert "nested too deeply" in err
+    assert err.count("\n") == 1
+    spec = tmp_path / "spec"
+    spec.mkdir()
+    shutil.copy(new, spec / "deep.schema.json")
+    catalog = "catalog: 1\ntopics:\n  t:\n    event_type: {fixed: E}\n    events:\n      E:\n"
+    catalog += "        versions: [{version: 1, schema: deep.schema.json}]\n"
+    (spec / "catalog.yaml").write_text(catalog, encoding="utf-8")
+    for args in (["spec", "--spec", str(spec)], ["check", "--spec", str(spec), old]):
+        out_, err_ = io.StringIO(), io.StringIO()
+        code = run(args, io.BytesIO(), out_, err_)
+        assert code == EXIT_USAGE, args
+        assert "nested too deeply" in err_.getvalue()
+        assert err_.getvalue().count("\n") == 1
 
 
 def test_unknown_avro_type_in_a_lone_file(tmp_path: Path) -> None:
@@ -249,8 +323,56 @@ def test_against_head_sees_working_tree_edits(repo: Path) -> None:
 def test_against_a_bad_ref_exits_2(repo: Path) -> None:
     code, _, err = cli(["--against", "no-such-ref", "--spec", str(repo / "spec" / "events")])
     assert code == EXIT_USAGE
-    assert err.startswith("stream-sentinel: diff: git archive failed: ")
+    assert err.startswith("stream-sentinel: diff: no-such-ref is not a commit")
     assert err.count("\n") == 1
+
+
+def _init(repo: Path) -> None:
+    repo.mkdir(parents=True, exist_ok=True)
+    _git(repo, "init", "-q")
+
+
+def test_against_a_ref_without_the_spec_dir_reports_everything_added(tmp_path: Path) -> None:
+    """The commit that introduces the contracts must pass the pre-commit hook."""
+    repo = tmp_path / "repo"
+    _init(repo)
+    (repo / "README").write_text("x", encoding="utf-8")
+    _git(repo, "add", "README")
+    _git(repo, "commit", "-q", "-m", "readme")
+    shutil.copytree(SPEC, repo / "spec" / "events")
+    spec = str(repo / "spec" / "events")
+    code, out, err = cli(["--against", "HEAD", "--spec", spec])
+    assert (code, err) == (EXIT_DIFF_COMPATIBLE, "")
+    assert "topic_added" in out
+    assert cli(["--against", "HEAD", "--spec", spec, "--fail-on", "breaking"])[0] == EXIT_OK
+
+
+def test_against_head_in_a_repository_without_commits(tmp_path: Path) -> None:
+    repo = tmp_path / "repo"
+    _init(repo)
+    shutil.copytree(SPEC, repo / "spec" / "events")
+    code, _, err = cli(["--against", "HEAD", "--spec", str(repo / "spec" / "events"), "--fail-on", "breaking"])
+    assert (code, err) == (EXIT_OK, "")
+
+
+def test_against_reads_files_marked_export_ignore(repo: Path) -> None:
+    """git archive would leave out export-ignore paths; the contracts at the ref are all read."""
+    (repo / ".gitattributes").write_text("spec/events/inventory/** export-ignore\n", encoding="utf-8")
+    _git(repo, "add", ".gitattributes")
+    _git(repo, "commit", "-q", "-m", "attributes")
+    code, out, err = cli(["--against", "HEAD", "--spec", str(repo / "spec" / "events")])
+    assert (code, err) == (EXIT_OK, ""), out
+
+
+def test_pre_commit_hook_and_readme_agree_on_where_contracts_are() -> None:
+    """The hook's ``files`` filter names spec/events/, so moving the contracts needs both overrides."""
+    import yaml
+
+    (hook,) = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text(encoding="utf-8"))
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert hook["files"] == "^spec/events/"
+    assert "files: ^contracts/events/" in readme
+    assert "args: [--spec, contracts/events]" in readme
 
 
 def test_against_outside_a_repository_exits_2(tmp_path: Path) -> None:
