@@ -182,8 +182,9 @@ class Settings(BaseSettings):
     )
     subscribe_pattern: str | None = Field(
         default=None,
-        description="Optional regular expression (Python syntax) of extra topics to consume besides the "
-        "catalog's; their messages are counted as uncovered. Default: only the catalog's topics.",
+        description="Optional regular expression (Python syntax, re.search) of extra topics to consume besides "
+        "the catalog's; their messages are counted as uncovered. Matched against the cluster's topics at start "
+        "(exit 3 if the brokers cannot be reached then). Default: only the catalog's topics.",
     )
 
     # -- alerting -----------------------------------------------------------------------------

@@ -8,16 +8,21 @@ Ctrl-C stop the agents, flush the producer, commit what was processed and close.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import logging
+import re
 import sys
 from typing import IO, Any
 
 import faust
+from aiokafka import AIOKafkaConsumer
+from aiokafka.errors import KafkaError
 
 from stream_sentinel.config import Settings
-from stream_sentinel.core.errors import SentinelError
+from stream_sentinel.core.errors import BrokerError, SentinelError
 from stream_sentinel.core.validate import Engine, load_engine
 from stream_sentinel.worker.app import Sentinel
 
@@ -54,8 +59,43 @@ def _logging_config(settings: Settings) -> dict[str, Any] | None:
 
 
 def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
-    """The Sentinel for these settings; raises SentinelError (exit 2) on a bad spec."""
-    return Sentinel(settings, engine if engine is not None else load_engine(str(settings.spec_dir)))
+    """The Sentinel for these settings; raises SentinelError (exit 2 bad spec, 3 no broker)."""
+    engine = engine if engine is not None else load_engine(str(settings.spec_dir))
+    return Sentinel(settings, engine, extra_topics=pattern_topics(settings))
+
+
+def pattern_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
+    """The cluster's topics matching ``subscribe_pattern``, resolved once at start.
+
+    Faust subscribes named topics; a pattern topic next to them is never subscribed (measured:
+    nothing consumed). So the pattern is matched against the cluster's topic list here. Topics
+    created later are picked up at the worker's next start. Faust's own topics
+    (``<app_id>-...``), Kafka's (``__...``) and the drift topic are never matched.
+    """
+    if not settings.subscribe_pattern:
+        return []
+    pattern = re.compile(settings.subscribe_pattern)
+
+    async def lookup() -> set[str]:
+        client = AIOKafkaConsumer(**settings.aiokafka_kwargs(), request_timeout_ms=round(timeout * 1000))
+        try:
+            await asyncio.wait_for(client.start(), timeout)
+            return set(await asyncio.wait_for(client.topics(), timeout))
+        finally:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(client.stop(), 5)
+
+    try:
+        existing = asyncio.run(lookup())
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise BrokerError(
+            f"subscribe_pattern: cannot list the cluster's topics at {settings.bootstrap_servers}: "
+            f"{' '.join(str(exc).split()) or type(exc).__name__}"
+        ) from exc
+    own = f"{settings.app_id}-"
+    return sorted(
+        t for t in existing if pattern.search(t) and t != settings.drift_topic and not t.startswith((own, "__"))
+    )
 
 
 def run_worker(settings: Settings, stderr: IO[str] = sys.stderr) -> int:

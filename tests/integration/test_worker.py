@@ -168,3 +168,35 @@ def test_bad_spec_fails_at_startup_with_file_pointer_and_exit_2(tmp_path: Path) 
     assert result.returncode == 2
     assert "orders/order-created.v2.schema.json#/properties/total_cents/type" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_sampling_follows_partition_and_offset_and_uncovered_topics_are_counted_REQ_SEN_6(
+    harness: Harness, tmp_path: Path
+) -> None:
+    import asyncio
+
+    from stream_sentinel.core.windows import sampled
+    from stream_sentinel.worker.demo import create_topics
+    from tests.integration.conftest import produce, topic_spec
+
+    harness.spec = topic_spec(tmp_path / "sampled", harness.topic, harness.drift_topic, sample_rate=0.5)
+    audit = f"{harness.topic}-audit"  # matches the pattern, has no contract
+    asyncio.run(create_topics(harness.bootstrap, [audit], 1))
+    _, port = harness.start_worker(alert_mode="every", subscribe_pattern=f"^{harness.topic}-audit$")
+    messages = order_messages(repeat=3)
+    coords = harness.produce(messages)
+    asyncio.run(produce(harness.bootstrap, audit, [(b'{"who": "admin"}', ())] * 5))
+    expected = {coord: ids for coord, ids in expected_drift(harness, messages, coords).items() if sampled(*coord, 0.5)}
+    assert 0 < len(expected) < len(expected_drift(harness, messages, coords))  # some drifting messages sampled out
+    want = set().union(*expected.values())
+
+    def uncovered_counted(_: list[dict[str, Any]]) -> bool:
+        status, body = harness.http(port, "/drift")
+        return status == 200 and orjson.loads(body)["coverage"]["uncovered"].get(audit) == 5
+
+    records = harness.drift(expect=len(want), until=lambda r: want <= drift_ids(r) and uncovered_counted(r))
+    # Exactly the sampled messages' drift: the same partition/offset rule a replay applies.
+    assert drift_ids(records) == want, harness.logs()
+    _, metrics = harness.http(port, "/metrics")
+    assert f'sentinel_messages_total{{covered="false",topic="{audit}"}} 5.0'.encode() in metrics
+    assert f'sentinel_sampled_out_total{{topic="{harness.topic}"}}'.encode() in metrics
