@@ -200,3 +200,34 @@ def test_sampling_follows_partition_and_offset_and_uncovered_topics_are_counted_
     _, metrics = harness.http(port, "/metrics")
     assert f'sentinel_messages_total{{covered="false",topic="{audit}"}} 5.0'.encode() in metrics
     assert f'sentinel_sampled_out_total{{topic="{harness.topic}"}}'.encode() in metrics
+
+
+def test_window_state_is_recovered_from_the_changelog_by_a_worker_with_an_empty_store_REQ_SEN_3(
+    harness: Harness,
+) -> None:
+    """The table's changelog, not the local RocksDB, is the state: what a partition's new owner reads."""
+    first, port = harness.start_worker("a", tumbling_window="3600", hopping_window="7200", hopping_step="3600")
+    messages = order_messages(repeat=2)
+    harness.produce(messages)
+
+    def tumbling_counts(port: int) -> dict[str, int]:
+        """Violations per fingerprint in the open tumbling windows of every event type."""
+        status, body = harness.http(port, "/drift")
+        if status != 200:
+            return {}
+        counts: dict[str, int] = {}
+        for entry in orjson.loads(body)["windows"].get(harness.topic, {}).values():
+            for window in entry["windows"]:
+                if window["kind"] == "tumbling":
+                    for fp, stats in window["fingerprints"].items():
+                        counts[fp] = counts.get(fp, 0) + stats["count"]
+        return counts
+
+    expected = expected_drift(harness, messages, [(0, i) for i in range(len(messages))])
+    wait_for(lambda: sum(tumbling_counts(port).values()) >= sum(len(ids) for ids in expected.values()), 60)
+    before = tumbling_counts(port)
+    first.send_signal(signal.SIGKILL)
+    first.wait(timeout=10)
+    _, new_port = harness.start_worker("b", tumbling_window="3600", hopping_window="7200", hopping_step="3600")
+    # Worker "b" has its own, empty data dir: its windows can only come from the changelog.
+    wait_for(lambda: tumbling_counts(new_port) == before, 60)
