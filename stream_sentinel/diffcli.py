@@ -7,19 +7,19 @@ the verdict: 0 none or cosmetic, 10 compatible changes only, 20 at least one bre
 
 A lone schema file is loaded through the catalog it lives in, when one of its parent
 directories holds a ``catalog.yaml``, so cross-file ``$ref`` and Avro references resolve as they
-do for the worker. Otherwise it is loaded as a one-file catalog of its own.
+do for the worker. Otherwise it is loaded as a one-file catalog of its own. A load error names
+the side (``old``/``new``) and the file as the command line gave it.
 """
 
 from __future__ import annotations
 
 import argparse
-import io
 import subprocess
-import tarfile
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TextIO
 
 import orjson
@@ -27,7 +27,7 @@ import yaml
 
 from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
 from stream_sentinel.core import compat
-from stream_sentinel.core.errors import UsageError
+from stream_sentinel.core.errors import SpecError, UsageError
 from stream_sentinel.core.spec import CATALOG_FILE, Catalog, load_catalog
 
 EXIT_CODES: dict[compat.Verdict, int] = {
@@ -81,7 +81,11 @@ def run_diff(args: argparse.Namespace, stdout: TextIO) -> int:
     if args.kinds:
         _print_kinds(stdout)
         return EXIT_OK
-    outcome = _compare(args)
+    try:
+        outcome = _compare(args)
+    except RecursionError:
+        # The loader rejects schemas too deep to check; this is the walk's own limit.
+        raise UsageError("diff: the schemas are nested too deeply to compare") from None
     RENDERERS[args.format](outcome, stdout)
     return outcome.exit_code
 
@@ -93,8 +97,14 @@ def _compare(args: argparse.Namespace) -> Outcome:
             raise UsageError("diff: give either OLD NEW or --against GIT_REF, not both")
         spec = Path(args.spec)
         with tempfile.TemporaryDirectory(prefix="sentinel-diff-") as tmp:
-            old = load_catalog(extract_at_ref(spec, args.against, Path(tmp)))
-        new = load_catalog(spec)
+            extracted = extract_at_ref(spec, args.against, Path(tmp))
+            if extracted is None:  # nothing there yet: every contract is new
+                old = Catalog(Path(tmp), {}, {}, {}, {})
+            else:
+                with _side("old", lambda file: f"{args.against}:{(spec / file).as_posix()}"):
+                    old = load_catalog(extracted)
+        with _side("new", lambda file: (spec / file).as_posix()):
+            new = load_catalog(spec)
         changes = compat.compare_catalogs(old, new, mode)
         return Outcome(f"{args.against}:{spec.as_posix()}", spec.as_posix(), mode, changes, spec, spec, args.fail_on)
     if args.old is None or args.new is None:
@@ -104,30 +114,50 @@ def _compare(args: argparse.Namespace) -> Outcome:
         if not path.exists():
             raise UsageError(f"diff: {path} does not exist")
     if old_path.is_dir() and new_path.is_dir():
-        changes = compat.compare_catalogs(load_catalog(old_path), load_catalog(new_path), mode)
+        with _side("old", lambda file: (old_path / file).as_posix()):
+            old = load_catalog(old_path)
+        with _side("new", lambda file: (new_path / file).as_posix()):
+            new = load_catalog(new_path)
+        changes = compat.compare_catalogs(old, new, mode)
         return Outcome(str(old_path), str(new_path), mode, changes, old_path, new_path, args.fail_on)
     if old_path.is_dir() or new_path.is_dir():
         raise UsageError("diff: OLD and NEW must both be schema files or both be spec dirs")
-    old_source, old_root = load_file(old_path)
-    new_source, new_root = load_file(new_path)
+    old_source, old_root = load_file(old_path, "old")
+    new_source, new_root = load_file(new_path, "new")
     changes = compat.compare_schemas(old_source, new_source, mode or compat.DEFAULT_MODE)
-    return Outcome(str(old_path), str(new_path), mode or compat.DEFAULT_MODE, changes, old_root, new_root, args.fail_on)
+    # ``mode`` in the JSON output is the override, as for catalogs; each change names its own.
+    return Outcome(str(old_path), str(new_path), mode, changes, old_root, new_root, args.fail_on)
 
 
-def load_file(path: Path) -> tuple[compat.SchemaSource, Path]:
+@contextmanager
+def _side(side: str, locate: Callable[[str], str]) -> Iterator[None]:
+    """Name the side and the file as the user knows it in a load error.
+
+    ``locate`` maps the loader's spec-relative file name to that.
+    """
+    try:
+        yield
+    except SpecError as exc:
+        raise SpecError(f"{side} {locate(exc.file)}", exc.pointer, exc.cause) from exc
+
+
+def load_file(path: Path, side: str = "new") -> tuple[compat.SchemaSource, Path]:
     """A schema file as a ``SchemaSource`` and the dir its spec-relative name is relative to."""
     if path.suffix not in _SUFFIXES:
         raise UsageError(f"diff: {path}: schema files end in .json (JSON Schema) or .avsc (Avro)")
     resolved = path.resolve()
-    for parent in resolved.parents:
-        if (parent / CATALOG_FILE).is_file():
+    parent = next((p for p in resolved.parents if (p / CATALOG_FILE).is_file()), None)
+    if parent is not None:
+        ref = resolved.relative_to(parent).as_posix()
+        shown_root = path.parent
+        for _ in ref.split("/")[1:]:
+            shown_root = shown_root.parent
+        with _side(side, lambda file: (shown_root / file).as_posix()):
             catalog = load_catalog(parent)
-            ref = resolved.relative_to(parent).as_posix()
-            shown_root = path.parent
-            for _ in ref.split("/")[1:]:
-                shown_root = shown_root.parent
-            return compat.source_of(catalog, ref, _references(catalog, ref)), shown_root
-    return compat.source_of(_lone_catalog(path), path.name), path.parent
+        return compat.source_of(catalog, ref, _references(catalog, ref)), shown_root
+    with _side(side, lambda file: str(path) if file == path.name else file):
+        catalog = _lone_catalog(path)
+    return compat.source_of(catalog, path.name), path.parent
 
 
 def _references(catalog: Catalog, ref: str) -> tuple[str, ...] | None:
@@ -165,30 +195,86 @@ def _lone_catalog(path: Path) -> Catalog:
         return load_catalog(root)
 
 
-def extract_at_ref(spec: Path, ref: str, into: Path) -> Path:
+def extract_at_ref(spec: Path, ref: str, into: Path) -> Path | None:
     """Write the spec dir as it is at git ``ref`` under ``into``; returns the extracted dir.
 
-    ``git archive`` reads the commit's tree directly, so the working tree and the index are
-    never touched. A missing git, a bad ref or a spec dir unknown at that ref is a usage error.
+    Returns None when there is no catalog there yet: the spec dir (or its ``catalog.yaml``) does
+    not exist at ``ref``, or the repository has no commit yet and ``ref`` is its unborn ``HEAD``;
+    then every contract is new. The files are read from the commit's tree (``git ls-tree`` and
+    ``git cat-file``), so the working tree and the index are never touched and, unlike
+    ``git archive``, ``export-ignore`` attributes cannot leave contracts out. A missing git or a
+    ref that is not a commit is a usage error.
     """
     spec = spec.resolve()
     if not spec.is_dir():
         raise UsageError(f"diff: spec dir {spec} does not exist")
-    top = _git(["rev-parse", "--show-toplevel"], spec).decode().strip()
-    relative = spec.relative_to(Path(top).resolve()).as_posix() or "."
-    archive = _git(["archive", "--format=tar", ref, "--", relative], Path(top))
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(into, filter="data")
+    top = Path(_git(["rev-parse", "--show-toplevel"], spec).decode().strip()).resolve()
+    relative = spec.relative_to(top).as_posix()
+    commit = _commit(ref, top)
+    if commit is None:
+        return None
+    listing = _git(["ls-tree", "-r", "-z", commit, "--", relative], top)
+    blobs: list[tuple[str, str]] = []
+    for entry in filter(None, listing.decode().split("\0")):
+        info, name = entry.split("\t", 1)
+        mode, kind, oid = info.split()
+        if kind == "blob" and mode != "120000":  # symbolic links are not contracts
+            blobs.append((oid, name))
+    contents = _cat_files([oid for oid, _ in blobs], top)
+    for (_, name), data in zip(blobs, contents, strict=True):
+        target = into.joinpath(*PurePosixPath(name).parts)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(data)
     extracted = into / relative
-    if not extracted.is_dir():
-        raise UsageError(f"diff: {relative} does not exist at {ref}")
-    return extracted
+    return extracted if (extracted / CATALOG_FILE).is_file() else None
 
 
-def _git(arguments: Sequence[str], cwd: Path) -> bytes:
+def _commit(ref: str, top: Path) -> str | None:
+    """The commit ``ref`` names; None for the unborn ``HEAD`` of a repository without commits."""
+    if ref.startswith("-"):
+        raise UsageError(f"diff: {ref} is not a commit in {top}")
+    try:
+        return _git(["rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}"], top).decode().strip()
+    except UsageError:
+        pass
+    unborn = not _git_ok(["rev-parse", "--verify", "--quiet", "HEAD"], top)
+    branch = _git(["symbolic-ref", "--quiet", "HEAD"], top).decode().strip() if unborn else ""
+    if unborn and ref in ("HEAD", branch, branch.removeprefix("refs/heads/")):
+        return None
+    raise UsageError(f"diff: {ref} is not a commit in {top}")
+
+
+def _cat_files(oids: Sequence[str], top: Path) -> list[bytes]:
+    """The contents of blobs, in order, with one ``git cat-file --batch``."""
+    out = _git(["cat-file", "--batch"], top, "".join(f"{oid}\n" for oid in oids).encode())
+    contents: list[bytes] = []
+    at = 0
+    for _ in oids:
+        header_end = out.index(b"\n", at)
+        size = int(out[at:header_end].split()[2])
+        contents.append(out[header_end + 1 : header_end + 1 + size])
+        at = header_end + 1 + size + 1
+    return contents
+
+
+def _git_ok(arguments: Sequence[str], cwd: Path) -> bool:
+    try:
+        _git(arguments, cwd)
+    except UsageError:
+        return False
+    return True
+
+
+def _git(arguments: Sequence[str], cwd: Path, stdin: bytes | None = None) -> bytes:
     try:
         # git from PATH with fixed arguments; the ref is passed as one argv item, never to a shell.
-        done = subprocess.run(["git", *arguments], cwd=cwd, capture_output=True, check=False)  # noqa: S603, S607
+        done = subprocess.run(  # noqa: S603
+            ["git", *arguments],  # noqa: S607
+            cwd=cwd,
+            input=stdin,
+            capture_output=True,
+            check=False,
+        )
     except OSError as exc:
         raise UsageError(f"diff --against needs git: {exc.strerror}") from exc
     if done.returncode != 0:

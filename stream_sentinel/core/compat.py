@@ -147,7 +147,7 @@ KINDS: Mapping[str, KindRule] = {
     # -- JSON Schema: objects
     "required_attribute_added": KindRule(_F, _T, False, "an existing property became required"),
     "required_attribute_with_default_added": KindRule(
-        _T, _T, False, "an existing property with a default became required"
+        _F, _T, False, "an existing property with a default became required (defaults are not filled in)"
     ),
     "required_attribute_removed": KindRule(_T, _F, False, "a property is no longer required"),
     "required_property_added_to_open_content_model": KindRule(
@@ -163,7 +163,7 @@ KINDS: Mapping[str, KindRule] = {
         _F, _N, False, "required property added to a closed or partially open object: old data lacks it"
     ),
     "required_property_with_default_added_to_unopen_content_model": KindRule(
-        _T, _N, False, "required property with a default added to a closed or partially open object"
+        _F, _N, False, "required property with a default added to a closed object (defaults are not filled in)"
     ),
     "optional_property_added_to_unopen_content_model": KindRule(
         _T, _N, False, "optional property added to a closed object: old readers reject it"
@@ -302,16 +302,28 @@ KINDS: Mapping[str, KindRule] = {
 }
 
 
+# Which direction facts each base mode requires: (backward, forward).
+_REQUIRES = {"BACKWARD": (True, False), "FORWARD": (False, True), "FULL": (True, True), "NONE": (False, False)}
+
+
+def _requirements(mode: str) -> tuple[bool, bool, bool]:
+    """(requires backward, requires forward, transitive) of a mode."""
+    backward, forward = _REQUIRES[mode.removesuffix("_TRANSITIVE")]
+    return backward, forward, mode.endswith("_TRANSITIVE")
+
+
+def strictest(first: str, second: str) -> str:
+    """The mode requiring everything either mode requires (BACKWARD and FORWARD make FULL)."""
+    a, b = _requirements(first), _requirements(second)
+    backward, forward, transitive = a[0] or b[0], a[1] or b[1], a[2] or b[2]
+    base = "FULL" if backward and forward else "BACKWARD" if backward else "FORWARD" if forward else "NONE"
+    return base + ("_TRANSITIVE" if transitive and base != "NONE" else "")
+
+
 def breaks_under(mode: str, backward_compatible: bool, forward_compatible: bool) -> bool:
     """Whether a change with these direction facts breaks under ``mode``."""
-    base = mode.removesuffix("_TRANSITIVE")
-    if base == "BACKWARD":
-        return not backward_compatible
-    if base == "FORWARD":
-        return not forward_compatible
-    if base == "FULL":
-        return not (backward_compatible and forward_compatible)
-    return False
+    backward, forward, _ = _requirements(mode)
+    return (backward and not backward_compatible) or (forward and not forward_compatible)
 
 
 @dataclass(frozen=True, slots=True)
@@ -493,11 +505,27 @@ def compare_schemas(old: SchemaSource, new: SchemaSource, mode: str = DEFAULT_MO
     return tuple(replace(c, mode=mode) for c in _unique(changes))
 
 
+def _key(change: Change) -> tuple[str, str, str, str, bool, bool]:
+    """What makes two reports the same change: where it is, what it is, and both direction facts.
+
+    The facts are part of it so that a repeat can never hide a report that breaks where the
+    kept one does not (the same symbol added is compatible against one version, not another).
+    """
+    return (
+        change.kind,
+        change.side,
+        change.file,
+        change.pointer,
+        change.backward_compatible,
+        change.forward_compatible,
+    )
+
+
 def _unique(changes: Iterable[Change]) -> Iterator[Change]:
     """Drop repeats: a shared definition reached through several ``$ref`` paths changes once."""
-    seen: set[tuple[str, str, str, str]] = set()
+    seen: set[tuple[str, str, str, str, bool, bool]] = set()
     for change in changes:
-        key = (change.kind, change.side, change.file, change.pointer)
+        key = _key(change)
         if key not in seen:
             seen.add(key)
             yield change
@@ -510,9 +538,12 @@ def compare_catalogs(old: Catalog, new: Catalog, mode: str | None = None) -> tup
     """Every change between two catalogs, each judged under its event type's mode or ``mode``.
 
     Per event type: versions removed break; a version present in both is compared with itself
-    (an edit in place), and if that edit breaks under the mode, ``version_not_bumped`` is
-    reported too; every added version is compared with the version before it, or with every
-    earlier version under the ``_TRANSITIVE`` modes.
+    (an edit in place) under the stricter of the old and the new mode, so loosening the mode in
+    the same change lets no breaking edit through, and if that edit breaks, ``version_not_bumped``
+    is reported too; every added version is compared with the version before it, or with every
+    earlier version under the ``_TRANSITIVE`` modes. When a published version is edited, the
+    versions it is compared with under the mode are compared with it again, and what now breaks
+    between them (and did not before) is reported.
     """
     out: list[Change] = []
     for name in _union(old.topics, new.topics):
@@ -524,7 +555,7 @@ def compare_catalogs(old: Catalog, new: Catalog, mode: str | None = None) -> tup
         if old_topic is None:
             out.append(_catalog_change("topic_added", new_topic, None, f"topic {name} added", mode))
             for event in new_topic.events.values():
-                out.extend(_new_versions(new, event, (), _mode(event, mode)))
+                out.extend(_version_pairs(new, event, _mode(event, mode)))
             continue
         out.extend(_compare_topics(old, new, old_topic, new_topic, mode))
     return tuple(out)
@@ -620,7 +651,7 @@ def _compare_topics(
             )
         elif old_event is None:
             yield _catalog_change("event_type_added", new, new_event, f"event type {name}/{event_name} added", mode)
-            yield from _new_versions(new_cat, new_event, (), _mode(new_event, mode))
+            yield from _version_pairs(new_cat, new_event, _mode(new_event, mode))
         else:
             yield from _compare_events(old_cat, new_cat, new, old_event, new_event, mode)
 
@@ -638,17 +669,10 @@ def _compare_events(
     override: str | None,
 ) -> Iterator[Change]:
     mode = _mode(new, override)
+    edit_mode = override or strictest(old.compatibility, new.compatibility)
     label = f"{topic.name}/{new.name}"
     if old.compatibility != new.compatibility:
-        yield _catalog_change(
-            "compatibility_mode_changed",
-            topic,
-            new,
-            f"{label}: compatibility {old.compatibility} -> {new.compatibility}",
-            override,
-            "new",
-            "compatibility",
-        )
+        yield _mode_change(topic, old, new, label)
     for attr in ("description", "owner", "requirement"):
         if getattr(old, attr) != getattr(new, attr):
             yield _catalog_change(
@@ -661,6 +685,7 @@ def _compare_events(
             yield _catalog_change(
                 "version_removed", topic, old, f"{label} v{number} removed", override, "old", "versions", str(index)
             )
+    edited: set[int] = set()
     for index, version in enumerate(new.versions):
         if version.version not in old_versions:
             continue
@@ -678,61 +703,131 @@ def _compare_events(
                 "schema_id",
             )
         edits = _versioned(
-            compare_schemas(_source(old_cat, before), _source(new_cat, version), mode), new, version, version.version
+            compare_schemas(_source(old_cat, before), _source(new_cat, version), edit_mode),
+            new,
+            version,
+            version.version,
         )
         yield from edits
+        if any(not change.cosmetic for change in edits):
+            edited.add(version.version)
         if any(change.breaking for change in edits):
             yield replace(
                 _catalog_change(
                     "version_not_bumped",
                     topic,
                     new,
-                    f"{label} v{version.version} was changed in a way that breaks under {mode}; "
+                    f"{label} v{version.version} was changed in a way that breaks under {edit_mode}; "
                     f"publish the change as v{new.versions[-1].version + 1} instead of editing v{version.version}",
-                    override,
+                    edit_mode,
                     "new",
                     "versions",
                     str(index),
                 ),
                 version=version.version,
             )
-    yield from _new_versions(new_cat, new, tuple(old_versions), mode)
+    yield from _version_pairs(new_cat, new, mode, old_cat, old, frozenset(edited))
 
 
-def _new_versions(catalog: Catalog, event: EventContract, existing: Iterable[int], mode: str) -> Iterator[Change]:
-    """Report each version not in ``existing`` and compare it with the versions before it."""
-    known = set(existing)
+def _mode_change(topic: TopicContract, old: EventContract, new: EventContract, label: str) -> Change:
+    """``compatibility_mode_changed``: a direction no longer checked is that direction's fact.
+
+    Judged under the new mode, which by definition no longer requires what was dropped, so it
+    never breaks, but it is not silent either (a ``::warning`` in GitHub annotations).
+    """
+    before, after = _requirements(old.compatibility), _requirements(new.compatibility)
+    transitivity_dropped = before[2] and not after[2]
+    backward = not (before[0] and (not after[0] or transitivity_dropped))
+    forward = not (before[1] and (not after[1] or transitivity_dropped))
+    dropped = [name for name, kept in (("BACKWARD", backward), ("FORWARD", forward)) if not kept]
+    note = f"; {' and '.join(dropped)} changes that break are no longer caught" if dropped else ""
+    return _catalog_change(
+        "compatibility_mode_changed",
+        topic,
+        new,
+        f"{label}: compatibility {old.compatibility} -> {new.compatibility}{note}",
+        None,
+        "new",
+        "compatibility",
+        backward=backward,
+        forward=forward,
+    )
+
+
+def _version_pairs(
+    catalog: Catalog,
+    event: EventContract,
+    mode: str,
+    old_catalog: Catalog | None = None,
+    old_event: EventContract | None = None,
+    edited: frozenset[int] = frozenset(),
+) -> Iterator[Change]:
+    """Compare each version with the versions before it that ``mode`` compares it with.
+
+    A version not in ``old_event`` is reported as added and every change against them is
+    reported. A version already published is only compared again when it or the earlier one
+    was edited in place (``edited``); then only what breaks now and did not before is reported.
+    """
+    before = {v.version: v for v in old_event.versions} if old_event is not None else {}
     transitive = mode.endswith("_TRANSITIVE")
     topic = catalog.topics[event.topic]
     for index, version in enumerate(event.versions):
-        if version.version in known:
-            continue
-        yield replace(
-            _catalog_change(
-                "version_added",
-                topic,
-                event,
-                f"{event.topic}/{event.name} v{version.version} added",
-                mode,
-                "new",
-                "versions",
-                str(index),
-            ),
-            version=version.version,
-        )
+        added = version.version not in before
+        if added:
+            yield replace(
+                _catalog_change(
+                    "version_added",
+                    topic,
+                    event,
+                    f"{event.topic}/{event.name} v{version.version} added",
+                    mode,
+                    "new",
+                    "versions",
+                    str(index),
+                ),
+                version=version.version,
+            )
         earlier = event.versions[:index] if transitive else event.versions[max(index - 1, 0) : index]
-        seen: set[tuple[str, str, str, str]] = set()
+        seen: set[tuple[str, str, str, str, bool, bool]] = set()
         for previous in reversed(earlier):  # newest first, so a repeated change names the nearest version
-            for change in _versioned(
-                compare_schemas(_source(catalog, previous), _source(catalog, version), mode),
-                event,
-                version,
-                previous.version,
-            ):
-                key = (change.kind, change.side, change.file, change.pointer)
+            if added:
+                changes: Iterable[Change] = compare_schemas(_source(catalog, previous), _source(catalog, version), mode)
+            elif previous.version not in before or {previous.version, version.version} & edited:
+                assert old_catalog is not None
+                changes = _recheck(old_catalog, catalog, before, previous, version, mode, edited)
+            else:
+                continue
+            for change in _versioned(changes, event, version, previous.version):
+                key = _key(change)
                 if key not in seen:
                     seen.add(key)
                     yield change
+
+
+def _recheck(
+    old_catalog: Catalog,
+    catalog: Catalog,
+    before: Mapping[int, SchemaVersion],
+    previous: SchemaVersion,
+    version: SchemaVersion,
+    mode: str,
+    edited: frozenset[int],
+) -> list[Change]:
+    """What breaks between two published versions after an edit in place, and did not before."""
+    known: set[tuple[str, str, str, str, bool, bool]] = set()
+    if previous.version in before:
+        was = compare_schemas(
+            _source(old_catalog, before[previous.version]), _source(old_catalog, before[version.version]), mode
+        )
+        known = {_key(c) for c in was if c.breaking}
+    which = (
+        " and ".join(f"v{n}" for n in sorted({previous.version, version.version} & edited)) or f"v{previous.version}"
+    )
+    return [
+        replace(c, message=f"{c.message} (compared again because {which} was edited in place)")
+        for c in compare_schemas(_source(catalog, previous), _source(catalog, version), mode)
+        if c.breaking and _key(c) not in known
+    ]
 
 
 def _source(catalog: Catalog, version: SchemaVersion) -> SchemaSource:
@@ -765,5 +860,6 @@ __all__ = [
     "compare_schemas",
     "lifecycle",
     "source_of",
+    "strictest",
     "verdict",
 ]

@@ -187,11 +187,15 @@ def _collect(raw: Any, file: str, tokens: Tokens, namespace: str, out: dict[str,
 
 
 def root_node(source: SchemaSource) -> AvroNode:
-    """The root of an Avro schema, with the named types of its references and itself."""
+    """The root of an Avro schema, with the named types of itself and its references.
+
+    The document's own definitions are registered first, so a type it defines is never
+    shadowed by a same-named type in one of its references.
+    """
     named: dict[str, AvroNode] = {}
+    _collect(source.document, source.file, (), "", named)
     for file, doc in source.avro_references:
         _collect(doc, file, (), "", named)
-    _collect(source.document, source.file, (), "", named)
     return _node(source.document, source.file, (), "", named)
 
 
@@ -346,6 +350,8 @@ class AvroDiff:
             else "type_changed"
         )
         self.sink.emit(kind, new.where, f"type {old.kind} -> {new.kind}", backward=backward, forward=forward)
+        if old.kind in _PRIMITIVES and new.kind in _PRIMITIVES:
+            self._logical(old, new)  # a promotion still reads the bytes, but maybe as another value
 
     def _into_union(self, old: AvroNode, new: AvroNode) -> None:
         branches = new.branches()

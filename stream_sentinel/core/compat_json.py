@@ -18,7 +18,15 @@ Differences from the registry, each on purpose:
   documents) before comparing, with cycle protection, so a change to a shared definition is
   reported once at the definition, and a ``$ref`` swapped for the same schema inline is no change;
 - adding ``anyOf``/``oneOf``/``allOf`` next to other keywords is judged by distributing the other
-  keywords into each branch (``A ∧ (B₁ ∨ B₂) = (A ∧ B₁) ∨ (A ∧ B₂)``).
+  keywords into each branch (``A ∧ (B₁ ∨ B₂) = (A ∧ B₁) ∨ (A ∧ B₂)``), and a combinator added or
+  removed takes part in the comparison of types (``allOf: [{type: string}]`` is a string);
+- ``oneOf`` rejects a value matching two branches, so "some branch accepts it" is not enough:
+  a ``oneOf`` added, removed or changed is compatible in a direction only if the branches on the
+  receiving side are provably disjoint (distinct types, disjoint ``enum``/``const``, or a
+  required discriminator property with disjoint values);
+- a ``default`` does not make old data valid: the sentinel validates what is on the wire and
+  never fills defaults in, so a property with a default becoming required breaks BACKWARD
+  (the registry counts it compatible).
 
 An absent sub-schema keyword is the empty schema, so ``items`` going from absent to
 ``{"type": "string"}`` is reported precisely, as ``type_narrowed`` at ``/items/type``.
@@ -35,7 +43,7 @@ from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
 from stream_sentinel.core import pointer as jp
-from stream_sentinel.core.compat import Change, ChangeSink, SchemaSource, all_backward, all_forward, lifecycle
+from stream_sentinel.core.compat import KINDS, Change, ChangeSink, SchemaSource, all_backward, all_forward, lifecycle
 from stream_sentinel.core.errors import SpecError
 from stream_sentinel.core.spec import SPEC_BASE_URI, VALUE_KEYWORDS
 
@@ -87,7 +95,8 @@ _VALIDATION = frozenset(
         "else",
     }
 )
-_STRUCTURE = frozenset({"$ref", "$dynamicRef", "$defs", "definitions"})
+_REFERENCES = frozenset({"$ref", "$dynamicRef"})
+_STRUCTURE = frozenset({*_REFERENCES, "$defs", "definitions"})
 _ANNOTATION_KINDS = {
     "title": "title_changed",
     "description": "description_changed",
@@ -125,19 +134,27 @@ _TRANSITIONS = {
     ("open", "schema"): "narrowed",
 }
 _ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
+_TYPE_DEPTH = 8  # how deep combinators are followed for the types a node accepts (cuts $ref cycles)
 
 
 @dataclass(frozen=True, slots=True)
 class Loc:
-    """Where a schema node is written: file, pointer tokens, and the base URI its ``$ref`` use."""
+    """Where a schema node is written, and the documents its ``$ref`` are resolved against.
+
+    ``file`` and ``tokens`` locate it, ``base`` is the base URI its ``$ref`` use, ``docs`` the
+    documents of its side (old or new). The documents matter when keywords of both sides meet
+    in one node (a combinator added or removed is judged by overlaying the branch on the other
+    side's keywords): each keyword's sub-schemas must still resolve where they were written.
+    """
 
     file: str
     tokens: Tokens
     base: str
+    docs: _Documents | None = field(default=None, compare=False, repr=False)
 
     def child(self, *tokens: str | int) -> Loc:
         """The location of a node below this one."""
-        return Loc(self.file, (*self.tokens, *tokens), self.base)
+        return Loc(self.file, (*self.tokens, *tokens), self.base, self.docs)
 
     @property
     def where(self) -> tuple[str, Tokens]:
@@ -175,6 +192,17 @@ class Node:
         holder = self.loc if entry is None else entry[1]
         return holder.child(keyword, *tokens)
 
+    @property
+    def identity(self) -> tuple[Loc | None, frozenset[Loc]]:
+        """What the node is made of: its ``$ref`` target and every object giving it a keyword.
+
+        A use of a ``$ref`` that holds nothing but the reference adds nothing, so every plain
+        use of a definition is the same node (compared once); one with keywords beside the
+        ``$ref`` is a node of its own.
+        """
+        holders = frozenset(loc for key, (_, loc) in self.keywords.items() if key not in _REFERENCES)
+        return self.target, holders
+
     def without(self, *keywords: str) -> Node:
         """This node minus some keywords (for distributing siblings into combinator branches)."""
         kept = {k: v for k, v in self.keywords.items() if k not in keywords}
@@ -199,7 +227,7 @@ class _Documents:
         if resource is not None:
             file, root_tokens, root, base = resource
             if not fragment:
-                return root, Loc(file, root_tokens, base)
+                return root, Loc(file, root_tokens, base, self)
             if fragment.startswith("/"):
                 tokens = jp.parse(unquote(fragment))
                 try:
@@ -207,11 +235,11 @@ class _Documents:
                 except KeyError:
                     node = _MISSING
                 if node is not _MISSING:
-                    return node, Loc(file, (*root_tokens, *tokens), _base_along(root, tokens, base))
+                    return node, Loc(file, (*root_tokens, *tokens), _base_along(root, tokens, base), self)
             else:
                 found = _find_anchor(root, fragment, ())
                 if found is not None:
-                    return found[1], Loc(file, (*root_tokens, *found[0]), base)
+                    return found[1], Loc(file, (*root_tokens, *found[0]), base, self)
         raise SpecError(site.file, jp.to_pointer((*site.tokens, "$ref")), f"$ref {reference!r} cannot be followed")
 
 
@@ -256,6 +284,7 @@ def _find_anchor(node: Any, name: str, tokens: Tokens) -> tuple[Tokens, Any] | N
 
 
 _REF_CHAIN_LIMIT = 64
+_Identity = tuple[Loc | None, frozenset[Loc]]
 
 
 def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
@@ -276,7 +305,7 @@ def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
             break
         ident = raw.get("$id")
         if isinstance(ident, str) and site.tokens:
-            site = Loc(site.file, site.tokens, urljoin(site.base, ident))
+            site = Loc(site.file, site.tokens, urljoin(site.base, ident), site.docs)
         for key, value in raw.items():
             keywords.setdefault(key, (value, site))  # keywords nearer the use win
         reference = raw.get("$ref", raw.get("$dynamicRef"))
@@ -325,13 +354,14 @@ def _name_list(names: Any) -> list[str]:
 class JsonDiff:
     """One walk over an old and a new schema, collecting changes in ``sink``."""
 
-    def __init__(self, active: set[tuple[Loc, Loc]] | None = None) -> None:
+    def __init__(self, active: set[tuple[_Identity, _Identity]] | None = None) -> None:
         self.sink = ChangeSink()
-        # Reference pairs being compared further up (shared with sub-comparisons): meeting one
-        # again means a recursive schema, assumed compatible as Avro's checker does. ``_done``
-        # holds pairs this walk already compared, so a shared definition is reported once.
-        self._active: set[tuple[Loc, Loc]] = set() if active is None else active
-        self._done: set[tuple[Loc, Loc]] = set()
+        # Pairs of nodes (by ``Node.identity``) being compared further up, shared with
+        # sub-comparisons: meeting one again means a recursive schema, assumed compatible as
+        # Avro's checker does. ``_done`` holds pairs this walk already compared, so a shared
+        # definition is reported once.
+        self._active: set[tuple[_Identity, _Identity]] = set() if active is None else active
+        self._done: set[tuple[_Identity, _Identity]] = set()
 
     # -- entry points -----------------------------------------------------------------------
 
@@ -355,8 +385,9 @@ class JsonDiff:
             else:
                 value = _MISSING
         loc = node.at(keyword, *tokens)
-        assert node.docs is not None
-        return _true(loc, node.docs) if value is _MISSING else node_at(node.docs, value, loc)
+        docs = loc.docs or node.docs  # the side the keyword is written on
+        assert docs is not None
+        return _true(loc, docs) if value is _MISSING else node_at(docs, value, loc)
 
     # -- the walk ---------------------------------------------------------------------------
 
@@ -365,7 +396,7 @@ class JsonDiff:
         if old.target is None and new.target is None:
             self._compare(old, new)
             return
-        key = (old.target or old.loc, new.target or new.loc)
+        key = (old.identity, new.identity)
         if key in self._active or key in self._done:
             return
         self._active.add(key)
@@ -423,11 +454,20 @@ class JsonDiff:
             self._emit(kind, old, new, keyword, f"{keyword} {what}{detail}")
 
     def _types(self, old: Node, new: Node) -> bool:
-        """Compare ``type``; True when the types share nothing, so the rest is moot."""
-        before, after = _accepted_types(old.get("type")), _accepted_types(new.get("type"))
+        """Compare the types a node accepts; True when they share nothing, so the rest is moot.
+
+        A combinator on one side only (added or removed) takes part: ``{"allOf": [{"type":
+        "string"}]}`` accepts strings only, the same as ``{"type": "string"}``. A combinator on
+        both sides has its branches compared pair by pair instead, which reports their types.
+        """
+        old_kws = [k for k in _COMBINATORS if old.has(k)]
+        new_kws = [k for k in _COMBINATORS if new.has(k)]
+        switched = len(old_kws) == 1 and len(new_kws) == 1 and old_kws != new_kws
+        one_sided = () if switched else tuple(k for k in _COMBINATORS if (k in old_kws) != (k in new_kws))
+        before, after = self.types_of(old, one_sided), self.types_of(new, one_sided)
         if before == after:
             return False
-        describe = f"type {_short(old.get('type', 'any'))} -> {_short(new.get('type', 'any'))}"
+        describe = f"type {_describe_types(old, before)} -> {_describe_types(new, after)}"
         if after > before:
             self._emit("type_extended", old, new, "type", describe)
         elif after < before:
@@ -436,6 +476,27 @@ class JsonDiff:
             self._emit("type_changed", old, new, "type", describe)
             return not (before & after)
         return False
+
+    def types_of(self, node: Node, combinators: tuple[str, ...] = _COMBINATORS, depth: int = 0) -> frozenset[str]:
+        """The JSON types ``node`` accepts, narrowed by ``combinators``.
+
+        allOf: every branch's types; anyOf/oneOf: some branch's; followed a few levels deep.
+        """
+        if node.boolean is not None:
+            return _ALL_TYPES if node.boolean else frozenset()
+        types = _accepted_types(node.get("type"))
+        if depth >= _TYPE_DEPTH:
+            return types
+        for keyword in combinators:
+            branches = [self.types_of(b, _COMBINATORS, depth + 1) for b in self._branch_nodes(node, keyword)]
+            if not branches:
+                continue
+            if keyword == "allOf":
+                for branch in branches:
+                    types &= branch
+            else:
+                types &= frozenset().union(*branches)
+        return types
 
     def _values(self, old: Node, new: Node) -> None:
         before, after = _allowed_values(old), _allowed_values(new)
@@ -594,15 +655,13 @@ class JsonDiff:
             return
         if model == "closed":
             if required:
+                # A default does not help: the sentinel validates what is on the wire, it never
+                # fills defaults in, so old data without the property is rejected all the same.
                 kind = f"required_property_{'with_default_' if has_default else ''}added_to_unopen_content_model"
-                backward = has_default
+                backward = False
             else:
                 kind = "optional_property_added_to_unopen_content_model"
-            why = (
-                "old data never has it"
-                if not required or has_default
-                else "old data never has it, so new readers reject all of it"
-            )
+            why = "old data never has it" + (", so new readers reject all of it" if required else "")
         elif required:
             kind, backward = "required_property_added_to_open_content_model", False
             why = "old data may lack it or hold any value there"
@@ -835,24 +894,34 @@ class JsonDiff:
         size = min(len(old_branches), len(new_branches))
         backward = _matching(pairs, all_backward) >= size
         forward = _matching(pairs, all_forward) >= size
-        sum_type = new_kw != "allOf"
+        # oneOf rejects a value matching two branches: once its branches change, old data may
+        # match two new branches (BACKWARD) or new data two old ones (FORWARD) unless they are
+        # provably disjoint.
+        overlap_new = new_kw == "oneOf" and not self.disjoint(new_branches)
+        overlap_old = old_kw == "oneOf" and not self.disjoint(old_branches)
+        why = _overlap_note(overlap_new, overlap_old)
         if len(old_branches) != len(new_branches):
             grew = len(new_branches) > len(old_branches)
-            stem = "sum_type" if sum_type else "product_type"
+            kind = f"{'product' if new_kw == 'allOf' else 'sum'}_type_{'extended' if grew else 'narrowed'}"
+            rule = KINDS[kind]
             self._emit(
-                f"{stem}_{'extended' if grew else 'narrowed'}",
+                kind,
                 old,
                 new,
                 new_kw,
-                f"{new_kw}: {len(old_branches)} -> {len(new_branches)} branches",
+                f"{new_kw}: {len(old_branches)} -> {len(new_branches)} branches{why}",
+                backward=bool(rule.backward) and not overlap_new,
+                forward=bool(rule.forward) and not overlap_old,
             )
+        elif any(not c.cosmetic for changes in pairs.values() for c in changes):
+            backward, forward = backward and not overlap_new, forward and not overlap_old
         if not (backward and forward):
             self._emit(
                 "combined_type_subschemas_changed",
                 old,
                 new,
                 new_kw,
-                f"{new_kw}: some branches no longer pair with a compatible branch",
+                f"{new_kw}: some branches no longer pair with a compatible branch{why}",
                 backward=backward,
                 forward=forward,
             )
@@ -865,16 +934,17 @@ class JsonDiff:
         results = [self.sub(base, _overlay(base, branch)) for branch in self._branch_nodes(new, keyword)]
         backward_each = [all_backward(r) for r in results]
         forward_each = [all_forward(r) for r in results]
+        overlap = keyword == "oneOf" and not self.disjoint(self._branch_nodes(new, keyword))
         if keyword == "allOf":
             kind, backward, forward = "product_type_added", all(backward_each), any(forward_each)
         else:
-            kind, backward, forward = "sum_type_added", any(backward_each), all(forward_each)
+            kind, backward, forward = "sum_type_added", any(backward_each) and not overlap, all(forward_each)
         self._emit(
             kind,
             old,
             new,
             keyword,
-            f"{keyword} added with {len(results)} branch(es)",
+            f"{keyword} added with {len(results)} branch(es){_overlap_note(overlap, False)}",
             backward=backward,
             forward=forward,
         )
@@ -884,11 +954,40 @@ class JsonDiff:
         results = [self.sub(_overlay(base, branch), base) for branch in self._branch_nodes(old, keyword)]
         backward_each = [all_backward(r) for r in results]
         forward_each = [all_forward(r) for r in results]
+        overlap = keyword == "oneOf" and not self.disjoint(self._branch_nodes(old, keyword))
         if keyword == "allOf":
             kind, backward, forward = "product_type_removed", any(backward_each), all(forward_each)
         else:
-            kind, backward, forward = "sum_type_removed", all(backward_each), any(forward_each)
-        self._emit(kind, old, new, keyword, f"{keyword} removed", backward=backward, forward=forward)
+            kind, backward, forward = "sum_type_removed", all(backward_each), any(forward_each) and not overlap
+        self._emit(
+            kind,
+            old,
+            new,
+            keyword,
+            f"{keyword} removed{_overlap_note(False, overlap)}",
+            backward=backward,
+            forward=forward,
+        )
+
+    def disjoint(self, branches: list[Node]) -> bool:
+        """Whether no value can match two of ``branches`` (so ``oneOf`` acts as ``anyOf``).
+
+        Provably disjoint only: distinct types, disjoint ``enum``/``const`` values, or objects
+        that both require a property whose values or types are disjoint (a discriminator).
+        """
+        return all(self._apart(a, b) for index, a in enumerate(branches) for b in branches[index + 1 :])
+
+    def _apart(self, a: Node, b: Node) -> bool:
+        common = self.types_of(a) & self.types_of(b)
+        if not common or _values_apart(a, b):
+            return True
+        if not common <= {"object"}:
+            return False
+        for name in set(_name_list(a.get("required"))) & set(_name_list(b.get("required"))):
+            left, right = self.child(a, "properties", name), self.child(b, "properties", name)
+            if not (self.types_of(left) & self.types_of(right)) or _values_apart(left, right):
+                return True
+        return False
 
     def _not(self, old: Node, new: Node) -> None:
         if old.has("not") and new.has("not"):
@@ -920,6 +1019,18 @@ class JsonDiff:
         ):
             kind = "conditional_added" if new.has("if") else "conditional_removed"
             self._emit(kind, old, new, "if", f"if/then/else {'added' if new.has('if') else 'removed'}")
+
+
+def _values_apart(a: Node, b: Node) -> bool:
+    left, right = _allowed_values(a), _allowed_values(b)
+    return left is not None and right is not None and not (left & right)
+
+
+def _overlap_note(new_side: bool, old_side: bool) -> str:
+    if not (new_side or old_side):
+        return ""
+    side = "new and old" if new_side and old_side else "new" if new_side else "old"
+    return f" (the {side} oneOf branches may overlap: a value matching two is rejected)"
 
 
 def _overlay(base: Node, branch: Node) -> Node:
@@ -1001,6 +1112,15 @@ def _dependency_entries(node: Node) -> tuple[dict[str, tuple[list[str], str]], d
     return arrays, schemas
 
 
+def _describe_types(node: Node, types: frozenset[str]) -> str:
+    if node.has("type") and _accepted_types(node.get("type")) == types:
+        return _short(node.get("type"))
+    if types == _ALL_TYPES:
+        return '"any"'
+    shown = sorted(types - {"integer"} if "number" in types else types)
+    return _short(shown[0] if len(shown) == 1 else shown)
+
+
 def _accepted_types(value: Any) -> frozenset[str]:
     if value is None:
         return _ALL_TYPES
@@ -1032,8 +1152,8 @@ def diff_json(old: SchemaSource, new: SchemaSource) -> list[Change]:
     """Every change from the ``old`` JSON Schema to the ``new`` one."""
     old_docs = _Documents({old.uri: old.document, **old.json_documents})
     new_docs = _Documents({new.uri: new.document, **new.json_documents})
-    old_root = node_at(old_docs, old.document, Loc(old.file, (), _root_base(old)))
-    new_root = node_at(new_docs, new.document, Loc(new.file, (), _root_base(new)))
+    old_root = node_at(old_docs, old.document, Loc(old.file, (), _root_base(old), old_docs))
+    new_root = node_at(new_docs, new.document, Loc(new.file, (), _root_base(new), new_docs))
     return JsonDiff().run(old_root, new_root)
 
 

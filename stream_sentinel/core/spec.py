@@ -362,7 +362,12 @@ def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) 
     if cls is None:
         supported = ", ".join(sorted(_DIALECTS))
         raise SpecError(ref, "/$schema", f"unsupported dialect {dialect!r} (supported: {supported})")
-    error = best_match(cls(cls.META_SCHEMA).iter_errors(doc))
+    try:
+        error = best_match(cls(cls.META_SCHEMA).iter_errors(doc))
+    except RecursionError:
+        # The meta-schema check recurses per level (about ten frames each); past the
+        # interpreter's limit the schema cannot be checked, nor validated by the worker.
+        raise SpecError(ref, "", "schema nested too deeply to check") from None
     if error is not None:
         raise SpecError(ref, jp.to_pointer(error.absolute_path), error.message)
     for pointer, base, reference in _iter_refs(doc, uri_for(ref), ()):
