@@ -73,6 +73,12 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     replay.add_argument("--examples", type=int, help="examples kept per rule (default 3)")
     replay.add_argument("--min-severity", choices=tuple(d.SEVERITY_RANK), help="ignore drift below this severity")
     replay.add_argument("--raw-prefix", type=int, default=0, help="show N leading bytes of undecodable messages")
+    replay.add_argument(
+        "--sample",
+        action="store_true",
+        help="apply the catalog's sample_rate per topic, by partition/offset exactly as the worker does "
+        "(to compare with live drift); default: check every message",
+    )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
 
     capture = sub.add_parser(
@@ -336,6 +342,7 @@ def _replay(
         min_severity=min_severity,
         raw_prefix=args.raw_prefix,
         publish_topic=(args.drift_topic or settings.drift_topic) if args.publish else None,
+        sample=args.sample,
     )
     output = args.output or job.get("output")
     with _output(str(output) if output else None, binary=False) as handle:

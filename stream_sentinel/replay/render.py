@@ -33,6 +33,7 @@ class ReplayResult:
     comparison: Comparison | None
     published: int = 0
     publish_topic: str | None = None
+    sampled_out: int | None = None  # messages skipped by --sample (None: every message checked)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (documented in the README)."""
@@ -49,6 +50,7 @@ class ReplayResult:
             "current": self.report.to_dict(),
             "comparison": self.comparison.to_dict() if self.comparison is not None else None,
             "published": {"topic": self.publish_topic, "drift_events": self.published} if self.publish_topic else None,
+            "sampled_out": self.sampled_out,
         }
 
 
@@ -89,7 +91,9 @@ _READINESS = ("PARTITION", "LOG START", "LOG END", "FROM", "TO", "OFFSETS", "REA
 def _table(result: ReplayResult, out: TextIO) -> None:
     out.write(
         f"replay {result.run_id}: {result.start.describe()} -> {result.end.describe()}, "
-        f"{result.report.messages:,} messages in {result.seconds:.1f} s\n\n"
+        f"{result.report.messages:,} messages in {result.seconds:.1f} s"
+        + (f" ({result.sampled_out:,} skipped by the catalog's sample rates)" if result.sampled_out else "")
+        + "\n\n"
     )
     _rows(_READINESS, _readiness(result.plans), out)
     out.write("\n")

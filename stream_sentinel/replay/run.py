@@ -25,6 +25,7 @@ from stream_sentinel.core.errors import BrokerError, UsageError
 from stream_sentinel.core.replay import Comparison, End, PartitionPlan, Start, check_range
 from stream_sentinel.core.report import DriftReport
 from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
+from stream_sentinel.core.windows import sampled
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.render import ReplayResult, render
 
@@ -61,6 +62,7 @@ class ReplayOptions:
     min_severity: str = d.INFO
     raw_prefix: int = 0
     publish_topic: str | None = None
+    sample: bool = False  # apply the catalog's sample_rate like the worker
 
 
 def run_id(now: float) -> str:
@@ -155,11 +157,18 @@ async def replay(
         # Every drift event is needed for jsonl output and for publishing; otherwise only examples.
         every_event = jsonl or publisher is not None
         add = report.add_outcome
+        # --sample: the catalog's per-topic rate, decided by partition/offset exactly as the worker does.
+        rates = {t: c.topic.sample_rate for t, c in current.items()} if options.sample else {}
+        sampled_out = 0
         try:
             async for batch in kafka.read(client, plans, connection.stall_timeout):
                 to_publish: list[d.DriftEvent] = []
                 for record in batch:
                     topic = record.topic
+                    rate = rates.get(topic, 1.0)
+                    if rate < 1.0 and not sampled(record.partition, record.offset, rate):
+                        sampled_out += 1
+                        continue
                     checker = current[topic]
                     outcome = checker.check(record.value, record.headers)
                     if every_event:
@@ -206,6 +215,7 @@ async def replay(
         comparison=comparison,
         published=published,
         publish_topic=options.publish_topic,
+        sampled_out=sampled_out if options.sample else None,
     )
     if not jsonl:
         render(result, options.output_format, out)

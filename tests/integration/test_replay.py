@@ -356,3 +356,21 @@ async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int,
         return {tp.partition: meta.offset for tp, meta in found.items() if meta.offset >= 0}
     finally:
         await admin.close()
+
+
+def test_sample_applies_the_catalog_rate_by_partition_and_offset_like_the_worker(harness: Harness) -> None:
+    from stream_sentinel.core.windows import sampled
+
+    from .conftest import topic_spec
+
+    harness.spec = topic_spec(harness.tmp / "sampled", harness.topic, harness.drift_topic, sample_rate=0.5)
+    coordinates = harness.produce(order_messages(repeat=2))
+    kept = [c for c in coordinates if sampled(*c, 0.5)]
+    assert 0 < len(kept) < len(coordinates)
+    code, out, _ = replay(harness, "--sample", "--format", "json")
+    assert code == 1
+    report = json.loads(out)
+    assert report["current"]["messages"] == len(kept)
+    assert report["sampled_out"] == len(coordinates) - len(kept)
+    code, out, _ = replay(harness, "--format", "json")
+    assert (json.loads(out)["current"]["messages"], json.loads(out)["sampled_out"]) == (len(coordinates), None)
