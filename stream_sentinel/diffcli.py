@@ -14,6 +14,7 @@ the side (``old``/``new``) and the file as the command line gave it.
 from __future__ import annotations
 
 import argparse
+import re
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterator, Sequence
@@ -302,19 +303,32 @@ def _event(change: compat.Change) -> str:
     return f"{label} v{change.version}{against}"
 
 
+_CONTROL_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _visible(text: str) -> str:
+    """``text`` with newlines and other unprintable characters escaped: names cannot break rows."""
+    return "".join(
+        c
+        if c.isprintable()
+        else _CONTROL_ESCAPES.get(c) or (f"\\x{ord(c):02x}" if ord(c) < 256 else f"\\u{ord(c):04x}")
+        for c in text
+    )
+
+
 def render_table(outcome: Outcome, out: TextIO) -> None:
     """Human-readable: a summary line, then one row per change with its message below."""
-    out.write(f"diff {outcome.old_label} -> {outcome.new_label}: {_summary(outcome)}\n")
+    out.write(f"diff {_visible(outcome.old_label)} -> {_visible(outcome.new_label)}: {_summary(outcome)}\n")
     changes = outcome.sorted()
     if not changes:
         return
-    rows = [(c.severity, c.kind, _event(c), f"{c.file}#{c.pointer}", c.mode) for c in changes]
+    rows = [(c.severity, c.kind, _visible(_event(c)), _visible(f"{c.file}#{c.pointer}"), c.mode) for c in changes]
     header = ("SEVERITY", "KIND", "EVENT", "WHERE", "MODE")
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header) - 1)]
     out.write("\n" + "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=False)) + "  MODE\n")
     for row, change in zip(rows, changes, strict=True):
         out.write("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=False)) + f"  {row[-1]}\n")
-        out.write(f"    {change.message}\n")
+        out.write(f"    {_visible(change.message)}\n")
 
 
 def to_json(outcome: Outcome) -> dict[str, object]:
@@ -338,14 +352,22 @@ def render_json(outcome: Outcome, out: TextIO) -> None:
 
 
 def _md(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ")
+    return _visible(text).replace("|", "\\|")
+
+
+def _code(text: str) -> str:
+    """``text`` as a markdown code span: fenced with more backticks than it holds in a row."""
+    text = _md(text)
+    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
+    pad = " " if text.startswith("`") or text.endswith("`") else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 def render_markdown(outcome: Outcome, out: TextIO) -> None:
     """A pull-request comment: verdict first, breaking and compatible rows, cosmetic folded away."""
     icon = {"breaking": "❌", "compatible": "⚠️", "cosmetic": "✅", "none": "✅"}[outcome.verdict]
     out.write(f"### {icon} Contract diff: **{outcome.verdict}** (exit {outcome.exit_code})\n\n")
-    out.write(f"`{_md(outcome.old_label)}` → `{_md(outcome.new_label)}`: {_summary(outcome)}\n")
+    out.write(f"{_code(outcome.old_label)} → {_code(outcome.new_label)}: {_summary(outcome)}\n")
     changes = outcome.sorted()
     main = [c for c in changes if c.severity != "cosmetic"]
     cosmetic = [c for c in changes if c.severity == "cosmetic"]
@@ -354,7 +376,7 @@ def render_markdown(outcome: Outcome, out: TextIO) -> None:
 
     def rows(items: list[compat.Change]) -> str:
         return "".join(
-            f"| {mark[c.severity]} | `{c.kind}` | {_md(_event(c))} | `{_md(c.file)}#{_md(c.pointer)}` | {c.mode} "
+            f"| {mark[c.severity]} | `{c.kind}` | {_md(_event(c))} | {_code(f'{c.file}#{c.pointer}')} | {c.mode} "
             f"| {_md(c.message)} |\n"
             for c in items
         )

@@ -280,8 +280,12 @@ KINDS: Mapping[str, KindRule] = {
     "logical_type_added": KindRule(_T, _T, False, "logicalType added (same encoding)"),
     "logical_type_removed": KindRule(_T, _T, False, "logicalType removed (same encoding)"),
     "logical_type_changed": KindRule(_F, _F, False, "logicalType changed: the same bytes mean something else"),
-    "decimal_precision_increased": KindRule(_T, _F, False, "decimal precision increased"),
-    "decimal_precision_decreased": KindRule(_F, _T, False, "decimal precision decreased"),
+    "decimal_precision_increased": KindRule(
+        _F, _F, False, "decimal precision increased: decimals resolve only with equal precision and scale"
+    ),
+    "decimal_precision_decreased": KindRule(
+        _F, _F, False, "decimal precision decreased: decimals resolve only with equal precision and scale"
+    ),
     "decimal_scale_changed": KindRule(_F, _F, False, "decimal scale changed: the same digits mean another value"),
     # -- catalog level
     "topic_added": KindRule(_T, _T, False, "topic added to the catalog"),
@@ -292,6 +296,9 @@ KINDS: Mapping[str, KindRule] = {
     "version_removed": KindRule(_F, _F, False, "schema version removed: messages declaring it become unknown_version"),
     "version_not_bumped": KindRule(
         _F, _F, False, "a published version was edited in a breaking way instead of adding one"
+    ),
+    "mode_violated_by_history": KindRule(
+        _F, _F, False, "the compatibility mode became stricter and published versions break under it"
     ),
     "schema_format_changed": KindRule(_F, _F, False, "a version's schema changed between JSON Schema and Avro"),
     "topic_format_changed": KindRule(_F, _F, False, "the topic's wire format changed"),
@@ -726,7 +733,69 @@ def _compare_events(
                 ),
                 version=version.version,
             )
-    yield from _version_pairs(new_cat, new, mode, old_cat, old, frozenset(edited))
+    pairs = tuple(_version_pairs(new_cat, new, mode, old_cat, old, frozenset(edited)))
+    yield from pairs
+    if override is None and _tightened(old.compatibility, new.compatibility):
+        yield from _history(new_cat, topic, old, new, {_pair_key(c) for c in pairs})
+
+
+def _tightened(before: str, after: str) -> bool:
+    """Whether ``after`` requires something ``before`` did not (a direction, or transitivity)."""
+    return any(now and not was for was, now in zip(_requirements(before), _requirements(after), strict=True))
+
+
+def _pair_key(change: Change) -> tuple[int | None, int | None, tuple[str, str, str, str, bool, bool]]:
+    return change.version, change.against, _key(change)
+
+
+def _earlier(event: EventContract, index: int, mode: str) -> list[SchemaVersion]:
+    """The versions ``mode`` compares the version at ``index`` with, newest first."""
+    earlier = event.versions[:index] if mode.endswith("_TRANSITIVE") else event.versions[max(index - 1, 0) : index]
+    return list(reversed(earlier))
+
+
+def _history(
+    catalog: Catalog,
+    topic: TopicContract,
+    old: EventContract,
+    new: EventContract,
+    reported: set[tuple[int | None, int | None, tuple[str, str, str, str, bool, bool]]],
+) -> Iterator[Change]:
+    """``mode_violated_by_history``: published versions compared again under a stricter mode.
+
+    Consecutive versions, or every pair under ``_TRANSITIVE``; what breaks is reported with its
+    version pair, then once as ``mode_violated_by_history``.
+    """
+    mode = new.compatibility
+    published = {v.version for v in old.versions}
+    violations: list[Change] = []
+    for index, version in enumerate(new.versions):
+        if version.version not in published:
+            continue  # an added version is compared under the new mode anyway
+        for previous in _earlier(new, index, mode):
+            if previous.version not in published:
+                continue
+            changes = compare_schemas(_source(catalog, previous), _source(catalog, version), mode)
+            for change in _versioned(changes, new, version, previous.version):
+                key = _pair_key(change)
+                if change.breaking and key not in reported:
+                    reported.add(key)
+                    violations.append(
+                        replace(change, message=f"{change.message} (published; checked because the mode is now {mode})")
+                    )
+    yield from violations
+    if violations:
+        pairs = ", ".join(sorted({f"v{c.against} -> v{c.version}" for c in violations}))
+        yield _catalog_change(
+            "mode_violated_by_history",
+            topic,
+            new,
+            f"{topic.name}/{new.name}: compatibility {old.compatibility} -> {mode}, but published versions "
+            f"already break under {mode} ({pairs}); keep the looser mode or start a new event type",
+            None,
+            "new",
+            "compatibility",
+        )
 
 
 def _mode_change(topic: TopicContract, old: EventContract, new: EventContract, label: str) -> Change:
@@ -769,7 +838,6 @@ def _version_pairs(
     was edited in place (``edited``); then only what breaks now and did not before is reported.
     """
     before = {v.version: v for v in old_event.versions} if old_event is not None else {}
-    transitive = mode.endswith("_TRANSITIVE")
     topic = catalog.topics[event.topic]
     for index, version in enumerate(event.versions):
         added = version.version not in before
@@ -787,9 +855,8 @@ def _version_pairs(
                 ),
                 version=version.version,
             )
-        earlier = event.versions[:index] if transitive else event.versions[max(index - 1, 0) : index]
         seen: set[tuple[str, str, str, str, bool, bool]] = set()
-        for previous in reversed(earlier):  # newest first, so a repeated change names the nearest version
+        for previous in _earlier(event, index, mode):  # newest first, so a repeat names the nearest version
             if added:
                 changes: Iterable[Change] = compare_schemas(_source(catalog, previous), _source(catalog, version), mode)
             elif previous.version not in before or {previous.version, version.version} & edited:

@@ -37,12 +37,13 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
 from stream_sentinel.core import pointer as jp
+from stream_sentinel.core.annotate import json_type
 from stream_sentinel.core.compat import KINDS, Change, ChangeSink, SchemaSource, all_backward, all_forward, lifecycle
 from stream_sentinel.core.errors import SpecError
 from stream_sentinel.core.spec import SPEC_BASE_URI, VALUE_KEYWORDS
@@ -107,20 +108,25 @@ _ANNOTATION_KINDS = {
     "$schema": "dialect_changed",
     "x-pii": "pii_annotation_changed",
 }
-# (keyword, kind stem); the kind table knows which way each bound breaks.
+# (keyword, kind stem); the kind table knows which way each bound breaks. The numeric range
+# (minimum/exclusiveMinimum, maximum/exclusiveMaximum) is compared as one bound per side instead.
 _BOUNDS = (
     ("maxLength", "max_length"),
     ("minLength", "min_length"),
-    ("maximum", "maximum"),
-    ("minimum", "minimum"),
-    ("exclusiveMaximum", "exclusive_maximum"),
-    ("exclusiveMinimum", "exclusive_minimum"),
     ("maxItems", "max_items"),
     ("minItems", "min_items"),
     ("maxProperties", "max_properties"),
     ("minProperties", "min_properties"),
     ("maxContains", "max_contains"),
     ("minContains", "min_contains"),
+)
+# A bound at its default value is no bound: ``minLength: 0`` accepts what no minLength accepts.
+_NO_BOUND = {"minLength": 0, "minItems": 0, "minProperties": 0}
+_CONTAINS_BOUNDS = frozenset({"minContains", "maxContains"})
+# (inclusive keyword, exclusive keyword, kind stem of each, which end of the range)
+_RANGE = (
+    ("minimum", "exclusiveMinimum", "minimum", "exclusive_minimum", False),
+    ("maximum", "exclusiveMaximum", "maximum", "exclusive_maximum", True),
 )
 # Keywords whose change is judged as added / removed / changed (tightening when added).
 _CONSTRAINTS = (("pattern", "pattern"), ("format", "format"))
@@ -133,6 +139,7 @@ _TRANSITIONS = {
     ("schema", "open"): "extended",
     ("open", "schema"): "narrowed",
 }
+_REST = ("items", "additionalItems")  # what may hold the schema of the items after a tuple
 _ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
 _TYPE_DEPTH = 8  # how deep combinators are followed for the types a node accepts (cuts $ref cycles)
 
@@ -169,6 +176,8 @@ class Node:
     ``keywords`` maps each keyword to (value, location of the object that holds it): the keywords
     of the ``$ref`` target first, those written beside the ``$ref`` on top, so each change is
     reported where its keyword is written. ``boolean`` is set for ``true``/``false`` schemas.
+    ``outer`` is set on a branch of ``allOf``/``anyOf``/``oneOf``: (the schema holding the
+    combinator, the combinator, the branch's index), for the ``unevaluated*`` keywords there.
     """
 
     loc: Loc
@@ -176,6 +185,7 @@ class Node:
     boolean: bool | None = None
     target: Loc | None = None
     docs: _Documents | None = field(default=None, compare=False, repr=False)
+    outer: tuple[Node, str, int] | None = field(default=None, compare=False, repr=False)
 
     def has(self, keyword: str) -> bool:
         """Whether the keyword is present."""
@@ -206,7 +216,7 @@ class Node:
     def without(self, *keywords: str) -> Node:
         """This node minus some keywords (for distributing siblings into combinator branches)."""
         kept = {k: v for k, v in self.keywords.items() if k not in keywords}
-        return Node(self.loc, kept, self.boolean, self.target, self.docs)
+        return Node(self.loc, kept, self.boolean, self.target, self.docs, self.outer)
 
 
 class _Documents:
@@ -316,6 +326,48 @@ def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
     return Node(loc, keywords, None, target, docs)
 
 
+# Keywords that read their siblings: merging a branch into its parent must not pair them up anew.
+_SIBLING_GROUPS = (
+    frozenset({"properties", "patternProperties", "additionalProperties"}),
+    frozenset({"prefixItems", "items", "additionalItems"}),
+    frozenset({"contains", "minContains", "maxContains"}),
+    frozenset({"if", "then", "else"}),
+)
+
+
+def _flattened(node: Node) -> Node:
+    """``node`` with each ``allOf`` of one branch merged into it, while that means the same.
+
+    ``{"allOf": [{"type": "string"}]}`` is ``{"type": "string"}``: merged, each keyword keeps
+    the place it is written, so the two compare equal. Not merged when the meaning could
+    change: both constrain the same keyword, a branch keyword would read a parent sibling
+    (``additionalProperties`` and ``properties``, ``items`` and ``prefixItems``, ...), the branch
+    has its own ``unevaluated*``, or both follow a ``$ref``. Bounded by ``_TYPE_DEPTH`` (a
+    ``$ref`` cycle through single branches).
+    """
+    for _ in range(_TYPE_DEPTH):
+        branches = node.get("allOf")
+        if not isinstance(branches, list) or len(branches) != 1:
+            break
+        holder = node.at("allOf", 0)
+        docs = holder.docs or node.docs
+        assert docs is not None
+        branch = node_at(docs, branches[0], holder)
+        rest = {key: value for key, value in node.keywords.items() if key != "allOf"}
+        if branch.boolean is False or (branch.target is not None and node.target is not None):
+            break
+        own = {key for key in rest if key in _VALIDATION}
+        theirs = {key for key in branch.keywords if key in _VALIDATION}
+        if own & theirs or theirs & {"unevaluatedProperties", "unevaluatedItems"}:
+            break
+        if any(own & group and theirs & group for group in _SIBLING_GROUPS):
+            break
+        for key, value in branch.keywords.items():
+            rest.setdefault(key, value)  # the parent's annotations win
+        node = Node(node.loc, rest, None, node.target or branch.target, node.docs, node.outer)
+    return node
+
+
 def _true(loc: Loc, docs: _Documents | None) -> Node:
     return Node(loc, {}, True, None, docs)
 
@@ -407,6 +459,8 @@ class JsonDiff:
             self._done.add(key)
 
     def _compare(self, old: Node, new: Node) -> None:
+        if old.has("allOf") != new.has("allOf"):  # on both sides, branches are paired instead
+            old, new = _flattened(old), _flattened(new)
         if old.boolean is False or new.boolean is False:
             self._false(old, new)
             return
@@ -460,6 +514,8 @@ class JsonDiff:
         "string"}]}`` accepts strings only, the same as ``{"type": "string"}``. A combinator on
         both sides has its branches compared pair by pair instead, which reports their types.
         """
+        if _values_of(old) is not None and _values_of(new) is not None:
+            return False  # both list their values: comparing the values says everything
         old_kws = [k for k in _COMBINATORS if old.has(k)]
         new_kws = [k for k in _COMBINATORS if new.has(k)]
         switched = len(old_kws) == 1 and len(new_kws) == 1 and old_kws != new_kws
@@ -485,6 +541,9 @@ class JsonDiff:
         if node.boolean is not None:
             return _ALL_TYPES if node.boolean else frozenset()
         types = _accepted_types(node.get("type"))
+        values = _values_of(node)
+        if values is not None:  # an enum/const allows only its values' types
+            types &= frozenset(_value_type(v) for v in values.values())
         if depth >= _TYPE_DEPTH:
             return types
         for keyword in combinators:
@@ -500,6 +559,11 @@ class JsonDiff:
 
     def _values(self, old: Node, new: Node) -> None:
         before, after = _allowed_values(old), _allowed_values(new)
+        if before is None and after is None:
+            return
+        # Against an enum/const, a type with finitely many values is that set ("null" = [null]).
+        before = _finite_values(old) if before is None else before
+        after = _finite_values(new) if after is None else after
         if before == after:
             return
         keyword = "enum" if new.has("enum") or (not new.has("const") and old.has("enum")) else "const"
@@ -516,17 +580,31 @@ class JsonDiff:
             self._emit(kind, old, new, keyword, f"{keyword} values " + "; ".join(p for p in parts if p))
 
     def _bounds(self, old: Node, new: Node) -> None:
+        """Count bounds by their effective values, then each end of the numeric range as one."""
         for keyword, stem in _BOUNDS:
-            before, after = old.get(keyword), new.get(keyword)
-            if not _number(before) and not _number(after):
+            if keyword in _CONTAINS_BOUNDS and not (old.has("contains") and new.has("contains")):
+                continue  # without contains they mean nothing; contains added/removed says it all
+            before, after = _count_bound(old, keyword), _count_bound(new, keyword)
+            if before == after:
                 continue
-            if _number(before) and _number(after):
-                if before == after:
-                    continue
+            if before is not None and after is not None:
                 kind = f"{stem}_increased" if after > before else f"{stem}_decreased"
             else:
-                kind = f"{stem}_added" if _number(after) else f"{stem}_removed"
+                kind = f"{stem}_added" if after is not None else f"{stem}_removed"
             self._emit(kind, old, new, keyword, f"{keyword} {_opt(before)} -> {_opt(after)}")
+        for inclusive, exclusive, stem, exclusive_stem, upper in _RANGE:
+            was, now = _range_bound(old, inclusive, exclusive, upper), _range_bound(new, inclusive, exclusive, upper)
+            if (was is None and now is None) or (was and now and was[:2] == now[:2]):
+                continue
+            shown = now or was
+            assert shown is not None
+            keyword, kind_stem = shown[2], exclusive_stem if shown[1] else stem
+            if was is None or now is None:
+                kind = f"{kind_stem}_{'added' if was is None else 'removed'}"
+            else:
+                higher = now[:2] > was[:2] if not upper else (now[0], not now[1]) > (was[0], not was[1])
+                kind = f"{kind_stem}_{'increased' if higher else 'decreased'}"
+            self._emit(kind, old, new, keyword, f"{'upper' if upper else 'lower'} bound {_range(was)} -> {_range(now)}")
 
     def _multiple_of(self, old: Node, new: Node) -> None:
         before, after = old.get("multipleOf"), new.get("multipleOf")
@@ -601,20 +679,88 @@ class JsonDiff:
         else:
             self.sink.emit("required_attribute_removed", where, f"{name} is no longer required", side="old")
 
-    def unlisted(self, node: Node, name: str | None) -> Node:
+    def unlisted(self, node: Node, name: str | None, branch: tuple[str, int] | None = None) -> Node:
         """How ``node`` treats a property it does not list.
 
-        A matching pattern's schema, else ``additionalProperties``, else ``unevaluatedProperties``,
-        else the empty schema (an open object).
+        A matching pattern's schema, else ``additionalProperties``, else ``unevaluatedProperties``
+        (2020-12: only for a name no in-place sub-schema evaluates; a name an ``allOf``/``anyOf``/
+        ``oneOf`` branch may evaluate is treated as open, conservatively), else what the schema
+        around a combinator branch does with it, else the empty schema (an open object).
+        ``branch`` is set when one of ``node``'s own branches asks: the names ``node`` lists are
+        evaluated there, and the asking branch does not count.
         """
+        open_object = _true(node.at("additionalProperties"), node.docs)
+        if name is not None and branch is not None and name in (node.get("properties") or {}):
+            return open_object
         if name is not None:
             for pattern in node.get("patternProperties") or {}:
                 if _search(pattern, name):
                     return self.child(node, "patternProperties", pattern)
-        for keyword in ("additionalProperties", "unevaluatedProperties"):
-            if node.has(keyword):
-                return self.child(node, keyword)
-        return _true(node.at("additionalProperties"), node.docs)
+        if node.has("additionalProperties"):
+            return self.child(node, "additionalProperties")
+        if name is not None and self._subschemas_evaluate(
+            node, branch, lambda n, d: self._evaluates_property(n, name, d)
+        ):
+            return open_object
+        if node.has("unevaluatedProperties"):
+            return self.child(node, "unevaluatedProperties")
+        if node.outer is not None:
+            parent, keyword, index = node.outer
+            return self.unlisted(parent, name, (keyword, index))
+        return open_object
+
+    def unlisted_item(self, node: Node, index: int, branch: tuple[str, int] | None = None) -> Node:
+        """How ``node`` treats the item at ``index`` past its tuple, with no keyword for the rest.
+
+        Like ``unlisted``, for ``unevaluatedItems``.
+        """
+        open_array = _true(node.at("items"), node.docs)
+        if branch is not None and _evaluates_item(node, index, own=True):
+            return open_array
+        if self._subschemas_evaluate(node, branch, lambda n, d: self._evaluates_item_deep(n, index, d)):
+            return open_array
+        if node.has("unevaluatedItems"):
+            return self.child(node, "unevaluatedItems")
+        if node.outer is not None:
+            parent, keyword, position = node.outer
+            return self.unlisted_item(parent, index, (keyword, position))
+        return open_array
+
+    def _subschemas_evaluate(
+        self, node: Node, skip: tuple[str, int] | None, evaluates: Callable[[Node, int], bool], depth: int = 0
+    ) -> bool:
+        """Whether an in-place sub-schema of ``node`` may evaluate what ``evaluates`` asks about.
+
+        In-place: a combinator branch other than ``skip``, ``if``/``then``/``else``, a dependent
+        schema; past ``_TYPE_DEPTH`` (a ``$ref`` cycle), assume it may.
+        """
+        if depth >= _TYPE_DEPTH:
+            return True
+        subs = [
+            self.child(node, keyword, i)
+            for keyword in _COMBINATORS
+            for i in range(len(node.get(keyword) or []))
+            if (keyword, i) != skip
+        ]
+        subs += [self.child(node, keyword) for keyword in ("if", "then", "else") if node.has(keyword)]
+        subs += [self.child(node, "dependentSchemas", name) for name in node.get("dependentSchemas") or {}]
+        return any(evaluates(sub, depth + 1) for sub in subs)
+
+    def _evaluates_property(self, node: Node, name: str, depth: int) -> bool:
+        if node.boolean is not None:
+            return False
+        if name in (node.get("properties") or {}) or any(_search(p, name) for p in node.get("patternProperties") or {}):
+            return True
+        if node.has("additionalProperties") or node.has("unevaluatedProperties"):
+            return True
+        return self._subschemas_evaluate(node, None, lambda n, d: self._evaluates_property(n, name, d), depth)
+
+    def _evaluates_item_deep(self, node: Node, index: int, depth: int) -> bool:
+        if node.boolean is not None:
+            return False
+        if _evaluates_item(node, index, own=False):
+            return True
+        return self._subschemas_evaluate(node, None, lambda n, d: self._evaluates_item_deep(n, index, d), depth)
 
     def cover_added(self, old_treat: Node, new_schema: Node) -> tuple[str, bool, bool]:
         """A name/position the new schema now lists, which the old one treated as ``old_treat``.
@@ -805,7 +951,9 @@ class JsonDiff:
             if old.has("items") or new.has("items"):
                 self.diff(old_rest, new_rest)
         else:
-            self._positions(old_tuple or [], new_tuple or [], old_rest, new_rest)
+            self._positions(
+                old_tuple or [], new_tuple or [], self._rest_at(old, old_rest), self._rest_at(new, new_rest)
+            )
             keyword = new_rest_kw if new.has(new_rest_kw) else old_rest_kw
             self._content_model(old, new, old_rest, new_rest, keyword, "additional_items", "items after the tuple")
         self._content_keyword(old, new, "unevaluatedItems", "unevaluated_items", "items not evaluated")
@@ -829,12 +977,28 @@ class JsonDiff:
             )
         return None, self.child(node, "items"), "items"
 
-    def _positions(self, old_items: list[Node], new_items: list[Node], old_rest: Node, new_rest: Node) -> None:
+    def _rest_at(self, node: Node, rest: Node) -> Callable[[int], Node]:
+        """The schema of the item at an index past the tuple.
+
+        ``rest``, unless no keyword holds it: then ``unevaluatedItems`` (here or around a
+        combinator branch) may decide.
+        """
+        if rest.boolean is True and not any(node.has(k) and not isinstance(node.get(k), list) for k in _REST):
+            return lambda index: self.unlisted_item(node, index)
+        return lambda _: rest
+
+    def _positions(
+        self,
+        old_items: list[Node],
+        new_items: list[Node],
+        old_rest: Callable[[int], Node],
+        new_rest: Callable[[int], Node],
+    ) -> None:
         for index in range(max(len(old_items), len(new_items))):
             if index < len(old_items) and index < len(new_items):
                 self.diff(old_items[index], new_items[index])
             elif index < len(new_items):
-                model, backward, forward = self.cover_added(old_rest, new_items[index])
+                model, backward, forward = self.cover_added(old_rest(index), new_items[index])
                 if model == "partial":
                     kind = f"item_added_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
                 elif model == "closed":
@@ -845,7 +1009,7 @@ class JsonDiff:
                     kind, new_items[index].loc.where, f"tuple item {index} added", backward=backward, forward=forward
                 )
             else:
-                model, backward, forward = self.cover_removed(old_items[index], new_rest)
+                model, backward, forward = self.cover_removed(old_items[index], new_rest(index))
                 if model == "partial":
                     kind = f"item_removed_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
                 elif model == "closed":
@@ -879,7 +1043,9 @@ class JsonDiff:
                 self._combinator_removed(old, new, keyword)
 
     def _branch_nodes(self, node: Node, keyword: str) -> list[Node]:
-        return [self.child(node, keyword, i) for i in range(len(node.get(keyword) or []))]
+        return [
+            replace(self.child(node, keyword, i), outer=(node, keyword, i)) for i in range(len(node.get(keyword) or []))
+        ]
 
     def _branches(self, old: Node, new: Node, old_kw: str, new_kw: str) -> None:
         """Same or switched combinator: pair branches up as the registry does (maximum matching)."""
@@ -1037,7 +1203,7 @@ def _overlay(base: Node, branch: Node) -> Node:
     """``base`` with a branch's keywords on top (the branch wins where both constrain)."""
     if branch.boolean is False:
         return branch
-    return Node(branch.loc, {**base.keywords, **branch.keywords}, None, branch.target, branch.docs)
+    return Node(branch.loc, {**base.keywords, **branch.keywords}, None, branch.target, branch.docs, base.outer)
 
 
 def _criterion_ok(writer: str, reader: str, writer_single: bool, reader_single: bool) -> bool:
@@ -1086,6 +1252,19 @@ def _report_pairs(pairs: Mapping[tuple[int, int], list[Change]]) -> list[tuple[i
     return sorted(chosen)
 
 
+def _evaluates_item(node: Node, index: int, own: bool) -> bool:
+    """Whether ``node``'s own array keywords may evaluate the item at ``index``.
+
+    ``own``: ``node`` holds the branch that asks, and its ``unevaluatedItems`` is the keyword
+    being resolved, so it does not count.
+    """
+    positions = node.get("prefixItems" if node.has("prefixItems") else "items")
+    if isinstance(positions, list) and index < len(positions):
+        return True
+    rest = ("items", "additionalItems", "contains", *(() if own else ("unevaluatedItems",)))
+    return any(node.has(k) and not isinstance(node.get(k), list) for k in rest)
+
+
 def _state(node: Node) -> str:
     if node.boolean is False:
         return "closed"
@@ -1130,18 +1309,81 @@ def _accepted_types(value: Any) -> frozenset[str]:
     return frozenset(types)
 
 
-def _allowed_values(node: Node) -> frozenset[str] | None:
-    values: frozenset[str] | None = None
+def _values_of(node: Node) -> dict[str, Any] | None:
+    """The values ``enum``/``const`` allow, by canonical form; None without either keyword.
+
+    Only values of the declared types count: a value of another type can never validate.
+    """
+    values: dict[str, Any] | None = None
     if node.has("enum") and isinstance(node.get("enum"), list):
-        values = frozenset(_canonical(v) for v in node.get("enum"))
+        values = {_canonical(v): v for v in node.get("enum")}
     if node.has("const"):
-        const = frozenset({_canonical(node.get("const"))})
-        values = const if values is None else values & const
-    return values
+        const = node.get("const")
+        key = _canonical(const)
+        values = {key: const} if values is None or key in values else {}
+    if values is None:
+        return None
+    types = _accepted_types(node.get("type"))
+    return {key: value for key, value in values.items() if _value_type(value) in types}
+
+
+def _allowed_values(node: Node) -> frozenset[str] | None:
+    values = _values_of(node)
+    return None if values is None else frozenset(values)
+
+
+_FINITE_TYPES = {"null": (None,), "boolean": (True, False)}
+
+
+def _finite_values(node: Node) -> frozenset[str] | None:
+    """Every value of the declared type(s) when there are finitely many (null, boolean)."""
+    types = _accepted_types(node.get("type"))
+    if not types <= _FINITE_TYPES.keys():
+        return None
+    return frozenset(_canonical(v) for t in types for v in _FINITE_TYPES[t])
+
+
+def _value_type(value: Any) -> str:
+    """The JSON type of a value, as validation sees it: a number with no fractional part is an integer."""
+    return "integer" if isinstance(value, float) and value.is_integer() else json_type(value)
 
 
 def _number(value: Any) -> bool:
     return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _count_bound(node: Node, keyword: str) -> Any:
+    """The effective value of a count bound; None when there is none (absent or at its default).
+
+    ``minContains`` defaults to 1 beside ``contains``; the ``_NO_BOUND`` minimums to 0.
+    """
+    value = node.get(keyword)
+    if not _number(value):
+        return 1 if keyword == "minContains" else None
+    return None if _NO_BOUND.get(keyword) == value else value
+
+
+def _range_bound(node: Node, inclusive: str, exclusive: str, upper: bool) -> tuple[Any, bool, str] | None:
+    """(value, exclusive?, keyword holding it) of the tightest bound at one end of the range.
+
+    ``minimum`` and ``exclusiveMinimum`` bound the same end, so replacing one with the other is
+    judged by where the bound ends up (draft-04's boolean ``exclusiveMinimum`` too).
+    """
+    bounds: list[tuple[Any, bool, str]] = []
+    flag = node.get(exclusive)
+    if _number(node.get(inclusive)):
+        bounds.append((node.get(inclusive), flag is True, inclusive))
+    if _number(flag):
+        bounds.append((flag, True, exclusive))
+    if not bounds:
+        return None
+    if upper:  # lower value is tighter, and exclusive is tighter at the same value
+        return min(bounds, key=lambda b: (b[0], not b[1]))
+    return max(bounds, key=lambda b: (b[0], b[1]))
+
+
+def _range(bound: tuple[Any, bool, str] | None) -> str:
+    return "none" if bound is None else f"{bound[2]} {_short(bound[0])}"
 
 
 def _opt(value: Any) -> str:

@@ -257,10 +257,30 @@ def test_topic_settings_changes(spec_copy: Path) -> None:
         "version_locator_changed",
         "catalog_annotation_changed",
         "compatibility_mode_changed",
+        # BACKWARD -> FULL: StockAdjusted v2 adds an optional property to a closed object, which
+        # old readers reject, so the published history already breaks the stricter mode.
+        "optional_property_added_to_unopen_content_model",
+        "mode_violated_by_history",
     }
+    assert changes["mode_violated_by_history"].breaking
     tombstones = changes["tombstones_changed"]
     assert (tombstones.backward_compatible, tombstones.forward_compatible) == (True, False)
     assert changes["catalog_annotation_changed"].severity == "cosmetic"
+
+
+def test_tightening_the_mode_checks_the_published_versions(spec_copy: Path) -> None:
+    """orders is NONE because OrderCreated v1 -> v2 breaks BACKWARD: tightening it must say so."""
+
+    def edit(data: dict[str, Any]) -> None:
+        data["topics"]["orders"]["compatibility"] = "BACKWARD"
+
+    _edit_catalog(spec_copy, edit)
+    changes = compare_catalogs(load_catalog(SPEC), load_catalog(spec_copy))
+    assert verdict(changes) == "breaking"
+    (history,) = [c for c in changes if c.kind == "mode_violated_by_history"]
+    assert (history.event_type, history.mode, history.breaking) == ("OrderCreated", "BACKWARD", True)
+    assert "v1 -> v2" in history.message
+    assert {(c.version, c.against) for c in changes if c.breaking and c.kind != "mode_violated_by_history"} == {(2, 1)}
 
 
 def test_loosening_the_compatibility_mode_is_flagged(spec_copy: Path) -> None:

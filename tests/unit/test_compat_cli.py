@@ -127,6 +127,34 @@ def test_github_escapes_properties(tmp_path: Path) -> None:
     assert "a%2Cb.schema.json" in out.splitlines()[0]
 
 
+def _odd_names(tmp_path: Path) -> tuple[str, str]:
+    """A property whose name holds a newline, and one whose name holds backticks."""
+    old = _schema(tmp_path / "old.schema.json", {"type": "object"})
+    new = _schema(
+        tmp_path / "new.schema.json",
+        {"type": "object", "properties": {"a\nb": {"type": "string"}, "c``d`": {"type": "string"}}},
+    )
+    return old, new
+
+
+def test_table_escapes_control_characters(tmp_path: Path) -> None:
+    _, out, _ = cli([*_odd_names(tmp_path), "--format", "table"])
+    lines = out.splitlines()
+    header = next(i for i, line in enumerate(lines) if line.startswith("SEVERITY"))
+    rows = lines[header + 1 :]
+    assert len(rows) == 4  # two changes, each a row and its message: no line broken by a name
+    assert [row.split()[0] for row in rows[::2]] == ["breaking", "breaking"]
+    assert any("#/properties/a\\nb" in row for row in rows)
+
+
+def test_markdown_code_spans_survive_backticks(tmp_path: Path) -> None:
+    _, out, _ = cli([*_odd_names(tmp_path), "--format", "markdown"])
+    rows = [line for line in out.splitlines() if line.startswith("| ❌")]
+    assert len(rows) == 2
+    assert any("``` new.schema.json#/properties/c``d` ```" in row for row in rows)
+    assert any("`new.schema.json#/properties/a\\nb`" in row for row in rows)
+
+
 def test_catalog_diff_names_event_types_and_versions(tmp_path: Path) -> None:
     old = tmp_path / "old"
     shutil.copytree(SPEC, old)
