@@ -226,8 +226,11 @@ def test_window_state_is_recovered_from_the_changelog_by_a_worker_with_an_empty_
     expected = expected_drift(harness, messages, [(0, i) for i in range(len(messages))])
     wait_for(lambda: sum(tumbling_counts(port).values()) >= sum(len(ids) for ids in expected.values()), 60)
     before = tumbling_counts(port)
-    first.send_signal(signal.SIGKILL)
-    first.wait(timeout=10)
+    # A clean stop, as when a partition moves in a rebalance: Faust flushes the changelog and
+    # commits. (After kill -9 the windows stage is at-least-once: tallies consumed but not yet
+    # committed are counted again, so the recovered counts may exceed these.)
+    first.send_signal(signal.SIGTERM)
+    first.wait(timeout=30)
     _, new_port = harness.start_worker("b", tumbling_window="3600", hopping_window="7200", hopping_step="3600")
     # Worker "b" has its own, empty data dir: its windows can only come from the changelog.
     wait_for(lambda: tumbling_counts(new_port) == before, 60)
