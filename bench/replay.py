@@ -16,50 +16,25 @@ Run: make bench-replay   (or .venv/bin/python bench/replay.py [--messages N] [--
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import io
+import json
 import sys
-import tempfile
 import time
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
-from bench.validate import HEADERS, workload
+from bench.loaded_broker import loaded_broker, options
 from stream_sentinel.core.validate import load_engine
-from stream_sentinel.embedded import EmbeddedBroker
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.run import Connection, Range, ReplayOptions, replay
-from stream_sentinel.worker.demo import create_topics
 
 ROOT = Path(__file__).resolve().parent.parent
 SPEC = str(ROOT / "spec" / "events")
 TOPIC = "orders"
 PARTITIONS = 4
-
-
-async def produce(bootstrap: str, messages: list[bytes]) -> None:
-    """Bulk-produce, then one single-record batch per partition.
-
-    The embedded broker reports too low an end offset when a partition's last batch holds
-    several records; ending every partition with a one-record batch keeps both sides honest.
-    """
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        pending = []
-        for i, value in enumerate(messages):
-            pending.append(await producer.send(TOPIC, value, key=str(i).encode(), headers=HEADERS))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-        for partition in range(PARTITIONS):
-            await producer.send_and_wait(TOPIC, messages[0], partition=partition, headers=HEADERS)
-    finally:
-        await producer.stop()
 
 
 async def raw(bootstrap: str) -> tuple[int, float]:
@@ -89,31 +64,19 @@ async def sentinel(bootstrap: str) -> tuple[int, float]:
     await replay(
         Range((TOPIC,)),
         Connection({"bootstrap_servers": [bootstrap]}),
-        ReplayOptions(spec=SPEC),
+        ReplayOptions(spec=SPEC, output_format="json"),
         engines,
         out,
         io.StringIO(),
         progress=False,
     )
     elapsed = time.perf_counter() - started
-    first = out.getvalue().splitlines()[0]  # "replay <id>: ... -> ..., N messages in ..."
-    count = int(first.split(", ")[-1].split(" messages")[0].replace(",", ""))
-    return count, elapsed
+    return int(json.loads(out.getvalue())["current"]["messages"]), elapsed
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=3)
-    args = parser.parse_args()
-    messages = workload(args.messages)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-replay-"))
-    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-        asyncio.run(create_topics(broker.bootstrap, [TOPIC], PARTITIONS))
-        started = time.perf_counter()
-        asyncio.run(produce(broker.bootstrap, messages))
-        took = time.perf_counter() - started
-        print(f"produced {len(messages) + PARTITIONS} messages to {PARTITIONS} partitions in {took:.1f} s")
+    args = options(__doc__, rounds=3)
+    with loaded_broker("bench-replay-", args.messages, TOPIC, PARTITIONS, single_tail=True) as (broker, _, _):
         best_raw = best_replay = 0.0
         for n in range(args.rounds):
             count, seconds = asyncio.run(raw(broker.bootstrap))

@@ -16,44 +16,24 @@ Run: make bench-worker   (or .venv/bin/python bench/worker.py [--messages N] [--
 
 from __future__ import annotations
 
-import argparse
-import asyncio
 import json
 import os
 import re
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.request
 from pathlib import Path
 
-from aiokafka import AIOKafkaProducer
-
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
-from bench.validate import HEADERS, workload
-from stream_sentinel.embedded import CLIENT_SETTINGS, EmbeddedBroker, die_with_parent, free_port
-from stream_sentinel.worker.demo import create_topics, start_worker, stop_process, wait_ready, worker_env
+from bench.loaded_broker import loaded_broker, options
+from stream_sentinel.embedded import CLIENT_SETTINGS, die_with_parent, free_port
+from stream_sentinel.worker.demo import start_worker, stop_process, wait_ready, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "orders"
 PARTITIONS = 4
 METRIC = re.compile(rb'^sentinel_messages_total\{covered="true",topic="orders"\} ([0-9.e+]+)$', re.MULTILINE)
-
-
-async def produce(bootstrap: str, messages: list[bytes]) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    await producer.start()
-    try:
-        pending = []
-        for i, value in enumerate(messages):
-            pending.append(await producer.send(TOPIC, value, key=str(i).encode(), headers=HEADERS))
-            if len(pending) >= 5000:
-                await asyncio.gather(*pending)
-                pending.clear()
-        await asyncio.gather(*pending)
-    finally:
-        await producer.stop()
 
 
 def bare_round(bootstrap: str, count: int, workdir: Path, n: int) -> float:
@@ -123,22 +103,14 @@ def sentinel_round(bootstrap: str, count: int, workdir: Path, n: int) -> tuple[f
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--messages", type=int, default=200_000)
-    parser.add_argument("--rounds", type=int, default=2)
-    args = parser.parse_args()
-    messages = workload(args.messages)
-    workdir = Path(tempfile.mkdtemp(prefix="bench-worker-"))
-    with EmbeddedBroker(log_path=workdir / "broker.log") as broker:
-        asyncio.run(create_topics(broker.bootstrap, [TOPIC], PARTITIONS))
-        started = time.perf_counter()
-        asyncio.run(produce(broker.bootstrap, messages))
-        print(f"produced {len(messages)} messages to {PARTITIONS} partitions in {time.perf_counter() - started:.1f} s")
+    args = options(__doc__, rounds=2)
+    loaded = loaded_broker("bench-worker-", args.messages, TOPIC, PARTITIONS, single_tail=False)
+    with loaded as (broker, workdir, records):
         bare = sentinel = 0.0
         rss = 0.0
         for n in range(args.rounds):
-            bare = max(bare, bare_round(broker.bootstrap, len(messages), workdir, n))
-            rate, peak = sentinel_round(broker.bootstrap, len(messages), workdir, n)
+            bare = max(bare, bare_round(broker.bootstrap, records, workdir, n))
+            rate, peak = sentinel_round(broker.bootstrap, records, workdir, n)
             sentinel, rss = max(sentinel, rate), max(rss, peak)
             print(f"round {n + 1}: bare {bare:,.0f} msg/s, sentinel {rate:,.0f} msg/s (peak RSS {peak:.0f} MiB)")
     print(f"bare Faust agent (take_events 1000, count only): {bare:>10,.0f} msg/s")

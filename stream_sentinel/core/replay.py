@@ -297,6 +297,11 @@ class Comparison:
         return sum(s.newly_failing for s in self.by_event_type.values())
 
     @property
+    def newly_passing(self) -> int:
+        """Messages that fail the current contracts and pass the candidate."""
+        return sum(s.newly_passing for s in self.by_event_type.values())
+
+    @property
     def breaks_anything_new(self) -> bool:
         """True when the candidate reports a rule on some message that the current one does not."""
         return any(c.new for c in self.rules.values())
@@ -332,7 +337,7 @@ class Comparison:
         return {
             "messages": self.messages,
             "newly_failing_messages": self.newly_broken,
-            "newly_passing_messages": sum(s.newly_passing for s in self.by_event_type.values()),
+            "newly_passing_messages": self.newly_passing,
             "by_kind": {how: dict(sorted(c.items())) for how, c in self.by_kind().items()},
             "event_types": [
                 {
