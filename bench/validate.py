@@ -10,6 +10,11 @@ Printed figures (msgs/s, best of several interleaved rounds so both sides see th
   json floor     orjson.loads + the bare jsonschema-rs validator's is_valid (same schema, same
                  format assertion), nothing else
   json +events   core plus building the drift events (with redacted samples) of invalid ones
+  json detail floor
+                 the floor plus, for each invalid message, ``list(iter_errors(payload))`` on the
+                 bare validator: what jsonschema-rs itself charges for the errors of a message,
+                 before any of them is interpreted. ``detail_ratio`` (core / this) shows how much
+                 of the gap to the floor is ours and how much is the library's error objects.
   avro core / avro floor (fastavro.schemaless_reader on a BytesIO)
 The last line is ``ratio=<json core / json floor>`` (the convention all benchmarks share).
 
@@ -147,7 +152,8 @@ def main() -> None:
         base_uri=version.uri,
         validate_formats=True,
     )
-    is_valid, loads, decode_error = bare.is_valid, orjson.loads, orjson.JSONDecodeError
+    is_valid, iter_errors = bare.is_valid, bare.iter_errors
+    loads, decode_error = orjson.loads, orjson.JSONDecodeError
     check = checker.check
 
     def floor() -> None:
@@ -156,6 +162,15 @@ def main() -> None:
                 is_valid(loads(value))
             except decode_error:
                 pass
+
+    def detail_floor() -> None:
+        for value in messages:
+            try:
+                payload = loads(value)
+            except decode_error:
+                continue
+            if not is_valid(payload):
+                list(iter_errors(payload))
 
     def core() -> None:
         for value in messages:
@@ -171,13 +186,14 @@ def main() -> None:
     valid_messages = [m for m in messages if check(m, HEADERS).ok]
     invalid = len(invalid_messages)
     # Interleave the sides round by round so drift in machine load hits both equally.
-    floor_rate = core_rate = 0.0
+    floor_rate = core_rate = detail_rate = 0.0
     for _ in range(args.rounds):
         floor_rate = max(floor_rate, best_rate(floor, len(messages), 1))
         core_rate = max(core_rate, best_rate(core, len(messages), 1))
+        detail_rate = max(detail_rate, best_rate(detail_floor, len(messages), 1))
     events_rate = best_rate(core_with_events, len(messages), max(2, args.rounds // 2))
 
-    def split(subset: list[bytes]) -> tuple[float, float]:
+    def split(subset: list[bytes]) -> tuple[float, float, float]:
         def floor_part() -> None:
             for value in subset:
                 try:  # noqa: SIM105 - as above
@@ -185,15 +201,28 @@ def main() -> None:
                 except decode_error:
                     pass
 
+        def detail_part() -> None:
+            for value in subset:
+                try:
+                    payload = loads(value)
+                except decode_error:
+                    continue
+                if not is_valid(payload):
+                    list(iter_errors(payload))
+
         def core_part() -> None:
             for value in subset:
                 check(value, HEADERS)
 
         rounds = max(2, args.rounds // 2)
-        return 1e6 / best_rate(floor_part, len(subset), rounds), 1e6 / best_rate(core_part, len(subset), rounds)
+        return (
+            1e6 / best_rate(floor_part, len(subset), rounds),
+            1e6 / best_rate(detail_part, len(subset), rounds),
+            1e6 / best_rate(core_part, len(subset), rounds),
+        )
 
-    valid_floor_us, valid_core_us = split(valid_messages)
-    invalid_floor_us, invalid_core_us = split(invalid_messages)
+    valid_floor_us, _, valid_core_us = split(valid_messages)
+    invalid_floor_us, invalid_detail_us, invalid_core_us = split(invalid_messages)
 
     avro_version = engine.catalog.topics["payments"].events["PaymentAuthorized"].newest
     parsed = parse_avro(avro_version, engine.catalog.avro_documents)
@@ -238,12 +267,17 @@ def main() -> None:
     print(f"json floor   (orjson.loads + bare is_valid): {floor_rate:>10,.0f} msg/s  {1e6 / floor_rate:.2f} us/msg")
     print(f"json core    (TopicChecker.check):           {core_rate:>10,.0f} msg/s  {1e6 / core_rate:.2f} us/msg")
     print(f"  valid messages:   floor {valid_floor_us:.2f} us, core {valid_core_us:.2f} us")
-    print(f"  invalid messages: floor {invalid_floor_us:.2f} us, core {invalid_core_us:.2f} us (full violation detail)")
+    print(
+        f"  invalid messages: floor {invalid_floor_us:.2f} us, detail floor {invalid_detail_us:.2f} us, "
+        f"core {invalid_core_us:.2f} us (full violation detail)"
+    )
+    print(f"json detail floor (floor + bare iter_errors):  {detail_rate:>8,.0f} msg/s  {1e6 / detail_rate:.2f} us/msg")
     print(f"json +events (core + drift events):          {events_rate:>10,.0f} msg/s  {1e6 / events_rate:.2f} us/msg")
     print(f"avro floor   (fastavro schemaless_reader):   {avro_floor_rate:>10,.0f} msg/s")
     print(f"avro core    (TopicChecker.check):           {avro_core_rate:>10,.0f} msg/s")
     print(f"avro_ratio={avro_core_rate / avro_floor_rate:.3f}")
     print(f"events_ratio={events_rate / floor_rate:.3f}")
+    print(f"detail_ratio={core_rate / detail_rate:.3f}")
     print(f"ratio={core_rate / floor_rate:.3f}")
 
 

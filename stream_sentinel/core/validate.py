@@ -483,11 +483,12 @@ class TopicChecker:
         )
         et_name = et.value if et.kind == "header" else None
         ver_name = ver.value if ver is not None else None
-        fixed, by_key, slow, explain_json = (
+        fixed, by_key, slow, explain_json, undecodable = (
             self._fixed,
             self._by_key,
             self._check_json,
             self._explain_json,
+            self._undecodable_json,
         )
 
         def check(value: bytes | None, headers: Headers) -> Outcome:
@@ -497,8 +498,8 @@ class TopicChecker:
                 return slow(value, headers)
             try:
                 payload = loads(value)
-            except decode_error:
-                return slow(value, headers)
+            except decode_error as exc:  # classified here: parsing it again costs as much again
+                return undecodable(value, exc)
             name = version = None
             if headers:
                 for key, raw in headers:
@@ -529,7 +530,7 @@ class TopicChecker:
         try:
             payload = _loads(value)
         except _JSONDecodeError as exc:
-            return self._undecodable(codecs.json_failure(value, exc), value, None)
+            return self._undecodable_json(value, exc)
         found = self._locate(payload, headers)
         if type(found) is Outcome:
             return found
@@ -610,7 +611,7 @@ class TopicChecker:
                         payload,
                         walker=older.walker,
                     )
-        return Outcome(event.contract.name, compiled.version, violations, payload, walker=compiled.walker)
+        return Outcome(event.contract.name, compiled.version, violations, payload, None, compiled.walker)
 
     def _explain_avro(
         self,
@@ -680,6 +681,9 @@ class TopicChecker:
             owner=owner,
             detail=failure.reason,
         )
+
+    def _undecodable_json(self, value: bytes, exc: Exception) -> Outcome:
+        return self._undecodable(codecs.json_failure(value, exc), value, None)
 
     def _undecodable(self, failure: DecodeFailure, value: bytes, compiled: CompiledVersion | None) -> Outcome:
         violation = self._undecodable_violation(failure, compiled, len(value))
