@@ -26,7 +26,7 @@ import orjson
 from stream_sentinel import __version__
 from stream_sentinel.core import drift as d
 from stream_sentinel.core.capture import read_capture
-from stream_sentinel.core.errors import SentinelError, UsageError
+from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
 from stream_sentinel.core.report import DriftReport
 from stream_sentinel.core.spec import COMPATIBILITY_MODES
 from stream_sentinel.core.validate import Engine, load_engine
@@ -222,6 +222,8 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
     except SentinelError as exc:
         stderr.write(f"stream-sentinel: {exc}\n")
         return exc.exit_code
+    except OutputClosed as exc:
+        return exc.exit_code
     except KeyboardInterrupt:
         stderr.write("stream-sentinel: interrupted\n")
         return 130
@@ -242,6 +244,8 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
         raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
     report = DriftReport(max_examples=max(args.examples, 0))
     stream = _open_input(args.input, stdin)
+    # Only drift events are written while reading: output cut short there means drift was found,
+    # and the report below is written once the exit code is known.
     try:
         for line_no, message in enumerate(read_capture(stream), start=1):
             topic = args.topic or message.topic
@@ -259,19 +263,20 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
                 source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix
             )
             report.add(topic, outcome.event_type, events, outcome.tombstone)
-            if args.format == "jsonl":
-                for event in events:
-                    stdout.write(event.to_json().decode() + "\n")
+            if args.format == "jsonl" and events:
+                with output_closed_means(EXIT_DRIFT):
+                    for event in events:
+                        stdout.write(event.to_json().decode() + "\n")
     finally:
         if stream is not stdin:
             stream.close()
-    if args.format == "table":
-        report.render_table(stdout)
-    elif args.format == "json":
-        import orjson
-
-        stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
-    return EXIT_DRIFT if report.drift_events else EXIT_OK
+    code = EXIT_DRIFT if report.drift_events else EXIT_OK
+    with output_closed_means(code):
+        if args.format == "table":
+            report.render_table(stdout)
+        elif args.format == "json":
+            stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return code
 
 
 def _known(engine: Engine) -> str:
@@ -306,12 +311,14 @@ def _worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
 
 def main() -> None:
     """Console-script entry point."""
+    code = EXIT_OK
     try:
         code = run(sys.argv[1:], sys.stdin.buffer, sys.stdout, sys.stderr)
         sys.stdout.flush()
     except BrokenPipeError:
-        # The reader went away (`... | head`): not an error worth a traceback. Point stdout at
-        # /dev/null so the interpreter's final flush does not raise again.
+        # The reader went away (`... | head`): not an error worth a traceback. The exit code the
+        # command returned (or carried in OutputClosed) stands; a command that writes no verdict
+        # (spec, capture, kinds) exits 0. Point stdout at /dev/null so the interpreter's final
+        # flush does not raise again.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        code = EXIT_OK
     sys.exit(code)

@@ -28,7 +28,7 @@ import yaml
 
 from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
 from stream_sentinel.core import compat
-from stream_sentinel.core.errors import SpecError, UsageError
+from stream_sentinel.core.errors import SpecError, UsageError, output_closed_means
 from stream_sentinel.core.spec import CATALOG_FILE, Catalog, load_catalog
 
 EXIT_CODES: dict[compat.Verdict, int] = {
@@ -87,7 +87,8 @@ def run_diff(args: argparse.Namespace, stdout: TextIO) -> int:
     except RecursionError:
         # The loader rejects schemas too deep to check; this is the walk's own limit.
         raise UsageError("diff: the schemas are nested too deeply to compare") from None
-    RENDERERS[args.format](outcome, stdout)
+    with output_closed_means(outcome.exit_code):
+        RENDERERS[args.format](outcome, stdout)
     return outcome.exit_code
 
 

@@ -251,6 +251,20 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Engine:
     return Engine.from_spec_dir(str(write_spec(tmp_path_factory.mktemp("spec"), FILES)))
 
 
+class ClosedAfter(io.StringIO):
+    """A stdout whose reader goes away after ``writes`` writes, as ``| head`` does."""
+
+    def __init__(self, writes: int) -> None:
+        super().__init__()
+        self.left = writes
+
+    def write(self, text: str) -> int:
+        if self.left <= 0:
+            raise BrokenPipeError(32, "Broken pipe")
+        self.left -= 1
+        return super().write(text)
+
+
 def valid_order(version: int = 2, **changes: Any) -> dict[str, Any]:
     order: dict[str, Any] = {
         "order_id": "ord_abc123",

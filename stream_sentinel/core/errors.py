@@ -8,6 +8,9 @@ without ever printing a traceback.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class SentinelError(Exception):
     """Root of every operational error stream-sentinel raises on purpose."""
@@ -41,3 +44,25 @@ class BrokerError(SentinelError):
     """The Kafka cluster cannot be reached or refused the request."""
 
     exit_code = 3
+
+
+class OutputClosed(Exception):  # noqa: N818 - a condition, not a fault: the reader went away
+    """The reader of the output went away (``... | head``) after the command knew its result.
+
+    Not a ``SentinelError``: nothing is wrong and nothing is printed. It carries the exit code
+    the command had earned when its output was cut, so ``set -o pipefail`` pipelines still see
+    drift: a streamed drift event that could not be written is drift all the same.
+    """
+
+    def __init__(self, exit_code: int) -> None:
+        self.exit_code = exit_code
+        super().__init__(f"output closed (exit {exit_code})")
+
+
+@contextmanager
+def output_closed_means(exit_code: int) -> Iterator[None]:
+    """Turn a ``BrokenPipeError`` raised by writes in the block into ``OutputClosed(exit_code)``."""
+    try:
+        yield
+    except BrokenPipeError as exc:
+        raise OutputClosed(exit_code) from exc

@@ -21,7 +21,7 @@ from aiokafka.errors import KafkaError
 
 from stream_sentinel.core import drift as d
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
-from stream_sentinel.core.errors import BrokerError, UsageError
+from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
 from stream_sentinel.core.replay import Comparison, End, PartitionPlan, Start, check_range
 from stream_sentinel.core.report import DriftReport
 from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
@@ -175,9 +175,10 @@ async def replay(
                         wire = checker.topic.format
                         events = _events(outcome, record, wire, options, rid, origin) if outcome.violations else []
                         report.add(topic, outcome.event_type, events, outcome.tombstone)
-                        if jsonl:
-                            for event in events:
-                                out.write(event.to_json().decode() + "\n")
+                        if jsonl and events:
+                            with output_closed_means(EXIT_DRIFT):  # cut short while writing drift: drift
+                                for event in events:
+                                    out.write(event.to_json().decode() + "\n")
                         to_publish.extend(events)
                     elif outcome.violations:
                         wire = checker.topic.format
@@ -217,11 +218,14 @@ async def replay(
         publish_topic=options.publish_topic,
         sampled_out=sampled_out if options.sample else None,
     )
-    if not jsonl:
-        render(result, options.output_format, out)
     if comparison is not None:
-        return EXIT_DRIFT if comparison.breaks_anything_new else EXIT_OK
-    return EXIT_DRIFT if report.drift_events else EXIT_OK
+        code = EXIT_DRIFT if comparison.breaks_anything_new else EXIT_OK
+    else:
+        code = EXIT_DRIFT if report.drift_events else EXIT_OK
+    if not jsonl:
+        with output_closed_means(code):
+            render(result, options.output_format, out)
+    return code
 
 
 def _none() -> list[d.DriftEvent]:

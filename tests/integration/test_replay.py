@@ -22,6 +22,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from stream_sentinel.cli import run
 from stream_sentinel.embedded import free_port
+from tests.conftest import ClosedAfter
 
 from .conftest import PARTITIONS, Harness, order_messages, read_all, unique
 
@@ -88,6 +89,10 @@ def test_jsonl_lists_every_drift_event_with_the_ids_check_computes(harness: Harn
     ids = sorted(json.loads(line)["drift_id"] for line in out.splitlines())
     assert ids == sorted(json.loads(line)["drift_id"] for line in checked.splitlines())
     assert len(ids) >= 10
+    # `replay ... | head` under pipefail: output cut short still exits 1, streamed or rendered.
+    for fmt in ("jsonl", "table"):
+        args = ["replay", "--bootstrap", harness.bootstrap, "--topic", harness.topic, "--spec", str(harness.spec)]
+        assert run([*args, "--format", fmt], sys.stdin.buffer, ClosedAfter(1), io.StringIO()) == 1, fmt
 
 
 def test_against_reports_what_the_candidate_newly_breaks_fixes_and_keeps(harness: Harness) -> None:

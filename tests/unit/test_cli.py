@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import shlex
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -11,7 +14,7 @@ import orjson
 
 from stream_sentinel.cli import run
 from stream_sentinel.core import drift as d
-from tests.conftest import valid_order
+from tests.conftest import ClosedAfter, valid_order
 
 SpecFactory = Callable[[dict[str, Any] | None], Path]
 
@@ -179,3 +182,41 @@ def test_check_streams_large_input_in_bounded_memory(spec_factory: SpecFactory, 
     assert orjson.loads(out)["drift_events"] == 24_000  # a type mismatch and an undocumented field each
     assert size > 10_000_000
     assert peak < size / 10, f"peak {peak} bytes for a {size}-byte input"
+
+
+def _drifting_capture(tmp_path: Path, count: int) -> Path:
+    capture = tmp_path / "drift.jsonl"
+    capture.write_bytes(b"\n".join(envelope(valid_order(total_cents=2.5), i) for i in range(count)))
+    return capture
+
+
+def test_output_cut_short_keeps_the_drift_exit_code(spec_factory: SpecFactory, tmp_path: Path) -> None:
+    spec = str(spec_factory(None))
+    capture = str(_drifting_capture(tmp_path, 20))
+    for fmt in ("jsonl", "table", "json"):
+        out = ClosedAfter(1)
+        code = run(["check", "--spec", spec, "--format", fmt, capture], io.BytesIO(), out, io.StringIO())
+        assert code == 1, fmt
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(envelope(valid_order(), 0))
+    assert run(["check", "--spec", spec, str(clean)], io.BytesIO(), ClosedAfter(0), io.StringIO()) == 0
+
+
+def test_diff_output_cut_short_keeps_its_verdict() -> None:
+    spec = Path(__file__).resolve().parents[2] / "spec" / "events" / "orders"
+    v1, v2 = str(spec / "order-created.v1.schema.json"), str(spec / "order-created.v2.schema.json")
+    assert run(["diff", v1, v2], io.BytesIO(), ClosedAfter(1), io.StringIO()) == 20
+
+
+def test_pipefail_pipeline_through_head_sees_drift(spec_factory: SpecFactory, tmp_path: Path) -> None:
+    """The real thing: a pipe whose reader exits early. Python ignores SIGPIPE, so the write
+    fails with EPIPE; the exit code must still say drift, or `set -o pipefail` CI passes it."""
+    spec = str(spec_factory(None))
+    capture = _drifting_capture(tmp_path, 400)  # ~600 KB of drift events: far more than a pipe holds
+    script = (
+        f"set -o pipefail; {shlex.quote(sys.executable)} -m stream_sentinel check --spec {shlex.quote(spec)} "
+        f"--format jsonl {shlex.quote(str(capture))} | head -n 1 >/dev/null"
+    )
+    done = subprocess.run(["bash", "-c", script], capture_output=True, timeout=120, check=False)
+    assert done.returncode == 1, done.stderr.decode()
+    assert b"Traceback" not in done.stderr
