@@ -20,6 +20,12 @@ Differences from the registry, each on purpose:
 - adding ``anyOf``/``oneOf``/``allOf`` next to other keywords is judged by distributing the other
   keywords into each branch (``A ∧ (B₁ ∨ B₂) = (A ∧ B₁) ∨ (A ∧ B₂)``), and a combinator added or
   removed takes part in the comparison of types (``allOf: [{type: string}]`` is a string);
+- an ``allOf`` of one branch is merged into the schema holding it where that provably means the
+  same (``_conjoin``: ``properties`` maps and ``required`` lists joined, each entry reported
+  where it is written), so ``b`` declared in ``allOf: [{properties: {b: ...}}]`` beside
+  ``unevaluatedProperties: false`` is judged as ``b`` declared beside it; where the branch-by-
+  branch judgement cannot be proven (``unevaluated*`` sees every branch's evaluation, or a branch
+  keyword would read the siblings' ``properties``), the change is breaking both ways;
 - ``oneOf`` rejects a value matching two branches, so "some branch accepts it" is not enough:
   a ``oneOf`` added, removed or changed is compatible in a direction only if the branches on the
   receiving side are provably disjoint (distinct types, disjoint ``enum``/``const``, or a
@@ -178,6 +184,9 @@ class Node:
     reported where its keyword is written. ``boolean`` is set for ``true``/``false`` schemas.
     ``outer`` is set on a branch of ``allOf``/``anyOf``/``oneOf``: (the schema holding the
     combinator, the combinator, the branch's index), for the ``unevaluated*`` keywords there.
+    ``entries`` is set when a keyword's entries come from several objects (``properties`` and
+    ``required`` of an ``allOf`` branch merged into its parent, see ``_conjoin``): (keyword, name
+    or index) -> the entry's node (a sub-schema) or where it is written (a plain value).
     """
 
     loc: Loc
@@ -186,6 +195,7 @@ class Node:
     target: Loc | None = None
     docs: _Documents | None = field(default=None, compare=False, repr=False)
     outer: tuple[Node, str, int] | None = field(default=None, compare=False, repr=False)
+    entries: Mapping[tuple[str, str | int], Node | Loc] = field(default_factory=dict, compare=False, repr=False)
 
     def has(self, keyword: str) -> bool:
         """Whether the keyword is present."""
@@ -198,6 +208,10 @@ class Node:
 
     def at(self, keyword: str, *tokens: str | int) -> Loc:
         """Location of ``keyword`` (and below it), where it is written."""
+        if tokens:
+            merged = self.entries.get((keyword, tokens[0]))
+            if merged is not None:
+                return (merged.loc if isinstance(merged, Node) else merged).child(*tokens[1:])
         entry = self.keywords.get(keyword)
         holder = self.loc if entry is None else entry[1]
         return holder.child(keyword, *tokens)
@@ -211,12 +225,14 @@ class Node:
         ``$ref`` is a node of its own.
         """
         holders = frozenset(loc for key, (_, loc) in self.keywords.items() if key not in _REFERENCES)
-        return self.target, holders
+        merged = frozenset(entry.loc if isinstance(entry, Node) else entry for entry in self.entries.values())
+        return self.target, holders | merged
 
     def without(self, *keywords: str) -> Node:
         """This node minus some keywords (for distributing siblings into combinator branches)."""
         kept = {k: v for k, v in self.keywords.items() if k not in keywords}
-        return Node(self.loc, kept, self.boolean, self.target, self.docs, self.outer)
+        entries = {k: v for k, v in self.entries.items() if k[0] not in keywords}
+        return Node(self.loc, kept, self.boolean, self.target, self.docs, self.outer, entries)
 
 
 class _Documents:
@@ -327,23 +343,46 @@ def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
 
 
 # Keywords that read their siblings: merging a branch into its parent must not pair them up anew.
+_PROPERTY_GROUP = frozenset({"properties", "patternProperties", "additionalProperties"})
 _SIBLING_GROUPS = (
-    frozenset({"properties", "patternProperties", "additionalProperties"}),
+    _PROPERTY_GROUP,
     frozenset({"prefixItems", "items", "additionalItems"}),
     frozenset({"contains", "minContains", "maxContains"}),
     frozenset({"if", "then", "else"}),
 )
+# Validation keywords that hold sub-schemas: two of them are one assertion only if the sub-schemas
+# resolve alike, which equal text does not prove (a ``$ref`` inside resolves where it is written).
+_SUBSCHEMA_KEYWORDS = frozenset(
+    {
+        "properties",
+        "additionalProperties",
+        "unevaluatedProperties",
+        "patternProperties",
+        "dependencies",
+        "dependentSchemas",
+        "propertyNames",
+        "items",
+        "prefixItems",
+        "additionalItems",
+        "unevaluatedItems",
+        "contains",
+        *_COMBINATORS,
+        "not",
+        "if",
+        "then",
+        "else",
+    }
+)
+_UNEVALUATED = frozenset({"unevaluatedProperties", "unevaluatedItems"})
 
 
 def _flattened(node: Node) -> Node:
     """``node`` with each ``allOf`` of one branch merged into it, while that means the same.
 
     ``{"allOf": [{"type": "string"}]}`` is ``{"type": "string"}``: merged, each keyword keeps
-    the place it is written, so the two compare equal. Not merged when the meaning could
-    change: both constrain the same keyword, a branch keyword would read a parent sibling
-    (``additionalProperties`` and ``properties``, ``items`` and ``prefixItems``, ...), the branch
-    has its own ``unevaluated*``, or both follow a ``$ref``. Bounded by ``_TYPE_DEPTH`` (a
-    ``$ref`` cycle through single branches).
+    the place it is written, so the two compare equal. The rules of the merge are ``_conjoin``'s
+    (the branch is in place: what it evaluates, the parent's ``unevaluated*`` see either way).
+    Bounded by ``_TYPE_DEPTH`` (a ``$ref`` cycle through single branches).
     """
     for _ in range(_TYPE_DEPTH):
         branches = node.get("allOf")
@@ -352,20 +391,142 @@ def _flattened(node: Node) -> Node:
         holder = node.at("allOf", 0)
         docs = holder.docs or node.docs
         assert docs is not None
-        branch = node_at(docs, branches[0], holder)
-        rest = {key: value for key, value in node.keywords.items() if key != "allOf"}
-        if branch.boolean is False or (branch.target is not None and node.target is not None):
+        merged = _conjoin(node.without("allOf"), node_at(docs, branches[0], holder), in_place=True)
+        if merged is None:
             break
-        own = {key for key in rest if key in _VALIDATION}
-        theirs = {key for key in branch.keywords if key in _VALIDATION}
-        if own & theirs or theirs & {"unevaluatedProperties", "unevaluatedItems"}:
-            break
-        if any(own & group and theirs & group for group in _SIBLING_GROUPS):
-            break
-        for key, value in branch.keywords.items():
-            rest.setdefault(key, value)  # the parent's annotations win
-        node = Node(node.loc, rest, None, node.target or branch.target, node.docs, node.outer)
+        node = merged
     return node
+
+
+def _conjoin(first: Node, second: Node, *, in_place: bool) -> Node | None:
+    """One node accepting what both ``first`` and ``second`` accept; None unless provably so.
+
+    Both apply to the same value (an ``allOf`` branch and its parent, or, below them, the two
+    schemas one property name gets from each), so their keywords can sit in one object when
+    neither reads the other's siblings. Each keyword keeps the place it is written, and
+    ``first``'s win between equal values and annotations. Where both hold a keyword:
+
+    - ``properties`` maps are merged, a name in both getting the conjunction of its two
+      schemas (recursively, by these rules): that is why ``{"properties": {"a": ...},
+      "unevaluatedProperties": false, "allOf": [{"properties": {"b": ...}}]}`` compares as the
+      closed object listing ``a`` and ``b``, each entry reported where it is written. With
+      ``unevaluatedProperties`` on the parent this is exact: a name an ``allOf`` branch lists is
+      evaluated by it, so the parent accepts it as the branch's schema allows, and 2020-12 has
+      no other way for the branch to change what the parent's keywords see;
+    - ``required`` lists are joined (a name required by either is required);
+    - ``type``: the narrower of the two, when one accepts a subset of the other's types;
+    - any other keyword without sub-schemas: only the same value twice.
+
+    Not merged (None, so the caller keeps the strict distributive judgement of ``allOf``):
+    a ``false`` schema; both following a ``$ref``; other shared keywords; keywords that read
+    siblings on both sides (``additionalProperties`` with ``properties``/``patternProperties``,
+    ``items`` with ``prefixItems``, ``contains`` with its bounds, ``if``/``then``/``else``),
+    because merged they would pair up anew; ``unevaluated*`` in ``second``, or in either when
+    ``in_place`` is false (side by side, neither sees what the other evaluates).
+    """
+    if second.boolean is True:
+        return first
+    if first.boolean is True:
+        return second
+    if first.boolean is False or second.boolean is False:
+        return None
+    if first.target is not None and second.target is not None:
+        return None
+    own = {key for key in first.keywords if key in _VALIDATION}
+    theirs = {key for key in second.keywords if key in _VALIDATION}
+    if theirs & _UNEVALUATED or (not in_place and own & _UNEVALUATED):
+        return None
+    for group in _SIBLING_GROUPS:
+        if own & group and theirs & group and (group is not _PROPERTY_GROUP or "additionalProperties" in own | theirs):
+            return None
+    keywords = dict(first.keywords)
+    entries = dict(first.entries)
+    for key, value in second.keywords.items():
+        if key not in keywords:
+            keywords[key] = value
+            entries.update((spot, entry) for spot, entry in second.entries.items() if spot[0] == key)
+        elif key not in _VALIDATION:
+            continue  # the first's annotations (and $defs, $id, ...) win
+        elif key == "properties":
+            merged = _merged_properties(first, second)
+            if merged is None:
+                return None
+            keywords[key] = (merged[0], keywords[key][1])
+            entries = {spot: entry for spot, entry in entries.items() if spot[0] != key} | merged[1]
+        elif key == "required":
+            names, spots = _merged_required(first, second)
+            keywords[key] = (names, keywords[key][1])
+            entries = {spot: entry for spot, entry in entries.items() if spot[0] != key} | spots
+        elif key == "type" and _accepted_types(value[0]) <= _accepted_types(keywords[key][0]):
+            keywords[key] = value  # the narrower type, where it is written
+        elif key == "type" and _accepted_types(keywords[key][0]) <= _accepted_types(value[0]):
+            continue
+        elif key in _SUBSCHEMA_KEYWORDS or _canonical(value[0]) != _canonical(keywords[key][0]):
+            return None
+    return Node(first.loc, keywords, None, first.target or second.target, first.docs, first.outer, entries)
+
+
+def _merged_properties(
+    first: Node, second: Node
+) -> tuple[dict[str, Any], dict[tuple[str, str | int], Node | Loc]] | None:
+    """The ``properties`` of ``_conjoin``: (names -> raw schema, (properties, name) -> node)."""
+    before, after = first.get("properties"), second.get("properties")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return None
+    names = dict(before)
+    entries: dict[tuple[str, str | int], Node | Loc] = {
+        ("properties", name): _child(first, "properties", name) for name in before
+    }
+    for name, value in after.items():
+        schema = _child(second, "properties", name)
+        if name in names:
+            both = entries["properties", name]
+            assert isinstance(both, Node)
+            conjoined = _conjoin(both, schema, in_place=False)
+            if conjoined is None:
+                return None
+            schema = conjoined
+        else:
+            names[name] = value
+        entries["properties", name] = schema
+    return names, entries
+
+
+def _merged_required(first: Node, second: Node) -> tuple[list[str], dict[tuple[str, str | int], Node | Loc]]:
+    """The ``required`` of ``_conjoin``: every name either requires, and where each is written."""
+    names: list[str] = []
+    spots: dict[tuple[str, str | int], Node | Loc] = {}
+    for side in (first, second):
+        listed = _name_list(side.get("required"))
+        for index, name in enumerate(listed):
+            if name not in names:
+                spots["required", len(names)] = side.at("required", index)
+                names.append(name)
+    return names, spots
+
+
+def _child(node: Node, keyword: str, *tokens: str | int) -> Node:
+    """The sub-schema at ``keyword``/``tokens``; absent means the empty schema."""
+    if tokens:
+        merged = node.entries.get((keyword, tokens[0]))
+        if isinstance(merged, Node):
+            rest = tokens[1:]
+            if not rest:
+                return merged
+            if isinstance(rest[0], str):
+                return _child(merged, rest[0], *rest[1:])
+    value = node.get(keyword, _MISSING)
+    for token in tokens:
+        if isinstance(value, dict) and isinstance(token, str):
+            value = value.get(token, _MISSING)
+        elif isinstance(value, list) and isinstance(token, int) and token < len(value):
+            value = value[token]
+        else:
+            value = _MISSING
+    loc = node.at(keyword, *tokens)
+    docs = loc.docs or node.docs  # the side the keyword is written on
+    assert docs is not None
+    return _true(loc, docs) if value is _MISSING else node_at(docs, value, loc)
 
 
 def _true(loc: Loc, docs: _Documents | None) -> Node:
@@ -428,18 +589,7 @@ class JsonDiff:
 
     def child(self, node: Node, keyword: str, *tokens: str | int) -> Node:
         """The sub-schema at ``keyword``/``tokens``; absent means the empty schema."""
-        value = node.get(keyword, _MISSING)
-        for token in tokens:
-            if isinstance(value, dict) and isinstance(token, str):
-                value = value.get(token, _MISSING)
-            elif isinstance(value, list) and isinstance(token, int) and token < len(value):
-                value = value[token]
-            else:
-                value = _MISSING
-        loc = node.at(keyword, *tokens)
-        docs = loc.docs or node.docs  # the side the keyword is written on
-        assert docs is not None
-        return _true(loc, docs) if value is _MISSING else node_at(docs, value, loc)
+        return _child(node, keyword, *tokens)
 
     # -- the walk ---------------------------------------------------------------------------
 
@@ -658,11 +808,30 @@ class JsonDiff:
             if (name in old_props) != (name in new_props):
                 continue  # judged with the property itself
             self._required(old, new, name, name in new_req)
-        for keyword, prefix in (
-            ("additionalProperties", "additional_properties"),
-            ("unevaluatedProperties", "unevaluated_properties"),
-        ):
-            self._content_keyword(old, new, keyword, prefix, "properties not listed")
+        self._content_keyword(old, new, "additionalProperties", "additional_properties", "properties not listed")
+        if old.has("additionalProperties") != new.has("additionalProperties") and _unevaluated_around(old, new):
+            # Without additionalProperties, a name no keyword evaluates is left to an
+            # unevaluatedProperties here or around the branch, not open: judged that way too (the
+            # open reading above stays for the names something else evaluates), so both count.
+            before = (
+                self.child(old, "additionalProperties") if old.has("additionalProperties") else self.unlisted(old, None)
+            )
+            after = (
+                self.child(new, "additionalProperties") if new.has("additionalProperties") else self.unlisted(new, None)
+            )
+            if _state(before) != "open" or _state(after) != "open":
+                self._content_model(
+                    old, new, before, after, "additionalProperties", "additional_properties", "properties not evaluated"
+                )
+        # Beside additionalProperties every name is evaluated, so unevaluatedProperties never
+        # applies: compared as absent there (``{"unevaluatedProperties": false}`` gaining
+        # ``"additionalProperties": {...}`` is no longer closed).
+        old_view, new_view = (
+            node.without("unevaluatedProperties") if node.has("additionalProperties") else node for node in (old, new)
+        )
+        self._content_keyword(
+            old_view, new_view, "unevaluatedProperties", "unevaluated_properties", "properties not listed"
+        )
         self._pattern_properties(old, new)
         self._dependencies(old, new)
         if old.has("propertyNames") or new.has("propertyNames"):
@@ -679,15 +848,21 @@ class JsonDiff:
         else:
             self.sink.emit("required_attribute_removed", where, f"{name} is no longer required", side="old")
 
-    def unlisted(self, node: Node, name: str | None, branch: tuple[str, int] | None = None) -> Node:
+    def unlisted(
+        self, node: Node, name: str | None, branch: tuple[str, int] | None = None, *, surely: bool = False
+    ) -> Node:
         """How ``node`` treats a property it does not list.
 
         A matching pattern's schema, else ``additionalProperties``, else ``unevaluatedProperties``
         (2020-12: only for a name no in-place sub-schema evaluates; a name an ``allOf``/``anyOf``/
-        ``oneOf`` branch may evaluate is treated as open, conservatively), else what the schema
-        around a combinator branch does with it, else the empty schema (an open object).
+        ``oneOf`` branch may evaluate is treated as open), else what the schema around a
+        combinator branch does with it, else the empty schema (an open object).
         ``branch`` is set when one of ``node``'s own branches asks: the names ``node`` lists are
-        evaluated there, and the asking branch does not count.
+        evaluated there, and the asking branch does not count. ``surely``: count only sub-schemas
+        that apply whenever ``node`` passes (``allOf`` branches, the one branch of an ``anyOf``/
+        ``oneOf``), not one of several ``anyOf`` branches that may fail, ``if``/``then``/``else``
+        or a dependent schema. A name only those may evaluate is open or not depending on the
+        instance, so callers judge it both ways (``unlisted_both``).
         """
         open_object = _true(node.at("additionalProperties"), node.docs)
         if name is not None and branch is not None and name in (node.get("properties") or {}):
@@ -698,16 +873,45 @@ class JsonDiff:
                     return self.child(node, "patternProperties", pattern)
         if node.has("additionalProperties"):
             return self.child(node, "additionalProperties")
-        if name is not None and self._subschemas_evaluate(
-            node, branch, lambda n, d: self._evaluates_property(n, name, d)
+        if name is not None and (
+            self._surely_evaluated(node, branch, name)
+            if surely
+            else self._subschemas_evaluate(node, branch, lambda n, d: self._evaluates_property(n, name, d))
         ):
             return open_object
         if node.has("unevaluatedProperties"):
             return self.child(node, "unevaluatedProperties")
         if node.outer is not None:
             parent, keyword, index = node.outer
-            return self.unlisted(parent, name, (keyword, index))
+            return self.unlisted(parent, name, (keyword, index), surely=surely)
         return open_object
+
+    def unlisted_both(self, node: Node, name: str) -> list[Node]:
+        """``unlisted`` as it may be, and as it surely is when those differ (see ``surely``)."""
+        maybe, surely = self.unlisted(node, name), self.unlisted(node, name, surely=True)
+        return [maybe] if surely == maybe else [maybe, surely]
+
+    def _surely_evaluated(self, node: Node, skip: tuple[str, int] | None, name: str, depth: int = 0) -> bool:
+        """Whether a sub-schema that applies whenever ``node`` passes evaluates property ``name``."""
+        if depth >= _TYPE_DEPTH:
+            return False  # not proven: the caller then judges the name unevaluated too
+        for keyword in _COMBINATORS:
+            count = len(node.get(keyword) or [])
+            if keyword != "allOf" and count != 1:
+                continue
+            for index in range(count):
+                branch = self.child(node, keyword, index)
+                if (keyword, index) == skip or branch.boolean is not None:
+                    continue
+                if (
+                    name in (branch.get("properties") or {})
+                    or any(_search(p, name) for p in branch.get("patternProperties") or {})
+                    or branch.has("additionalProperties")
+                    or branch.has("unevaluatedProperties")
+                    or self._surely_evaluated(branch, None, name, depth + 1)
+                ):
+                    return True
+        return False
 
     def unlisted_item(self, node: Node, index: int, branch: tuple[str, int] | None = None) -> Node:
         """How ``node`` treats the item at ``index`` past its tuple, with no keyword for the rest.
@@ -787,7 +991,11 @@ class JsonDiff:
 
     def _property_added(self, old: Node, new: Node, name: str, old_req: set[str], new_req: set[str]) -> None:
         schema = self.child(new, "properties", name)
-        model, backward, forward = self.cover_added(self.unlisted(old, name), schema)
+        treats = self.unlisted_both(old, name)
+        model, backward, forward = self.cover_added(treats[0], schema)
+        for other in treats[1:]:
+            _, other_backward, other_forward = self.cover_added(other, schema)
+            backward, forward = backward and other_backward, forward and other_forward
         required = name in new_req and name not in old_req
         has_default = schema.has("default")
         forward = forward and not (name in old_req and name not in new_req)
@@ -828,7 +1036,11 @@ class JsonDiff:
 
     def _property_removed(self, old: Node, new: Node, name: str, old_req: set[str], new_req: set[str]) -> None:
         schema = self.child(old, "properties", name)
-        model, backward, forward = self.cover_removed(schema, self.unlisted(new, name))
+        treats = self.unlisted_both(new, name)
+        model, backward, forward = self.cover_removed(schema, treats[0])
+        for other in treats[1:]:
+            _, other_backward, other_forward = self.cover_removed(schema, other)
+            backward, forward = backward and other_backward, forward and other_forward
         backward = backward and not (name in new_req and name not in old_req)
         forward = forward and not (name in old_req and name not in new_req)
         if model == "partial":
@@ -874,8 +1086,15 @@ class JsonDiff:
             if pattern in old_patterns and pattern in new_patterns:
                 self.diff(self.child(old, "patternProperties", pattern), self.child(new, "patternProperties", pattern))
             elif pattern in new_patterns:
-                _, backward, forward = self.cover_added(
-                    self.unlisted(old, None), self.child(new, "patternProperties", pattern)
+                schema = self.child(new, "patternProperties", pattern)
+                _, backward, forward = self.cover_added(self.unlisted(old, None), schema)
+                if self._outer_may_evaluate(old, pattern):  # those names were open to the branch
+                    _, open_backward, open_forward = self.cover_added(_true(old.loc, old.docs), schema)
+                    backward, forward = backward and open_backward, forward and open_forward
+                # A pattern applies to the names `properties` lists too: old data under a listed
+                # name that it matches must fit it.
+                backward = backward and all(
+                    all_backward(self.sub(self._named(old, name), schema)) for name in _matching_names(new, pattern)
                 )
                 self.sink.emit(
                     "pattern_property_added",
@@ -885,8 +1104,14 @@ class JsonDiff:
                     forward=forward,
                 )
             else:
-                _, backward, forward = self.cover_removed(
-                    self.child(old, "patternProperties", pattern), self.unlisted(new, None)
+                schema = self.child(old, "patternProperties", pattern)
+                _, backward, forward = self.cover_removed(schema, self.unlisted(new, None))
+                if self._outer_may_evaluate(new, pattern):
+                    _, open_backward, open_forward = self.cover_removed(schema, _true(new.loc, new.docs))
+                    backward, forward = backward and open_backward, forward and open_forward
+                # ... and new data under a name the old schema listed must fit the pattern it lost.
+                forward = forward and all(
+                    all_forward(self.sub(schema, self._named(new, name))) for name in _matching_names(old, pattern)
                 )
                 self.sink.emit(
                     "pattern_property_removed",
@@ -896,6 +1121,33 @@ class JsonDiff:
                     forward=forward,
                     side="old",
                 )
+
+    def _outer_may_evaluate(self, node: Node, pattern: str) -> bool:
+        """Whether schemas around a branch may treat some names ``pattern`` matches their own way.
+
+        ``unlisted`` without a name follows ``outer`` to the first ``additionalProperties`` or
+        ``unevaluatedProperties`` around; but a name the parent lists (or matches by a pattern, or
+        that another in-place sub-schema may evaluate) is not treated so. For those names the
+        branch's pattern is a plain constraint on an open name, so callers judge both ways and keep
+        the stricter verdict per direction.
+        """
+        current = node
+        while current.outer is not None and not (
+            current.has("additionalProperties") or current.has("unevaluatedProperties")
+        ):
+            parent, keyword, index = current.outer
+            if parent.has("patternProperties") or _matching_names(parent, pattern):
+                return True
+            if self._subschemas_evaluate(parent, (keyword, index), lambda _node, _depth: True):
+                return True
+            current = parent
+        return False
+
+    def _named(self, node: Node, name: str) -> Node:
+        """The schema ``node`` gives the property ``name``: listed, or as it treats unlisted names."""
+        if name in (node.get("properties") or {}):
+            return self.child(node, "properties", name)
+        return self.unlisted(node, name)
 
     def _dependencies(self, old: Node, new: Node) -> None:
         old_arrays, old_schemas = _dependency_entries(old)
@@ -1050,12 +1302,17 @@ class JsonDiff:
     def _branches(self, old: Node, new: Node, old_kw: str, new_kw: str) -> None:
         """Same or switched combinator: pair branches up as the registry does (maximum matching)."""
         old_branches, new_branches = self._branch_nodes(old, old_kw), self._branch_nodes(new, new_kw)
+        # An unevaluated* keyword here or around sees what the branches evaluate: a branch more
+        # or less, or another combinator (anyOf counts only the branches that pass), changes what
+        # it accepts in ways the pairing below does not see, so neither direction is proven.
+        unproven = _unevaluated_around(old, new)
+        note = " (unevaluated* sees what the branches evaluate)" if unproven else ""
         if old_kw != new_kw:
             singles = (len(old_branches) == 1, len(new_branches) == 1)
-            backward = _criterion_ok(old_kw, new_kw, *singles)
-            forward = _criterion_ok(new_kw, old_kw, singles[1], singles[0])
+            backward = _criterion_ok(old_kw, new_kw, *singles) and not unproven
+            forward = _criterion_ok(new_kw, old_kw, singles[1], singles[0]) and not unproven
             kind = "combined_type_extended" if backward else "combined_type_changed"
-            self._emit(kind, old, new, new_kw, f"{old_kw} -> {new_kw}", backward=backward, forward=forward)
+            self._emit(kind, old, new, new_kw, f"{old_kw} -> {new_kw}{note}", backward=backward, forward=forward)
         pairs = {(i, j): self.sub(o, n) for i, o in enumerate(old_branches) for j, n in enumerate(new_branches)}
         size = min(len(old_branches), len(new_branches))
         backward = _matching(pairs, all_backward) >= size
@@ -1075,9 +1332,9 @@ class JsonDiff:
                 old,
                 new,
                 new_kw,
-                f"{new_kw}: {len(old_branches)} -> {len(new_branches)} branches{why}",
-                backward=bool(rule.backward) and not overlap_new,
-                forward=bool(rule.forward) and not overlap_old,
+                f"{new_kw}: {len(old_branches)} -> {len(new_branches)} branches{why}{note}",
+                backward=bool(rule.backward) and not overlap_new and not unproven,
+                forward=bool(rule.forward) and not overlap_old and not unproven,
             )
         elif any(not c.cosmetic for changes in pairs.values() for c in changes):
             backward, forward = backward and not overlap_new, forward and not overlap_old
@@ -1097,40 +1354,48 @@ class JsonDiff:
     def _combinator_added(self, old: Node, new: Node, keyword: str) -> None:
         # Distribute: the old schema plus one branch's constraints, per branch.
         base = old.without(*_COMBINATORS)
-        results = [self.sub(base, _overlay(base, branch)) for branch in self._branch_nodes(new, keyword)]
+        branches = self._branch_nodes(new, keyword)
+        results = [self.sub(base, _overlay(base, branch)) for branch in branches]
         backward_each = [all_backward(r) for r in results]
         forward_each = [all_forward(r) for r in results]
-        overlap = keyword == "oneOf" and not self.disjoint(self._branch_nodes(new, keyword))
+        overlap = keyword == "oneOf" and not self.disjoint(branches)
         if keyword == "allOf":
             kind, backward, forward = "product_type_added", all(backward_each), any(forward_each)
         else:
             kind, backward, forward = "sum_type_added", any(backward_each) and not overlap, all(forward_each)
+        inexact = _inexact_overlay(old, new, base, branches)
+        if inexact:
+            backward = forward = False
         self._emit(
             kind,
             old,
             new,
             keyword,
-            f"{keyword} added with {len(results)} branch(es){_overlap_note(overlap, False)}",
+            f"{keyword} added with {len(results)} branch(es){_overlap_note(overlap, False)}{inexact}",
             backward=backward,
             forward=forward,
         )
 
     def _combinator_removed(self, old: Node, new: Node, keyword: str) -> None:
         base = new.without(*_COMBINATORS)
-        results = [self.sub(_overlay(base, branch), base) for branch in self._branch_nodes(old, keyword)]
+        branches = self._branch_nodes(old, keyword)
+        results = [self.sub(_overlay(base, branch), base) for branch in branches]
         backward_each = [all_backward(r) for r in results]
         forward_each = [all_forward(r) for r in results]
-        overlap = keyword == "oneOf" and not self.disjoint(self._branch_nodes(old, keyword))
+        overlap = keyword == "oneOf" and not self.disjoint(branches)
         if keyword == "allOf":
             kind, backward, forward = "product_type_removed", any(backward_each), all(forward_each)
         else:
             kind, backward, forward = "sum_type_removed", all(backward_each), any(forward_each) and not overlap
+        inexact = _inexact_overlay(old, new, base, branches)
+        if inexact:
+            backward = forward = False
         self._emit(
             kind,
             old,
             new,
             keyword,
-            f"{keyword} removed{_overlap_note(False, overlap)}",
+            f"{keyword} removed{_overlap_note(False, overlap)}{inexact}",
             backward=backward,
             forward=forward,
         )
@@ -1199,11 +1464,61 @@ def _overlap_note(new_side: bool, old_side: bool) -> str:
     return f" (the {side} oneOf branches may overlap: a value matching two is rejected)"
 
 
+# A keyword that reads siblings -> the siblings it reads, when one of them keeps it from
+# applying: beside the base's, a branch's keyword would exempt more (``additionalProperties``,
+# ``items``) or count differently (``contains`` with ``minContains: 0`` passes always).
+_LOOSENED_BY = {
+    "additionalProperties": ("properties", "patternProperties"),
+    "items": ("prefixItems",),
+    "contains": ("minContains", "maxContains"),
+}
+
+
+def _unevaluated_around(*nodes: Node) -> bool:
+    """Whether an ``unevaluated*`` keyword on one of ``nodes``, or around it (``outer``), sees it."""
+    for node in nodes:
+        around: Node | None = node
+        while around is not None:
+            if around.keywords.keys() & _UNEVALUATED:
+                return True
+            around = around.outer[0] if around.outer is not None else None
+    return False
+
+
+def _inexact_overlay(old: Node, new: Node, base: Node, branches: list[Node]) -> str:
+    """Why ``_overlay`` may not stand for "base and branch" here (a note for the message), or "".
+
+    A combinator added or removed is judged branch by branch: ``base`` with the branch's keywords
+    on top (``O``) against ``base``. Every verdict that can come out compatible rests on "all of
+    ``base`` is in ``O``", which must imply "all of ``base`` is in the branch": it does while the
+    branch's keywords assert in ``O`` at least what they assert alone. A base keyword the branch
+    replaces, or a base keyword reading the branch's siblings, only changes the base side, which
+    is fine. Not so when a branch keyword would read the base's siblings and be loosened by them
+    (``_LOOSENED_BY``), or when ``unevaluated*`` is in play (in a branch; on either schema or
+    around it, ``outer``: it sees what every branch evaluates, not one at a time). Then neither
+    direction is proven and both are judged breaking (``allOf`` of one branch is merged exactly
+    by ``_flattened`` before this, where it can be).
+    """
+    if _unevaluated_around(old, new):
+        return " (unevaluated* sees what every branch evaluates: not judged branch by branch)"
+    own = {key for key in base.keywords if key in _VALIDATION}
+    for branch in branches:
+        theirs = {key for key in branch.keywords if key in _VALIDATION}
+        if theirs & _UNEVALUATED:
+            return " (a branch has its own unevaluated*: not judged branch by branch)"
+        for reader, read in _LOOSENED_BY.items():
+            if reader in theirs and any(key in own and key not in theirs for key in read):
+                return f" (a branch's {reader} would read the siblings' {'/'.join(read)}: not judged branch by branch)"
+    return ""
+
+
 def _overlay(base: Node, branch: Node) -> Node:
     """``base`` with a branch's keywords on top (the branch wins where both constrain)."""
     if branch.boolean is False:
         return branch
-    return Node(branch.loc, {**base.keywords, **branch.keywords}, None, branch.target, branch.docs, base.outer)
+    entries = {spot: e for spot, e in base.entries.items() if spot[0] not in branch.keywords} | dict(branch.entries)
+    keywords = {**base.keywords, **branch.keywords}
+    return Node(branch.loc, keywords, None, branch.target, branch.docs, base.outer, entries)
 
 
 def _criterion_ok(writer: str, reader: str, writer_single: bool, reader_single: bool) -> bool:
@@ -1276,6 +1591,11 @@ def _search(pattern: str, name: str) -> bool:
         return re.search(pattern, name) is not None
     except re.error:
         return False
+
+
+def _matching_names(node: Node, pattern: str) -> list[str]:
+    """The names ``node``'s ``properties`` lists that ``pattern`` matches."""
+    return [name for name in node.get("properties") or {} if _search(pattern, name)]
 
 
 def _dependency_entries(node: Node) -> tuple[dict[str, tuple[list[str], str]], dict[str, str]]:
