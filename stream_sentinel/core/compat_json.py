@@ -145,7 +145,6 @@ _TRANSITIONS = {
     ("schema", "open"): "extended",
     ("open", "schema"): "narrowed",
 }
-_REST = ("items", "additionalItems")  # what may hold the schema of the items after a tuple
 _ALL_TYPES = frozenset({"null", "boolean", "object", "array", "number", "string", "integer"})
 _TYPE_DEPTH = 8  # how deep combinators are followed for the types a node accepts (cuts $ref cycles)
 
@@ -891,44 +890,76 @@ class JsonDiff:
         maybe, surely = self.unlisted(node, name), self.unlisted(node, name, surely=True)
         return [maybe] if surely == maybe else [maybe, surely]
 
-    def _surely_evaluated(self, node: Node, skip: tuple[str, int] | None, name: str, depth: int = 0) -> bool:
+    def _surely_evaluated(self, node: Node, skip: tuple[str, int] | None, name: str) -> bool:
         """Whether a sub-schema that applies whenever ``node`` passes evaluates property ``name``."""
+        return self._surely_in_branches(
+            node,
+            skip,
+            lambda branch: (
+                name in (branch.get("properties") or {})
+                or any(_search(p, name) for p in branch.get("patternProperties") or {})
+                or branch.has("additionalProperties")
+                or branch.has("unevaluatedProperties")
+            ),
+        )
+
+    def _surely_in_branches(
+        self, node: Node, skip: tuple[str, int] | None, evaluates: Callable[[Node], bool], depth: int = 0
+    ) -> bool:
+        """Whether ``evaluates`` holds for a branch that applies whenever ``node`` passes.
+
+        Such branches are every ``allOf`` branch and a lone ``anyOf``/``oneOf`` branch (one of
+        several may fail), recursively; ``skip`` is the branch the question comes from.
+        """
         if depth >= _TYPE_DEPTH:
-            return False  # not proven: the caller then judges the name unevaluated too
+            return False  # not proven: the caller then judges the location unevaluated too
         for keyword in _COMBINATORS:
             count = len(node.get(keyword) or [])
             if keyword != "allOf" and count != 1:
                 continue
-            for index in range(count):
-                branch = self.child(node, keyword, index)
-                if (keyword, index) == skip or branch.boolean is not None:
+            for position in range(count):
+                branch = self.child(node, keyword, position)
+                if (keyword, position) == skip or branch.boolean is not None:
                     continue
-                if (
-                    name in (branch.get("properties") or {})
-                    or any(_search(p, name) for p in branch.get("patternProperties") or {})
-                    or branch.has("additionalProperties")
-                    or branch.has("unevaluatedProperties")
-                    or self._surely_evaluated(branch, None, name, depth + 1)
-                ):
+                if evaluates(branch) or self._surely_in_branches(branch, None, evaluates, depth + 1):
                     return True
         return False
 
-    def unlisted_item(self, node: Node, index: int, branch: tuple[str, int] | None = None) -> Node:
+    def unlisted_item(
+        self, node: Node, index: int, branch: tuple[str, int] | None = None, *, surely: bool = False
+    ) -> Node:
         """How ``node`` treats the item at ``index`` past its tuple, with no keyword for the rest.
 
-        Like ``unlisted``, for ``unevaluatedItems``.
+        Like ``unlisted``, for ``unevaluatedItems``; ``node``'s own ``contains`` may evaluate the
+        item too. ``surely``: count only what evaluates it whenever ``node`` passes (not
+        ``contains``, which evaluates matching items only, nor one of several ``anyOf`` branches).
         """
         open_array = _true(node.at("items"), node.docs)
-        if branch is not None and _evaluates_item(node, index, own=True):
+        if _evaluates_item(node, index, own=True, surely=surely):
             return open_array
-        if self._subschemas_evaluate(node, branch, lambda n, d: self._evaluates_item_deep(n, index, d)):
+        if (
+            self._surely_evaluated_item(node, branch, index)
+            if surely
+            else self._subschemas_evaluate(node, branch, lambda n, d: self._evaluates_item_deep(n, index, d))
+        ):
             return open_array
         if node.has("unevaluatedItems"):
             return self.child(node, "unevaluatedItems")
         if node.outer is not None:
             parent, keyword, position = node.outer
-            return self.unlisted_item(parent, index, (keyword, position))
+            return self.unlisted_item(parent, index, (keyword, position), surely=surely)
         return open_array
+
+    def unlisted_items_both(self, node: Node, index: int) -> list[Node]:
+        """``unlisted_item`` as it may be, and as it surely is when those differ (``unlisted_both``)."""
+        maybe, surely = self.unlisted_item(node, index), self.unlisted_item(node, index, surely=True)
+        return [maybe] if surely == maybe else [maybe, surely]
+
+    def _surely_evaluated_item(self, node: Node, skip: tuple[str, int] | None, index: int) -> bool:
+        """Whether a sub-schema that applies whenever ``node`` passes evaluates the item at ``index``."""
+        return self._surely_in_branches(
+            node, skip, lambda branch: _evaluates_item(branch, index, own=False, surely=True)
+        )
 
     def _subschemas_evaluate(
         self, node: Node, skip: tuple[str, int] | None, evaluates: Callable[[Node, int], bool], depth: int = 0
@@ -1199,21 +1230,37 @@ class JsonDiff:
     def _array(self, old: Node, new: Node) -> None:
         old_tuple, old_rest, old_rest_kw = self._tuple(old)
         new_tuple, new_rest, new_rest_kw = self._tuple(new)
+        old_at, new_at = self._rest_at(old, old_rest, old_rest_kw), self._rest_at(new, new_rest, new_rest_kw)
+        # Past both tuples: a keyword for the rest added or removed replaces (or gives back to)
+        # ``unevaluatedItems`` here or around a branch, unless something else evaluates those
+        # items, so each way the other side may treat them is compared (``unlisted_items_both``).
+        pairs = [(old_rest, new_rest)]
+        if old.has(old_rest_kw) != new.has(new_rest_kw):
+            index = max(len(old_tuple or []), len(new_tuple or []))
+            pairs = [(before, after) for before in old_at(index) for after in new_at(index)]
         if old_tuple is None and new_tuple is None:
             if old.has("items") or new.has("items"):
-                self.diff(old_rest, new_rest)
+                for before, after in pairs:
+                    if (before is old_rest or trivial(before)) and (after is new_rest or trivial(after)):
+                        self.diff(before, after)  # absent items is the empty schema
+                    else:
+                        self._content_model(old, new, before, after, "items", "additional_items", "items not evaluated")
         else:
-            self._positions(
-                old_tuple or [], new_tuple or [], self._rest_at(old, old_rest), self._rest_at(new, new_rest)
-            )
+            self._positions(old_tuple or [], new_tuple or [], old_at, new_at)
             keyword = new_rest_kw if new.has(new_rest_kw) else old_rest_kw
-            self._content_model(old, new, old_rest, new_rest, keyword, "additional_items", "items after the tuple")
+            for before, after in pairs:
+                self._content_model(old, new, before, after, keyword, "additional_items", "items after the tuple")
         self._content_keyword(old, new, "unevaluatedItems", "unevaluated_items", "items not evaluated")
         if old.has("contains") and new.has("contains"):
             self.diff(self.child(old, "contains"), self.child(new, "contains"))
         elif old.has("contains") or new.has("contains"):
             kind = "contains_added" if new.has("contains") else "contains_removed"
-            self._emit(kind, old, new, "contains", kind.replace("_", " "))
+            # contains evaluates the items it matches, so unevaluatedItems here or around no
+            # longer (or now) judges them: neither direction is proven.
+            unproven = _unevaluated_around(old, new, keywords=frozenset({"unevaluatedItems"}))
+            note = " (unevaluatedItems sees the items it evaluates)" if unproven else ""
+            facts = {"backward": False, "forward": False} if unproven else {}
+            self._emit(kind, old, new, "contains", kind.replace("_", " ") + note, **facts)
 
     def _tuple(self, node: Node) -> tuple[list[Node] | None, Node, str]:
         """(tuple positions or None, schema of the items after them, the keyword holding it)."""
@@ -1229,28 +1276,30 @@ class JsonDiff:
             )
         return None, self.child(node, "items"), "items"
 
-    def _rest_at(self, node: Node, rest: Node) -> Callable[[int], Node]:
-        """The schema of the item at an index past the tuple.
+    def _rest_at(self, node: Node, rest: Node, keyword: str) -> Callable[[int], list[Node]]:
+        """The schemas the item at an index past the tuple may be held to (each is judged).
 
-        ``rest``, unless no keyword holds it: then ``unevaluatedItems`` (here or around a
-        combinator branch) may decide.
+        ``rest``, unless ``keyword`` (what holds it) is absent: then ``unevaluatedItems`` (here or
+        around a combinator branch) may decide, or something else evaluate it (``unlisted_items_both``).
         """
-        if rest.boolean is True and not any(node.has(k) and not isinstance(node.get(k), list) for k in _REST):
-            return lambda index: self.unlisted_item(node, index)
-        return lambda _: rest
+        if not node.has(keyword):
+            return lambda index: self.unlisted_items_both(node, index)
+        return lambda _: [rest]
 
     def _positions(
         self,
         old_items: list[Node],
         new_items: list[Node],
-        old_rest: Callable[[int], Node],
-        new_rest: Callable[[int], Node],
+        old_rest: Callable[[int], list[Node]],
+        new_rest: Callable[[int], list[Node]],
     ) -> None:
         for index in range(max(len(old_items), len(new_items))):
             if index < len(old_items) and index < len(new_items):
                 self.diff(old_items[index], new_items[index])
             elif index < len(new_items):
-                model, backward, forward = self.cover_added(old_rest(index), new_items[index])
+                verdicts = [self.cover_added(treat, new_items[index]) for treat in old_rest(index)]
+                model = verdicts[0][0]
+                backward, forward = all(v[1] for v in verdicts), all(v[2] for v in verdicts)
                 if model == "partial":
                     kind = f"item_added_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
                 elif model == "closed":
@@ -1261,7 +1310,9 @@ class JsonDiff:
                     kind, new_items[index].loc.where, f"tuple item {index} added", backward=backward, forward=forward
                 )
             else:
-                model, backward, forward = self.cover_removed(old_items[index], new_rest(index))
+                verdicts = [self.cover_removed(old_items[index], treat) for treat in new_rest(index)]
+                model = verdicts[0][0]
+                backward, forward = all(v[1] for v in verdicts), all(v[2] for v in verdicts)
                 if model == "partial":
                     kind = f"item_removed_{'is' if backward else 'not'}_covered_by_partially_open_content_model"
                 elif model == "closed":
@@ -1474,12 +1525,12 @@ _LOOSENED_BY = {
 }
 
 
-def _unevaluated_around(*nodes: Node) -> bool:
-    """Whether an ``unevaluated*`` keyword on one of ``nodes``, or around it (``outer``), sees it."""
+def _unevaluated_around(*nodes: Node, keywords: frozenset[str] = _UNEVALUATED) -> bool:
+    """Whether an ``unevaluated*`` keyword (of ``keywords``) on one of ``nodes``, or around it (``outer``), sees it."""
     for node in nodes:
         around: Node | None = node
         while around is not None:
-            if around.keywords.keys() & _UNEVALUATED:
+            if around.keywords.keys() & keywords:
                 return True
             around = around.outer[0] if around.outer is not None else None
     return False
@@ -1567,16 +1618,21 @@ def _report_pairs(pairs: Mapping[tuple[int, int], list[Change]]) -> list[tuple[i
     return sorted(chosen)
 
 
-def _evaluates_item(node: Node, index: int, own: bool) -> bool:
+def _evaluates_item(node: Node, index: int, own: bool, surely: bool = False) -> bool:
     """Whether ``node``'s own array keywords may evaluate the item at ``index``.
 
-    ``own``: ``node`` holds the branch that asks, and its ``unevaluatedItems`` is the keyword
-    being resolved, so it does not count.
+    ``own``: ``node``'s ``unevaluatedItems`` is the keyword being resolved, so it does not count.
+    ``surely``: only keywords that evaluate it whenever ``node`` passes (not ``contains``, and
+    ``additionalItems`` only after an ``items`` array: elsewhere validators ignore it).
     """
     positions = node.get("prefixItems" if node.has("prefixItems") else "items")
     if isinstance(positions, list) and index < len(positions):
         return True
-    rest = ("items", "additionalItems", "contains", *(() if own else ("unevaluatedItems",)))
+    if surely:
+        rest: tuple[str, ...] = ("items", "additionalItems") if isinstance(node.get("items"), list) else ("items",)
+        rest = (*rest, *(() if own else ("unevaluatedItems",)))
+    else:
+        rest = ("items", "additionalItems", "contains", *(() if own else ("unevaluatedItems",)))
     return any(node.has(k) and not isinstance(node.get(k), list) for k in rest)
 
 

@@ -1,4 +1,4 @@
-"""Soundness of the JSON Schema diff around allOf, properties and unevaluatedProperties.
+"""Soundness of the JSON Schema diff around allOf, properties/items and unevaluated*.
 
 The corpus pins exact kinds and verdicts for hand-written cases; this checks the one property
 the sentinel must never lose, on many generated ones: when the diff calls a change compatible
@@ -93,8 +93,12 @@ class _Schemas:
         if "allOf" in new and self.rng.random() < 0.5:
             del new["allOf"]
         else:
-            new["allOf"] = [self.object(1)]
+            new["allOf"] = [self.branch(1)]
         return old, new
+
+    def branch(self, depth: int) -> dict[str, Any]:
+        """A schema for an allOf branch of ``top``'s kind."""
+        return self.object(depth)
 
 
 def _missed_breaks(old: dict[str, Any], new: dict[str, Any], instances: list[Any] | None = None) -> list[str]:
@@ -230,8 +234,50 @@ def test_no_missed_break_in_found_cases(old: dict[str, Any], new: dict[str, Any]
     assert not _missed_breaks(old, new)
 
 
-ARRAYS = [[], [1], ["x"], [1, 2], ["x", 1]]
-KNOWN_MISSES = [
+ARRAYS = [[], [1], ["x"], [1, 2], ["x", 1], [1, "x"], ["x", "y"], [1, 2, 3], ["x", "y", 1]]
+ITEM_SCHEMAS: tuple[Any, ...] = ({"type": "integer"}, {"type": "string"}, {}, False)
+
+
+class _Arrays(_Schemas):
+    """Array schemas: items, prefixItems, contains, nested allOf/anyOf branches, unevaluatedItems."""
+
+    def array(self, depth: int) -> dict[str, Any]:
+        rng = self.rng
+        schema: dict[str, Any] = {}
+        roll = rng.random()
+        if roll < 0.3:
+            schema["items"] = rng.choice(ITEM_SCHEMAS)
+        elif roll < 0.5:
+            schema["prefixItems"] = [rng.choice(ITEM_SCHEMAS) for _ in range(rng.randint(1, 2))]
+            if rng.random() < 0.3:
+                schema["items"] = rng.choice(ITEM_SCHEMAS)
+        if rng.random() < 0.15:
+            schema["contains"] = rng.choice(ITEM_SCHEMAS[:2])
+        if depth > 0 and rng.random() < 0.5:
+            keyword = rng.choice(("allOf", "allOf", "anyOf"))
+            schema[keyword] = [self.array(depth - 1) for _ in range(rng.choice((1, 2)))]
+        return schema
+
+    def top(self) -> dict[str, Any]:
+        schema = {"type": "array", **self.array(2)}
+        if self.rng.random() < 0.7:
+            schema["unevaluatedItems"] = self.rng.choice((False, {"type": "integer"}))
+        return schema
+
+    def branch(self, depth: int) -> dict[str, Any]:
+        return self.array(depth)
+
+
+@pytest.mark.parametrize("seed", range(2))
+def test_no_missed_break_around_unevaluated_items(seed: int) -> None:
+    schemas = _Arrays(seed)
+    for _ in range(150):
+        old, new = schemas.pair()
+        missed = _missed_breaks(old, new, ARRAYS)
+        assert not missed, (json.dumps(old), json.dumps(new), missed[:2])
+
+
+ARRAY_REGRESSIONS = [
     pytest.param(
         {"type": "array", "unevaluatedItems": False},
         {"type": "array", "items": {"type": "integer"}, "unevaluatedItems": False},
@@ -242,10 +288,44 @@ KNOWN_MISSES = [
         {"type": "array", "allOf": [{"items": {"type": "integer"}}, {"minItems": 0}], "unevaluatedItems": False},
         id="items added in an allOf branch of an array closed by unevaluatedItems",
     ),
+    pytest.param(
+        {"type": "array", "items": {"type": "integer"}, "unevaluatedItems": False},
+        {"type": "array", "unevaluatedItems": False},
+        id="items removed from an array closed by unevaluatedItems",
+    ),
+    pytest.param(
+        {"type": "array", "prefixItems": [{"type": "integer"}], "unevaluatedItems": False},
+        {"type": "array", "prefixItems": [{"type": "integer"}], "items": {"type": "string"}, "unevaluatedItems": False},
+        id="items added after a tuple closed by unevaluatedItems",
+    ),
+    pytest.param(
+        {"type": "array", "anyOf": [{"prefixItems": [{"type": "string"}]}, {}], "unevaluatedItems": False},
+        {
+            "type": "array",
+            "prefixItems": [{"type": "integer"}],
+            "anyOf": [{"prefixItems": [{"type": "string"}]}, {}],
+            "unevaluatedItems": False,
+        },
+        id="position added that only one of several anyOf branches evaluates (it may fail)",
+    ),
+    pytest.param(
+        {"type": "array", "prefixItems": [{}], "contains": {"type": "integer"}, "unevaluatedItems": False},
+        {
+            "type": "array",
+            "prefixItems": [{}, {"type": "string"}],
+            "contains": {"type": "integer"},
+            "unevaluatedItems": False,
+        },
+        id="position added where the array's own contains may have evaluated the item",
+    ),
+    pytest.param(
+        {"type": "array", "unevaluatedItems": False},
+        {"type": "array", "contains": {"type": "integer"}, "unevaluatedItems": False},
+        id="contains added to an array closed by unevaluatedItems",
+    ),
 ]
 
 
-@pytest.mark.xfail(strict=True, reason="known missed break (unevaluatedItems), not fixed yet")
-@pytest.mark.parametrize(("old", "new"), KNOWN_MISSES)
-def test_known_missed_breaks(old: dict[str, Any], new: dict[str, Any]) -> None:
+@pytest.mark.parametrize(("old", "new"), ARRAY_REGRESSIONS)
+def test_no_missed_break_in_found_array_cases(old: dict[str, Any], new: dict[str, Any]) -> None:
     assert not _missed_breaks(old, new, ARRAYS)
