@@ -227,6 +227,9 @@ KINDS: Mapping[str, KindRule] = {
     **_content_model("unevaluated_items", "unevaluated items"),
     "contains_added": KindRule(_F, _T, False, "contains added"),
     "contains_removed": KindRule(_T, _F, False, "contains removed"),
+    "contains_changed_beside_max_contains": KindRule(
+        _F, _F, False, "contains changed where maxContains bounds the matches: counts change both ways"
+    ),
     # -- JSON Schema: combinators
     "sum_type_extended": KindRule(_T, _F, False, "anyOf/oneOf has more branches"),
     "sum_type_narrowed": KindRule(_F, _T, False, "anyOf/oneOf has fewer branches"),

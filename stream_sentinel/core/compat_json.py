@@ -1252,7 +1252,19 @@ class JsonDiff:
                 self._content_model(old, new, before, after, keyword, "additional_items", "items after the tuple")
         self._content_keyword(old, new, "unevaluatedItems", "unevaluated_items", "items not evaluated")
         if old.has("contains") and new.has("contains"):
+            before = len(self.sink.changes)
             self.diff(self.child(old, "contains"), self.child(new, "contains"))
+            changed = any(not KINDS[c.kind].cosmetic for c in self.sink.changes[before:])
+            if changed and (old.has("maxContains") or new.has("maxContains")):
+                # A count bounded above turns a wider contains into a break as well: old data may
+                # now match more items than maxContains allows. Neither direction is proven.
+                self._emit(
+                    "contains_changed_beside_max_contains",
+                    old,
+                    new,
+                    "contains",
+                    "contains changed beside maxContains: items are counted differently",
+                )
         elif old.has("contains") or new.has("contains"):
             kind = "contains_added" if new.has("contains") else "contains_removed"
             # contains evaluates the items it matches, so unevaluatedItems here or around no
