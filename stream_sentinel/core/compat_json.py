@@ -1252,9 +1252,9 @@ class JsonDiff:
                 self._content_model(old, new, before, after, keyword, "additional_items", "items after the tuple")
         self._content_keyword(old, new, "unevaluatedItems", "unevaluated_items", "items not evaluated")
         if old.has("contains") and new.has("contains"):
-            before = len(self.sink.changes)
+            seen = len(self.sink.changes)
             self.diff(self.child(old, "contains"), self.child(new, "contains"))
-            changed = any(not KINDS[c.kind].cosmetic for c in self.sink.changes[before:])
+            changed = any(not KINDS[c.kind].cosmetic for c in self.sink.changes[seen:])
             if changed and (old.has("maxContains") or new.has("maxContains")):
                 # A count bounded above turns a wider contains into a break as well: old data may
                 # now match more items than maxContains allows. Neither direction is proven.
