@@ -156,25 +156,37 @@ def main() -> None:
     loads, decode_error = orjson.loads, orjson.JSONDecodeError
     check = checker.check
 
-    def floor() -> None:
-        for value in messages:
-            try:  # noqa: SIM105 - a context manager per message would distort the floor
-                is_valid(loads(value))
-            except decode_error:
-                pass
+    # Each side as a loop over a given message list: the whole workload, then valid/invalid only.
+    def floor_of(subset: list[bytes]) -> Callable[[], None]:
+        def floor() -> None:
+            for value in subset:
+                try:  # noqa: SIM105 - a context manager per message would distort the floor
+                    is_valid(loads(value))
+                except decode_error:
+                    pass
 
-    def detail_floor() -> None:
-        for value in messages:
-            try:
-                payload = loads(value)
-            except decode_error:
-                continue
-            if not is_valid(payload):
-                list(iter_errors(payload))
+        return floor
 
-    def core() -> None:
-        for value in messages:
-            check(value, HEADERS)
+    def detail_of(subset: list[bytes]) -> Callable[[], None]:
+        def detail_floor() -> None:
+            for value in subset:
+                try:
+                    payload = loads(value)
+                except decode_error:
+                    continue
+                if not is_valid(payload):
+                    list(iter_errors(payload))
+
+        return detail_floor
+
+    def core_of(subset: list[bytes]) -> Callable[[], None]:
+        def core() -> None:
+            for value in subset:
+                check(value, HEADERS)
+
+        return core
+
+    floor, detail_floor, core = floor_of(messages), detail_of(messages), core_of(messages)
 
     def core_with_events() -> None:
         for offset, value in enumerate(messages):
@@ -194,31 +206,11 @@ def main() -> None:
     events_rate = best_rate(core_with_events, len(messages), max(2, args.rounds // 2))
 
     def split(subset: list[bytes]) -> tuple[float, float, float]:
-        def floor_part() -> None:
-            for value in subset:
-                try:  # noqa: SIM105 - as above
-                    is_valid(loads(value))
-                except decode_error:
-                    pass
-
-        def detail_part() -> None:
-            for value in subset:
-                try:
-                    payload = loads(value)
-                except decode_error:
-                    continue
-                if not is_valid(payload):
-                    list(iter_errors(payload))
-
-        def core_part() -> None:
-            for value in subset:
-                check(value, HEADERS)
-
         rounds = max(2, args.rounds // 2)
         return (
-            1e6 / best_rate(floor_part, len(subset), rounds),
-            1e6 / best_rate(detail_part, len(subset), rounds),
-            1e6 / best_rate(core_part, len(subset), rounds),
+            1e6 / best_rate(floor_of(subset), len(subset), rounds),
+            1e6 / best_rate(detail_of(subset), len(subset), rounds),
+            1e6 / best_rate(core_of(subset), len(subset), rounds),
         )
 
     valid_floor_us, _, valid_core_us = split(valid_messages)
