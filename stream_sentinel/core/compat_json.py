@@ -887,8 +887,7 @@ class JsonDiff:
 
     def unlisted_both(self, node: Node, name: str) -> list[Node]:
         """``unlisted`` as it may be, and as it surely is when those differ (see ``surely``)."""
-        maybe, surely = self.unlisted(node, name), self.unlisted(node, name, surely=True)
-        return [maybe] if surely == maybe else [maybe, surely]
+        return _readings(lambda surely: self.unlisted(node, name, surely=surely))
 
     def _surely_evaluated(self, node: Node, skip: tuple[str, int] | None, name: str) -> bool:
         """Whether a sub-schema that applies whenever ``node`` passes evaluates property ``name``."""
@@ -952,8 +951,7 @@ class JsonDiff:
 
     def unlisted_items_both(self, node: Node, index: int) -> list[Node]:
         """``unlisted_item`` as it may be, and as it surely is when those differ (``unlisted_both``)."""
-        maybe, surely = self.unlisted_item(node, index), self.unlisted_item(node, index, surely=True)
-        return [maybe] if surely == maybe else [maybe, surely]
+        return _readings(lambda surely: self.unlisted_item(node, index, surely=surely))
 
     def _surely_evaluated_item(self, node: Node, skip: tuple[str, int] | None, index: int) -> bool:
         """Whether a sub-schema that applies whenever ``node`` passes evaluates the item at ``index``."""
@@ -1790,3 +1788,9 @@ def diff_json(old: SchemaSource, new: SchemaSource) -> list[Change]:
 def _root_base(source: SchemaSource) -> str:
     ident = source.document.get("$id") if isinstance(source.document, dict) else None
     return urljoin(source.uri, ident) if isinstance(ident, str) else source.uri
+
+
+def _readings(lookup: Callable[[bool], Node]) -> list[Node]:
+    """The schema a location falls under as it may be and as it surely is; one entry if equal."""
+    maybe, surely = lookup(False), lookup(True)
+    return [maybe] if surely == maybe else [maybe, surely]
