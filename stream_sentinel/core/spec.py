@@ -763,7 +763,7 @@ def _build_topic(
         versions: list[SchemaVersion] = []
         for index, vspec in enumerate(event_spec["versions"]):
             vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
-            number = vspec["version"]
+            number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
             if versions and number <= versions[-1].version:
                 raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
             ref = vspec["schema"]
@@ -800,7 +800,7 @@ def _build_topic(
                     kind="avro" if avro else "json",
                     document=docs[ref],
                     uri=uri_for(ref),
-                    schema_id=vspec.get("schema_id"),
+                    schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
                     owner=vspec.get("owner"),
                     requirement=vspec.get("requirement"),
                     references=references,

@@ -494,3 +494,14 @@ def test_yaml_alias_bomb_is_refused_by_every_command(spec_factory: SpecFactory, 
     assert stderr.getvalue() == (
         "stream-sentinel: catalog.yaml#: aliases (*name) are not allowed in the catalog (line 3, column 10)\n"
     )
+
+
+def test_integral_floats_become_integers(spec_factory: SpecFactory) -> None:
+    """YAML ``version: 2.0`` passes JSON Schema's integer check; it must not print as v2.0."""
+    catalog = catalog_with(lambda c: c["topics"]["orders"]["events"]["OrderCreated"]["versions"][1].update(version=2.0))
+    catalog["topics"]["shipments"]["events"]["Shipped"]["versions"][0]["schema_id"] = 7.0
+    loaded = load_catalog(spec_factory({"catalog.yaml": catalog}))
+    version = loaded.topics["orders"].events["OrderCreated"].newest.version
+    assert (type(version), version) == (int, 2)
+    assert sorted(loaded.schema_ids) == [7, 21]
+    assert all(type(schema_id) is int for schema_id in loaded.schema_ids)
