@@ -432,9 +432,14 @@ class AvroCodec:
 
     __slots__ = ("_step", "parsed")
 
-    def __init__(self, parsed: Any) -> None:
+    def __init__(self, parsed: Any, named: Mapping[str, Any] | None = None) -> None:
+        """Compile the check; ``named`` maps full names to named types (a parsed record has its own).
+
+        Needed when ``parsed`` is not a record: a top-level union naming types from references.
+        """
         self.parsed = parsed
-        named = parsed.get("__named_schemas", {}) if isinstance(parsed, dict) else {}
+        if named is None:
+            named = parsed.get("__named_schemas", {}) if isinstance(parsed, dict) else {}
         self._step = _Compiler(named).compile(parsed)
 
     def check(self, data: bytes, start: int = 0) -> DecodeFailure | None:

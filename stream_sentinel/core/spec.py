@@ -858,6 +858,15 @@ def parse_avro(version: SchemaVersion, avro_docs: Mapping[str, Any], catalog_poi
         raise
 
 
+def avro_named_types(version: SchemaVersion, avro_docs: Mapping[str, Any]) -> dict[str, Any]:
+    """Every named type a version's schema can use, by full name (its references' and its own)."""
+    named: dict[str, Any] = {}
+    for reference in version.references:
+        _parse_one(reference, avro_docs[reference], named)
+    _parse_one(version.ref, version.document, named)
+    return named
+
+
 def _parse_one(ref: str, doc: Any, named: dict[str, Any]) -> Any:
     try:
         return fastavro.parse_schema(doc, named_schemas=named)

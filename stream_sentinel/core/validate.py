@@ -61,6 +61,7 @@ from stream_sentinel.core.spec import (
     EventContract,
     SchemaVersion,
     TopicContract,
+    avro_named_types,
     iter_schema_objects,
     load_catalog,
     parse_avro,
@@ -287,7 +288,8 @@ class Engine:
         compiled = CompiledVersion(version, event)
         if version.kind == "avro":
             compiled.parsed = parse_avro(version, self.catalog.avro_documents)
-            compiled.codec = codecs.AvroCodec(compiled.parsed)
+            named = avro_named_types(version, self.catalog.avro_documents)
+            compiled.codec = codecs.AvroCodec(compiled.parsed, named)
             compiled.avro = AvroSchemaIndex(version.document, compiled.parsed)
             compiled.walker = compiled.avro
             return compiled

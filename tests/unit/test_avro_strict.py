@@ -221,3 +221,13 @@ def test_every_example_schema_accepts_what_fastavro_writes(example: Engine) -> N
             data = buffer.getvalue()
             assert strict.check(data) is None, (version.ref, record)
             assert strict.decode(data) == fastavro.schemaless_reader(io.BytesIO(data), parsed, None)
+
+
+def test_a_top_level_union_of_referenced_types_is_checked(spec_factory: Any) -> None:
+    root = spec_factory({"pay/auth.v2.avsc": ["null", "com.acme.common.Money"]})
+    checker = Engine.from_spec_dir(str(root)).checker("payments")
+    assert checker is not None
+    headers = [("event-type", b"PaymentAuthorized"), ("schema-version", b"2")]
+    assert checker.check(b"\x02" + zigzag(5) + text("EUR"), headers).ok
+    outcome = checker.check(b"\x02" + zigzag(5) + text(b"\xff"), headers)
+    assert [v.detail for v in outcome.violations] == ["not decodable as Avro: a string is not valid UTF-8 at /currency"]
