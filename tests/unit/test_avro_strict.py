@@ -231,3 +231,34 @@ def test_a_top_level_union_of_referenced_types_is_checked(spec_factory: Any) -> 
     assert checker.check(b"\x02" + zigzag(5) + text("EUR"), headers).ok
     outcome = checker.check(b"\x02" + zigzag(5) + text(b"\xff"), headers)
     assert [v.detail for v in outcome.violations] == ["not decodable as Avro: a string is not valid UTF-8 at /currency"]
+
+
+def test_the_check_is_never_more_lenient_than_fastavro(example: Engine) -> None:
+    """Random byte edits of valid data: whatever the check passes, fastavro reads to the last byte."""
+    import random
+
+    rng = random.Random(11)
+    for version in example.catalog.versions():
+        if version.kind != "avro":
+            continue
+        parsed = parse_avro(version, example.catalog.avro_documents)
+        strict = AvroCodec(parsed)
+        for record in fastavro.utils.generate_many(parsed, 60):
+            buffer = io.BytesIO()
+            fastavro.schemaless_writer(buffer, parsed, record)
+            for _ in range(10):
+                edited = bytearray(buffer.getvalue())
+                at = rng.randrange(len(edited))
+                roll = rng.random()
+                if roll < 0.6:
+                    edited[at] = rng.randrange(256)
+                elif roll < 0.8:
+                    edited.insert(at, rng.randrange(256))
+                else:
+                    del edited[at]
+                data = bytes(edited)
+                if strict.check(data) is not None:
+                    continue
+                reader = io.BytesIO(data)
+                fastavro.schemaless_reader(reader, parsed, None)
+                assert reader.tell() == len(data), (version.ref, data.hex())
