@@ -249,6 +249,8 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
     try:
         for line_no, message in enumerate(read_capture(stream), start=1):
             topic = args.topic or message.topic
+            if topic is None and message.problem is not None:
+                raise UsageError(f"record {line_no} ({message.problem}) names no topic: give --topic")
             if topic is None:
                 raise UsageError(f"record {line_no} is a raw payload line: give --topic to name its contract")
             checker = engine.checker(topic)
