@@ -25,7 +25,7 @@ import orjson
 
 from stream_sentinel import __version__
 from stream_sentinel.core import drift as d
-from stream_sentinel.core.capture import read_capture
+from stream_sentinel.core.capture import problem_outcome, read_capture
 from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
 from stream_sentinel.core.report import DriftReport
 from stream_sentinel.core.spec import COMPATIBILITY_MODES
@@ -249,6 +249,8 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
     try:
         for line_no, message in enumerate(read_capture(stream), start=1):
             topic = args.topic or message.topic
+            if topic is None and message.problem is not None:
+                raise UsageError(f"record {line_no} ({message.problem}) names no topic: give --topic")
             if topic is None:
                 raise UsageError(f"record {line_no} is a raw payload line: give --topic to name its contract")
             checker = engine.checker(topic)
@@ -257,7 +259,10 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
                     f"record {line_no}: topic {topic!r} has no contract (known: {_known(engine)}); "
                     "use --topic to check it against one"
                 )
-            outcome = checker.check(message.value, message.headers)
+            if message.problem is not None:  # a broken envelope line: reported, and the run goes on
+                outcome = problem_outcome(message, checker.topic)
+            else:
+                outcome = checker.check(message.value, message.headers)
             source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
             events = outcome.drift_events(
                 source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix

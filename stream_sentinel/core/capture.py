@@ -11,19 +11,27 @@ or null for a tombstone). Binary payloads that kcat cannot print faithfully are 
 ignores); likewise ``"key_encoding"`` for a key and ``"headers_encoding"`` for header values that
 are not UTF-8, so a capture replays byte for byte. Raw lines get partition 0 and offset = line
 number - 1.
+
+A broken envelope (a field of the wrong type, bad base64, a number out of range) does not stop a
+run: the line comes back with ``problem`` set, and the command reports it as ``undecodable`` with
+its line number, then reads on. Envelopes are parsed by orjson, and by the standard library for
+the JSON orjson refuses (a lone surrogate escape, integers past 64 bits).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
-from stream_sentinel.core.errors import UsageError
+from stream_sentinel.core import drift as d
+from stream_sentinel.core.spec import TopicContract
+from stream_sentinel.core.validate import Outcome
 
 _ENVELOPE_KEYS = ("topic", "partition", "offset")
 
@@ -40,9 +48,28 @@ class CapturedMessage:
     headers: tuple[tuple[str, bytes], ...]
     value: bytes | None
     key_base64: bool = False  # ``key`` holds base64 of a key that is not UTF-8
+    problem: str | None = None  # an envelope line that cannot be read: why (``value`` is the line)
 
 
-def _headers(raw: Any, line_no: int, base64_values: bool = False) -> tuple[tuple[str, bytes], ...]:
+class _BadLine(Exception):  # noqa: N818 - a finding about one line, turned into a value
+    """Why an envelope line cannot be read; the text names no payload content."""
+
+
+_MAX_PARTITION = 2**31 - 1
+_MAX_OFFSET = 2**63 - 1
+_ENCODINGS = (None, "base64")
+
+
+def _integer(envelope: dict[str, Any], name: str, default: int | None, low: int, high: int) -> int | None:
+    value = envelope.get(name, default)
+    if value is None and default is None:
+        return None
+    if type(value) is not int or not low <= value <= high:
+        raise _BadLine(f"{name} must be an integer from {low} to {high}")
+    return value
+
+
+def _headers(raw: Any, base64_values: bool) -> tuple[tuple[str, bytes], ...]:
     if raw is None:
         return ()
     pairs: Iterable[Any]
@@ -53,66 +80,128 @@ def _headers(raw: Any, line_no: int, base64_values: bool = False) -> tuple[tuple
     elif isinstance(raw, list) and len(raw) % 2 == 0:
         pairs = zip(raw[0::2], raw[1::2], strict=True)
     else:
-        raise UsageError(f"line {line_no}: headers must be kcat's [k1, v1, k2, v2] list, pairs or an object")
+        raise _BadLine("headers must be kcat's [k1, v1, k2, v2] list, pairs or an object")
     out = []
-    for key, value in pairs:
+    for index, (key, value) in enumerate(pairs):
         if not isinstance(key, str):
-            raise UsageError(f"line {line_no}: header names must be strings")
+            raise _BadLine("header names must be strings")
         if value is None:  # a null header value carries nothing: treated as an absent header
             continue
+        if not isinstance(value, str):
+            raise _BadLine(f"header {index + 1}: values must be strings or null")
         if base64_values:
             try:
-                out.append((key, base64.b64decode(str(value), validate=True)))
-            except (binascii.Error, ValueError) as exc:
-                raise UsageError(f"line {line_no}: header {key!r} is not valid base64: {exc}") from exc
+                out.append((key, base64.b64decode(value, validate=True)))
+            except (binascii.Error, ValueError):
+                raise _BadLine(f"header {index + 1} is not valid base64") from None
         else:
-            out.append((key, str(value).encode("utf-8", "surrogateescape")))
+            out.append((key, value.encode("utf-8", "surrogatepass")))
     return tuple(out)
 
 
+def _envelope(stripped: bytes) -> Any:
+    """The line as JSON, or None.
+
+    orjson first (fast); then the standard library for what orjson refuses but JSON allows: lone
+    surrogate escapes (backslash-u d800) and integers past 64 bits.
+    """
+    try:
+        return orjson.loads(stripped)
+    except orjson.JSONDecodeError:
+        pass
+    try:
+        return json.loads(stripped)
+    except (ValueError, RecursionError):
+        return None
+
+
 def parse_line(line: bytes, line_no: int) -> CapturedMessage | None:
-    """Parse one capture line (1-based ``line_no``); ``None`` for a blank line."""
+    """Parse one capture line (1-based ``line_no``); ``None`` for a blank line.
+
+    A line that is an envelope but a broken one (wrong types, bad base64, numbers out of range)
+    is returned with ``problem`` set, so the run reports it and goes on to the next line.
+    """
     stripped = line.rstrip(b"\r\n")
     if not stripped.strip():
         return None
-    try:
-        envelope = orjson.loads(stripped)
-    except orjson.JSONDecodeError:
-        envelope = None
+    envelope = _envelope(stripped)
     if not (isinstance(envelope, dict) and "payload" in envelope and any(k in envelope for k in _ENVELOPE_KEYS)):
         return CapturedMessage(None, 0, line_no - 1, None, None, (), stripped)
+    topic = envelope.get("topic")
+    try:
+        return _from_envelope(envelope, line_no)
+    except _BadLine as exc:
+        return CapturedMessage(
+            topic if isinstance(topic, str) else None,
+            0,
+            line_no - 1,
+            None,
+            None,
+            (),
+            stripped,
+            problem=f"line {line_no}: {exc}",
+        )
+
+
+def _from_envelope(envelope: dict[str, Any], line_no: int) -> CapturedMessage:
+    encodings = {name: envelope.get(name) for name in ("payload_encoding", "key_encoding", "headers_encoding")}
+    for name, encoding in encodings.items():
+        if encoding not in _ENCODINGS:
+            raise _BadLine(f"{name} must be base64 or absent")
+    topic = envelope.get("topic")
+    if topic is not None and not isinstance(topic, str):
+        raise _BadLine("topic must be a string or null")
     payload = envelope["payload"]
     value: bytes | None
     if payload is None:
         value = None
     elif not isinstance(payload, str):
-        raise UsageError(f"line {line_no}: payload must be a string or null")
-    elif envelope.get("payload_encoding") == "base64":
+        raise _BadLine("payload must be a string or null")
+    elif encodings["payload_encoding"] == "base64":
         try:
             value = base64.b64decode(payload, validate=True)
-        except (binascii.Error, ValueError) as exc:
-            raise UsageError(f"line {line_no}: payload is not valid base64: {exc}") from exc
+        except (binascii.Error, ValueError):
+            raise _BadLine("payload is not valid base64") from None
     else:
         value = payload.encode("utf-8", "surrogatepass")
-    partition, offset, ts = (
-        envelope.get("partition", 0),
-        envelope.get("offset", line_no - 1),
-        envelope.get("ts"),
-    )
-    if not isinstance(partition, int) or not isinstance(offset, int) or not (ts is None or isinstance(ts, int)):
-        raise UsageError(f"line {line_no}: partition, offset and ts must be integers")
+    partition = _integer(envelope, "partition", 0, 0, _MAX_PARTITION)
+    offset = _integer(envelope, "offset", line_no - 1, 0, _MAX_OFFSET)
+    ts = _integer(envelope, "ts", None, -_MAX_OFFSET - 1, _MAX_OFFSET)
+    assert partition is not None
+    assert offset is not None
     key = envelope.get("key")
-    topic = envelope.get("topic")
+    if key is not None and not isinstance(key, str):
+        raise _BadLine("key must be a string or null")
     return CapturedMessage(
-        topic=topic if isinstance(topic, str) else None,
+        topic=topic,
         partition=partition,
         offset=offset,
         timestamp=ts,
-        key=None if key is None else str(key),
-        headers=_headers(envelope.get("headers"), line_no, envelope.get("headers_encoding") == "base64"),
+        key=key,
+        headers=_headers(envelope.get("headers"), encodings["headers_encoding"] == "base64"),
         value=value,
-        key_base64=envelope.get("key_encoding") == "base64",
+        key_base64=encodings["key_encoding"] == "base64",
     )
+
+
+def problem_outcome(message: CapturedMessage, topic: TopicContract) -> Outcome:
+    """The ``undecodable`` outcome of a line that could not be read (``message.problem`` set).
+
+    The sample is the line's size only (its bytes cannot be redacted), as for undecodable payloads.
+    """
+    line = message.value or b""
+    violation = d.Violation(
+        d.UNDECODABLE,
+        d.BREAKING,
+        "",
+        "",
+        "a kcat -J envelope line",
+        "bytes",
+        f"{len(line)} bytes",
+        owner=topic.owner,
+        detail=message.problem or "unreadable line",
+    )
+    return Outcome(None, None, (violation,), raw=line)
 
 
 def read_capture(lines: Iterable[bytes]) -> Iterator[CapturedMessage]:

@@ -2,17 +2,30 @@
 
 The JSON fast path (``orjson.loads``) is inlined by the checker; this module classifies its
 failures, holds the framing and Avro helpers, and turns every way of failing into a classified,
-human-readable value. Decoder messages are kept free of payload content (orjson and fastavro
-report positions, not values), because they end up in drift events.
+human-readable value. Decoder messages are kept free of payload content and of anything that
+changes from run to run (object addresses): they end up in drift events and reports, and two
+runs over the same input must print the same bytes.
+
+Avro is checked by a strict reader of our own (``AvroCodec``) before fastavro sees the bytes:
+fastavro is lenient by design (longs past 64 bits wrap, boolean bytes 2-255 read as true,
+negative enum and union indexes count from the end, a block size is never checked, a huge
+block count of zero-byte items spins). The strict reader walks the parsed schema over the
+bytes without building values, which is also cheaper than fastavro's decode, so the hot path
+runs only the check and fastavro decodes only when a record is needed (slow path).
 """
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
 from io import BytesIO
 from typing import Any
 
 from fastavro import schemaless_reader
+
+from stream_sentinel.core import pointer as jp
 
 CONFLUENT_MAGIC = 0
 CONFLUENT_HEADER = 5  # magic byte + 4-byte big-endian schema id
@@ -60,24 +73,407 @@ def confluent_schema_id(data: bytes) -> int | DecodeFailure:
     return int.from_bytes(data[1:CONFLUENT_HEADER], "big")
 
 
-def decode_avro(data: bytes, parsed_schema: Any, start: int = 0) -> Any | DecodeFailure:
-    """Decode one schemaless Avro datum that must use exactly the bytes given.
+def decode_failure_of(exc: BaseException) -> str:
+    """A decoder exception as text without run-dependent parts or payload content.
 
-    Leftover bytes mean the writer used a different schema (typically one with more fields):
-    that is ``schema_mismatch``, not success, or a producer's upgrade would go unnoticed.
+    Only the exception type is kept: library messages may quote the value they failed on
+    (fastavro's date conversion names the year) or carry object addresses.
     """
-    buffer = BytesIO(data)
-    if start:
-        buffer.seek(start)
+    return f"the decoder failed ({type(exc).__name__})"
+
+
+class _Corrupt(Exception):  # noqa: N818 - a finding carried up the walk, not an error of ours
+    """Why the bytes are not a datum of the schema; ``path`` is filled in on the way up."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.path: list[str] = []
+
+
+# A check step: (bytes, position) -> position after the datum; raises _Corrupt or IndexError.
+_Step = Callable[[bytes, int], int]
+
+_US = timedelta(microseconds=1)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MIN_US = (datetime.min.replace(tzinfo=UTC) - _EPOCH) // _US
+_MAX_US = (datetime.max.replace(tzinfo=UTC) - _EPOCH) // _US
+_MIN_DAYS = 1 - date(1970, 1, 1).toordinal()
+_MAX_DAYS = date.max.toordinal() - date(1970, 1, 1).toordinal()
+_DAY_MS = 86_400_000
+
+
+def _long(data: bytes, pos: int) -> tuple[int, int]:
+    """A zig-zag varint long at ``pos`` and the position after it; at most 64 bits."""
+    byte = data[pos]
+    pos += 1
+    if byte < 0x80:
+        return (byte >> 1) ^ -(byte & 1), pos
+    value = byte & 0x7F
+    shift = 7
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            break
+        shift += 7
+        if shift > 63:
+            raise _Corrupt("a long is longer than 10 bytes")
+    if value >> 64:
+        raise _Corrupt("a long does not fit in 64 bits")
+    return (value >> 1) ^ -(value & 1), pos
+
+
+def _skip_long(data: bytes, pos: int) -> int:
+    """Check a varint long without computing it: at most 10 bytes, the 10th at most 1."""
+    if data[pos] < 0x80:
+        return pos + 1
+    end = pos + 9
+    pos += 1
+    while data[pos] >= 0x80:
+        pos += 1
+        if pos > end:
+            raise _Corrupt("a long is longer than 10 bytes")
+    if pos == end and data[pos] > 1:
+        raise _Corrupt("a long does not fit in 64 bits")
+    return pos + 1
+
+
+def _skip_int(data: bytes, pos: int) -> int:
+    """Check a varint int: at most 5 bytes and 32 bits (the 5th byte at most 0x0f)."""
+    if data[pos] < 0x80:
+        return pos + 1
+    end = pos + 4
+    pos += 1
+    while data[pos] >= 0x80:
+        pos += 1
+        if pos > end:
+            raise _Corrupt("an int is longer than 5 bytes")
+    if pos == end and data[pos] > 0x0F:
+        raise _Corrupt("an int does not fit in 32 bits")
+    return pos + 1
+
+
+def _int(data: bytes, pos: int) -> tuple[int, int]:
+    _skip_int(data, pos)
+    return _long(data, pos)
+
+
+def _null(data: bytes, pos: int) -> int:  # noqa: ARG001 - every step has the same signature
+    return pos
+
+
+def _boolean(data: bytes, pos: int) -> int:
+    if data[pos] > 1:
+        raise _Corrupt("a boolean byte is neither 0 nor 1")
+    return pos + 1
+
+
+def _sized(width: int, what: str) -> _Step:
+    def step(data: bytes, pos: int) -> int:
+        pos += width
+        if pos > len(data):
+            raise _Corrupt(f"the data ends inside a {what}")
+        return pos
+
+    return step
+
+
+def _length(data: bytes, pos: int, what: str) -> tuple[int, int]:
+    byte = data[pos]
+    if byte < 0x80:
+        size, pos = (byte >> 1) ^ -(byte & 1), pos + 1
+    else:
+        size, pos = _long(data, pos)
+    if size < 0:
+        raise _Corrupt(f"negative {what} length")
+    if pos + size > len(data):
+        raise _Corrupt(f"the {what} length runs past the end of the data")
+    return size, pos
+
+
+def _bytes(data: bytes, pos: int) -> int:
+    size, pos = _length(data, pos, "bytes")
+    return pos + size
+
+
+def _string(data: bytes, pos: int) -> int:
+    size, pos = _length(data, pos, "string")
+    end = pos + size
     try:
-        record = schemaless_reader(buffer, parsed_schema, None)
-    except Exception as exc:  # noqa: BLE001 - fastavro raises many types on corrupt input; all mean "undecodable"
-        reason = str(exc)[:_MAX_REASON] or "unexpected end of data"
-        return DecodeFailure("undecodable", f"not decodable as Avro: {type(exc).__name__}: {reason}")
-    left = len(data) - buffer.tell()
-    if left:
-        return DecodeFailure(
-            "schema_mismatch",
-            f"decoded with the contract's schema but {left} of {len(data) - start} bytes were left over",
-        )
-    return record
+        data[pos:end].decode("utf-8")
+    except UnicodeDecodeError:
+        raise _Corrupt("a string is not valid UTF-8") from None
+    return end
+
+
+def _blocks(item: _Step, what: str, keyed: bool) -> _Step:
+    """Array or map blocks: count, (byte size if the count is negative), items; 0 ends."""
+
+    def step(data: bytes, pos: int) -> int:
+        index = 0
+        while True:
+            count, pos = _long(data, pos)
+            if count == 0:
+                return pos
+            size = -1
+            if count < 0:
+                count = -count
+                size, pos = _long(data, pos)
+                if size < 0:
+                    raise _Corrupt(f"negative {what} block size")
+            if count > len(data) - pos:
+                raise _Corrupt(f"{what} block count exceeds the bytes left")
+            begin, stop = pos, index + count
+            try:
+                while index < stop:
+                    if keyed:
+                        pos = _string(data, pos)
+                    pos = item(data, pos)
+                    index += 1
+            except _Corrupt as exc:
+                exc.path.append("*" if keyed else str(index))  # a map key is payload: never shown
+                raise
+            if size >= 0 and pos - begin != size:
+                raise _Corrupt(f"{what} block size does not match its items")
+
+    return step
+
+
+def _enum(count: int) -> _Step:
+    def step(data: bytes, pos: int) -> int:
+        index, pos = _long(data, pos)
+        if index < 0:
+            raise _Corrupt("negative enum index")
+        if index >= count:
+            raise _Corrupt(f"enum index past the last of its {count} symbols")
+        return pos
+
+    return step
+
+
+def _union(branches: tuple[_Step, ...]) -> _Step:
+    count = len(branches)
+
+    def step(data: bytes, pos: int) -> int:
+        index, pos = _long(data, pos)
+        if index < 0:
+            raise _Corrupt("negative union branch index")
+        if index >= count:
+            raise _Corrupt(f"union branch index past the last of its {count} branches")
+        return branches[index](data, pos)
+
+    return step
+
+
+def _record(fields: tuple[tuple[str, _Step], ...]) -> _Step:
+    def step(data: bytes, pos: int) -> int:
+        name = ""
+        try:
+            for name, field_step in fields:  # noqa: B007 - name says which field failed
+                pos = field_step(data, pos)
+        except _Corrupt as exc:
+            exc.path.append(name)
+            raise
+        except IndexError:
+            corrupt = _Corrupt("the data ends early")
+            corrupt.path.append(name)
+            raise corrupt from None
+        return pos
+
+    return step
+
+
+def _ranged(read: Callable[[bytes, int], tuple[int, int]], low: int, high: int, what: str) -> _Step:
+    def step(data: bytes, pos: int) -> int:
+        value, pos = read(data, pos)
+        if not low <= value <= high:
+            raise _Corrupt(f"{what} out of range")
+        return pos
+
+    return step
+
+
+def _uuid(data: bytes, pos: int) -> int:
+    size, pos = _length(data, pos, "string")
+    end = pos + size
+    try:
+        uuid.UUID(data[pos:end].decode("utf-8"))
+    except UnicodeDecodeError:
+        raise _Corrupt("a string is not valid UTF-8") from None
+    except ValueError:
+        raise _Corrupt("uuid is not a UUID") from None
+    return end
+
+
+def _bytes_decimal(precision: int) -> _Step:
+    """A bytes decimal; more digits than its precision would be rounded by fastavro: data lost."""
+    bound = 10**precision
+
+    def step(data: bytes, pos: int) -> int:
+        size, pos = _length(data, pos, "bytes")
+        if abs(int.from_bytes(data[pos : pos + size], "big", signed=True)) >= bound:
+            raise _Corrupt("a decimal has more digits than its precision")
+        return pos + size
+
+    return step
+
+
+def _fixed(width: int, precision: int | None) -> _Step:
+    bound = 10**precision if precision is not None else 0
+
+    def step(data: bytes, pos: int) -> int:
+        end = pos + width
+        if end > len(data):
+            raise _Corrupt("the data ends inside a fixed")
+        if bound and abs(int.from_bytes(data[pos:end], "big", signed=True)) >= bound:
+            raise _Corrupt("a decimal has more digits than its precision")
+        return end
+
+    return step
+
+
+_TIMESTAMPS = {
+    "timestamp-millis": 1000,
+    "local-timestamp-millis": 1000,
+    "timestamp-micros": 1,
+    "local-timestamp-micros": 1,
+}
+
+
+class _Compiler:
+    """Turns a fastavro-parsed schema into nested check steps (named types resolved lazily)."""
+
+    def __init__(self, named: Mapping[str, Any]) -> None:
+        self.named = dict(named)
+        self.steps: dict[str, list[_Step]] = {}
+
+    def compile(self, schema: Any) -> _Step:
+        if isinstance(schema, list):
+            return _union(tuple(self.compile(branch) for branch in schema))
+        if isinstance(schema, str):
+            return self._by_name(schema)
+        kind = schema["type"]
+        logical = schema.get("logicalType")
+        if kind in ("record", "error"):
+            cell = self._cell(schema["name"])  # before the fields: they may refer to it
+            cell.append(_record(tuple((f["name"], self.compile(f["type"])) for f in schema["fields"])))
+            return cell[0]
+        if kind == "enum":
+            cell = self._cell(schema["name"])
+            cell.append(_enum(len(schema["symbols"])))
+            return cell[0]
+        if kind == "fixed":
+            cell = self._cell(schema["name"])
+            precision = int(schema["precision"]) if logical == "decimal" else None
+            cell.append(_fixed(int(schema["size"]), precision))
+            return cell[0]
+        if kind == "array":
+            return _blocks(self.compile(schema["items"]), "array", keyed=False)
+        if kind == "map":
+            return _blocks(self.compile(schema["values"]), "map", keyed=True)
+        if kind == "int" and logical == "date":
+            return _ranged(_int, _MIN_DAYS, _MAX_DAYS, "date")
+        if kind == "int" and logical == "time-millis":
+            return _ranged(_int, 0, _DAY_MS - 1, "time-millis")
+        if kind == "long" and logical == "time-micros":
+            return _ranged(_long, 0, _DAY_MS * 1000 - 1, "time-micros")
+        if kind == "long" and logical in _TIMESTAMPS:
+            unit = _TIMESTAMPS[logical]
+            return _ranged(_long, -(-_MIN_US // unit), _MAX_US // unit, logical)
+        if kind == "string" and logical == "uuid":
+            return _uuid
+        if kind == "bytes" and logical == "decimal":
+            return _bytes_decimal(int(schema["precision"]))
+        return self._by_name(kind)
+
+    def _cell(self, name: str) -> list[_Step]:
+        cell: list[_Step] = []
+        self.steps[name] = cell
+        return cell
+
+    def _by_name(self, name: str) -> _Step:
+        primitive = _PRIMITIVES.get(name)
+        if primitive is not None:
+            return primitive
+        cell = self.steps.get(name)
+        if cell is None:
+            return self.compile(self.named[name])
+        if cell:
+            return cell[0]
+
+        def later(data: bytes, pos: int) -> int:  # a recursive type, still being compiled
+            return cell[0](data, pos)
+
+        return later
+
+
+_PRIMITIVES: dict[str, _Step] = {
+    "null": _null,
+    "boolean": _boolean,
+    "int": _skip_int,
+    "long": _skip_long,
+    "float": _sized(4, "float"),
+    "double": _sized(8, "double"),
+    "bytes": _bytes,
+    "string": _string,
+}
+
+
+class AvroCodec:
+    """Strict check and decode of schemaless Avro datums of one parsed schema.
+
+    ``check`` is the hot path: it walks the bytes and builds nothing. ``decode`` checks, then
+    has fastavro build the record (only where a record is needed: older-version fallbacks).
+    Both need the datum to use exactly the bytes given: leftover bytes mean the writer used
+    another schema (typically one with more fields), ``schema_mismatch``, not success.
+    """
+
+    __slots__ = ("_step", "parsed")
+
+    def __init__(self, parsed: Any, named: Mapping[str, Any] | None = None) -> None:
+        """Compile the check; ``named`` maps full names to named types (a parsed record has its own).
+
+        Needed when ``parsed`` is not a record: a top-level union naming types from references.
+        """
+        self.parsed = parsed
+        if named is None:
+            named = parsed.get("__named_schemas", {}) if isinstance(parsed, dict) else {}
+        self._step = _Compiler(named).compile(parsed)
+
+    def check(self, data: bytes, start: int = 0) -> DecodeFailure | None:
+        """None when ``data[start:]`` is exactly one valid datum, else why not."""
+        try:
+            end = self._step(data, start)
+        except _Corrupt as exc:
+            where = f" at {jp.to_pointer(reversed(exc.path))}" if exc.path else ""
+            return DecodeFailure("undecodable", f"not decodable as Avro: {exc.reason}{where}")
+        except IndexError:
+            return DecodeFailure("undecodable", "not decodable as Avro: the data ends early")
+        except RecursionError:
+            return DecodeFailure("undecodable", "not decodable as Avro: nested too deeply to check")
+        left = len(data) - end
+        if left:
+            return DecodeFailure(
+                "schema_mismatch",
+                f"decoded with the contract's schema but {left} of {len(data) - start} bytes were left over",
+            )
+        return None
+
+    def decode(self, data: bytes, start: int = 0) -> Any | DecodeFailure:
+        """The record of a datum that passes ``check``, or the ``DecodeFailure``."""
+        failure = self.check(data, start)
+        if failure is not None:
+            return failure
+        buffer = BytesIO(data)
+        buffer.seek(start)
+        try:
+            return schemaless_reader(buffer, self.parsed, None)
+        except Exception as exc:  # noqa: BLE001 - a value the strict check let through but fastavro cannot build
+            return DecodeFailure("undecodable", "not decodable as Avro: " + decode_failure_of(exc))
+
+
+def decode_avro(data: bytes, parsed_schema: Any, start: int = 0) -> Any | DecodeFailure:
+    """Check and decode one datum with a codec built for this call (tests, one-off use)."""
+    return AvroCodec(parsed_schema).decode(data, start)

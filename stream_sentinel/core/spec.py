@@ -14,6 +14,8 @@ works the way it reads on disk and the URI does not depend on where the spec dir
 from __future__ import annotations
 
 import json
+import math
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,6 +36,9 @@ from stream_sentinel.core.errors import SpecError
 
 CATALOG_FILE = "catalog.yaml"
 SPEC_BASE_URI = "file:///spec/"
+MAX_SPEC_FILE_BYTES = 1 << 20  # catalog.yaml and every schema file: a contract, not a data dump
+MAX_VERSION = 2**31 - 1  # schema version numbers: the range of a Confluent/Java int
+_MAX_CAUSE = 300  # a validation message quotes the offending value: keep the line short
 
 Format = Literal["json", "avro", "confluent-avro", "confluent-json"]
 SchemaKind = Literal["json", "avro"]
@@ -129,7 +134,7 @@ CATALOG_SCHEMA: dict[str, Any] = {
             "required": ["version", "schema"],
             "additionalProperties": False,
             "properties": {
-                "version": {"type": "integer", "minimum": 1},
+                "version": {"type": "integer", "minimum": 1, "maximum": MAX_VERSION},
                 "schema": {"type": "string", "minLength": 1},
                 "schema_id": {"type": "integer", "minimum": 0, "maximum": 2147483647},
                 "references": {"type": "array", "items": {"type": "string"}},
@@ -244,12 +249,16 @@ def load_catalog(root: str | Path) -> Catalog:
     if not catalog_path.is_file():
         raise SpecError(CATALOG_FILE, "", f"no {CATALOG_FILE} in {root}")
     raw = _read_yaml(catalog_path)
+    _check_plain_data(raw, CATALOG_FILE)
     _check_against(raw, CATALOG_SCHEMA, CATALOG_FILE)
 
     json_docs, avro_docs = _read_schema_files(root)
     registry = _build_registry(json_docs)
     for ref, doc in json_docs.items():
         _check_json_schema(ref, doc, registry)
+        _check_json_annotations(ref, doc)
+    for ref, doc in avro_docs.items():
+        _check_avro_document(ref, doc)
 
     defaults: dict[str, Any] = raw.get("defaults", {})
     topics: dict[str, TopicContract] = {}
@@ -280,8 +289,23 @@ def load_catalog(root: str | Path) -> Catalog:
     )
 
 
+class _AliasRefused(yaml.MarkedYAMLError):
+    """An alias in catalog.yaml (refused: a few of them nested expand exponentially)."""
+
+
 class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML loader that rejects duplicate keys (YAML itself keeps the last one silently)."""
+    """YAML loader that rejects duplicate keys (YAML itself keeps the last one silently) and aliases.
+
+    Aliases (``*name``, also behind ``<<:`` merge keys) are refused outright: nine nested
+    aliases of nine items each make a "billion laughs" document of a few hundred bytes that
+    every later walk expands. A catalog has no need for them.
+    """
+
+    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()  # type: ignore[no-untyped-call]
+            raise _AliasRefused(None, None, "aliases (*name) are not allowed in the catalog", event.start_mark)
+        return super().compose_node(parent, index)
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
         seen: set[Any] = set()
@@ -293,15 +317,58 @@ class _UniqueKeyLoader(yaml.SafeLoader):
         return super().construct_mapping(node, deep=deep)
 
 
-def _read_yaml(path: Path) -> Any:
+def _read_text(path: Path, name: str) -> str:
+    """A spec file's text, refused past ``MAX_SPEC_FILE_BYTES`` before anything parses it."""
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        size = path.stat().st_size
+        if size > MAX_SPEC_FILE_BYTES:
+            raise SpecError(name, "", f"{size} bytes is over the {MAX_SPEC_FILE_BYTES}-byte limit for spec files")
+        return path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise SpecError(name, "", f"not UTF-8 text (byte {exc.start})") from exc
+    except OSError as exc:
+        raise SpecError(name, "", f"cannot read: {exc.strerror or exc}") from exc
+
+
+def _read_yaml(path: Path) -> Any:
+    text = _read_text(path, path.name)
+    try:
+        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        if isinstance(exc, _AliasRefused):
+            raise SpecError(path.name, "", f"{exc.problem}{where}") from None
         raise SpecError(path.name, "", f"not valid YAML{where}: {exc.problem}") from exc
-    except (yaml.YAMLError, UnicodeDecodeError, OSError) as exc:
+    except yaml.YAMLError as exc:
         raise SpecError(path.name, "", f"cannot read: {exc}") from exc
+    except RecursionError:
+        raise SpecError(path.name, "", "nested too deeply to read") from None
+
+
+def _check_plain_data(document: Any, file: str) -> None:
+    """Refuse what YAML can say and JSON cannot: non-string keys, NaN and infinities.
+
+    ``1:``, ``null:`` or ``yes:`` as a topic or event name would reach every drift event as
+    an int, None or True; ``.nan`` passes any ``minimum``/``maximum`` (comparisons with NaN
+    are false), so the catalog schema alone cannot refuse it.
+    """
+    stack: list[tuple[Any, tuple[str, ...]]] = [(document, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, dict):
+            for key, value in node.items():
+                if not isinstance(key, str):
+                    raise SpecError(
+                        file,
+                        jp.to_pointer(path),
+                        f"key {key!r} is {type(key).__name__}, not a string (quote it)",
+                    )
+                stack.append((value, (*path, key)))
+        elif isinstance(node, list):
+            stack.extend((item, (*path, str(index))) for index, item in enumerate(node))
+        elif isinstance(node, float) and not math.isfinite(node):
+            raise SpecError(file, jp.to_pointer(path), f"{node} is not a finite number")
 
 
 def _no_duplicate_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
@@ -320,22 +387,31 @@ def _read_schema_files(root: Path) -> tuple[dict[str, Any], dict[str, Any]]:
         if path.suffix not in (".json", ".avsc") or not path.is_file():
             continue
         ref = path.relative_to(root).as_posix()
+        text = _read_text(path, ref)
         try:
-            doc = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicate_keys)
+            doc = json.loads(text, object_pairs_hook=_no_duplicate_keys)
         except json.JSONDecodeError as exc:
             where = f"line {exc.lineno}, column {exc.colno}"
             raise SpecError(ref, "", f"not valid JSON ({where}): {exc.msg}") from exc
-        except (ValueError, UnicodeDecodeError, OSError) as exc:
+        except ValueError as exc:
             raise SpecError(ref, "", f"not valid JSON: {exc}") from exc
+        except RecursionError:
+            raise SpecError(ref, "", "nested too deeply to read") from None
         (avro_docs if path.suffix == ".avsc" else json_docs)[ref] = doc
     return json_docs, avro_docs
 
 
 def _check_against(instance: Any, schema: dict[str, Any], file: str) -> None:
     validator = jsonschema.Draft202012Validator(schema)
-    error = best_match(validator.iter_errors(instance))
+    try:
+        error = best_match(validator.iter_errors(instance))
+    except RecursionError:
+        raise SpecError(file, "", "nested too deeply to check") from None
     if error is not None:
-        raise SpecError(file, jp.to_pointer(error.absolute_path), error.message)
+        message = error.message
+        if len(message) > _MAX_CAUSE:
+            message = message[: _MAX_CAUSE - 3] + "..."
+        raise SpecError(file, jp.to_pointer(error.absolute_path), message)
 
 
 def _build_registry(json_docs: Mapping[str, Any]) -> referencing.Registry[Any]:
@@ -410,6 +486,234 @@ def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[st
             yield from _iter_refs(item, base, (*path, str(index)))
 
 
+_ANNOTATIONS: dict[str, tuple[type, str]] = {
+    "x-pii": (bool, "true or false"),
+    "x-requirement": (str, "a non-empty string"),
+    "x-owner": (str, "a non-empty string"),
+}
+# JSON Schema keywords whose value maps names to subschemas: the names are not keywords.
+_NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
+
+
+def _check_annotation_values(ref: str, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+    """``x-pii: "yes"`` would be read as "not PII" (only ``true`` counts): refuse, never guess."""
+    for key, (kind, expected) in _ANNOTATIONS.items():
+        if key in node:
+            value = node[key]
+            if type(value) is not kind or value == "":
+                raise SpecError(ref, jp.to_pointer((*path, key)), f"{key} must be {expected}, not {value!r}")
+
+
+def _check_json_annotations(ref: str, doc: Any) -> None:
+    """Every ``x-pii``/``x-requirement``/``x-owner`` on a schema object has the right type."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(doc, ())]
+    while stack:
+        node, path = stack.pop()
+        if isinstance(node, list):
+            stack.extend((item, (*path, str(index))) for index, item in enumerate(node))
+            continue
+        if not isinstance(node, dict):
+            continue
+        _check_annotation_values(ref, node, path)
+        for key, value in node.items():
+            if key in VALUE_KEYWORDS or key in _ANNOTATIONS:
+                continue
+            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+                stack.extend((sub, (*path, key, name)) for name, sub in value.items())
+            else:
+                stack.append((value, (*path, key)))
+
+
+_AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_AVRO_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+_AVRO_NAMED = frozenset({"record", "error", "enum", "fixed"})
+_INT_RANGE = {"int": 2**31, "long": 2**63}
+
+
+def _check_avro_document(ref: str, doc: Any) -> None:
+    """What fastavro's parser lets through but no Avro reader can use, at its pointer.
+
+    A record without ``fields``, duplicate field names or enum symbols, two union branches of
+    one type, a union directly in a union, a negative fixed size, names that are not Avro
+    names, a default that does not match its field's type, a decimal without a usable
+    precision, and non-boolean ``x-pii`` (or non-string ``x-requirement``/``x-owner``).
+    """
+    try:
+        _AvroShape(ref).node(doc, ())
+    except RecursionError:
+        raise SpecError(ref, "", "schema nested too deeply to check") from None
+
+
+class _AvroShape:
+    def __init__(self, ref: str) -> None:
+        self.ref = ref
+        self.named: dict[str, Any] = {}
+
+    def fail(self, path: tuple[str, ...], cause: str) -> SpecError:
+        return SpecError(self.ref, jp.to_pointer(path), cause)
+
+    def node(self, node: Any, path: tuple[str, ...]) -> None:
+        if isinstance(node, str):
+            return  # a primitive or a named type; fastavro resolves names, with its own message
+        if isinstance(node, list):
+            self.union(node, path)
+            return
+        if not isinstance(node, dict):
+            raise self.fail(path, "an Avro schema is a type name, a union (list) or an object")
+        _check_annotation_values(self.ref, node, path)
+        kind = node.get("type")
+        if isinstance(kind, dict | list):
+            self.node(kind, (*path, "type"))
+            return
+        if not isinstance(kind, str):
+            raise self.fail((*path, "type"), "type must be a string, a list or an object")
+        if kind in _AVRO_NAMED:
+            self.name(node, path)
+        if kind in ("record", "error"):
+            self.record(node, path)
+        elif kind == "enum":
+            self.enum(node, path)
+        elif kind == "fixed":
+            size = node.get("size")
+            if type(size) is not int or size < 0:
+                raise self.fail((*path, "size"), "a fixed size must be a non-negative integer")
+        elif kind == "array":
+            if "items" not in node:
+                raise self.fail(path, "an array needs items")
+            self.node(node["items"], (*path, "items"))
+        elif kind == "map":
+            if "values" not in node:
+                raise self.fail(path, "a map needs values")
+            self.node(node["values"], (*path, "values"))
+        if node.get("logicalType") == "decimal" and kind in ("bytes", "fixed"):
+            self.decimal(node, path)
+
+    def name(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        name = node.get("name")
+        if not isinstance(name, str) or not all(_AVRO_NAME.fullmatch(part) for part in name.split(".")):
+            raise self.fail((*path, "name"), f"{name!r} is not an Avro name ([A-Za-z_][A-Za-z0-9_]*, dotted)")
+        namespace = node.get("namespace")
+        if namespace is not None and not (
+            isinstance(namespace, str)
+            and (namespace == "" or all(_AVRO_NAME.fullmatch(part) for part in namespace.split(".")))
+        ):
+            raise self.fail((*path, "namespace"), f"{namespace!r} is not an Avro namespace")
+        self.named[name] = node
+        self.named.setdefault(name.rsplit(".", 1)[-1], node)
+
+    def record(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        fields = node.get("fields")
+        if not isinstance(fields, list):
+            raise self.fail(path, "a record needs a fields list")
+        seen: set[str] = set()
+        for index, spec in enumerate(fields):
+            where = (*path, "fields", str(index))
+            if not isinstance(spec, dict) or "type" not in spec:
+                raise self.fail(where, "a field is an object with a name and a type")
+            name = spec.get("name")
+            if not isinstance(name, str) or not _AVRO_NAME.fullmatch(name):
+                raise self.fail((*where, "name"), f"{name!r} is not an Avro field name ([A-Za-z_][A-Za-z0-9_]*)")
+            if name in seen:
+                raise self.fail((*where, "name"), f"duplicate field name {name!r}")
+            seen.add(name)
+            _check_annotation_values(self.ref, spec, where)
+            self.node(spec["type"], (*where, "type"))
+            if "default" in spec and not self.fits(spec["default"], spec["type"]):
+                raise self.fail((*where, "default"), f"default does not match the type of field {name!r}")
+
+    def enum(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        symbols = node.get("symbols")
+        if not isinstance(symbols, list):
+            raise self.fail(path, "an enum needs a symbols list")
+        seen: set[str] = set()
+        for index, symbol in enumerate(symbols):
+            if not isinstance(symbol, str) or not _AVRO_NAME.fullmatch(symbol):
+                raise self.fail((*path, "symbols", str(index)), f"{symbol!r} is not an Avro enum symbol")
+            if symbol in seen:
+                raise self.fail((*path, "symbols", str(index)), f"duplicate enum symbol {symbol!r}")
+            seen.add(symbol)
+        if "default" in node and node["default"] not in seen:
+            raise self.fail((*path, "default"), "an enum default must be one of its symbols")
+
+    def union(self, branches: list[Any], path: tuple[str, ...]) -> None:
+        seen: set[str] = set()
+        for index, branch in enumerate(branches):
+            where = (*path, str(index))
+            if isinstance(branch, list):
+                raise self.fail(where, "a union may not directly contain a union")
+            self.node(branch, where)
+            key = self.branch_key(branch)
+            if key in seen:
+                raise self.fail(where, f"the union has two {key} branches")
+            seen.add(key)
+
+    @staticmethod
+    def branch_key(branch: Any) -> str:
+        if isinstance(branch, str):
+            return branch
+        kind = branch.get("type")
+        if isinstance(kind, dict):
+            return _AvroShape.branch_key(kind)
+        if kind in _AVRO_NAMED:
+            return str(branch.get("name"))
+        return str(kind)
+
+    def decimal(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
+        precision, scale = node.get("precision"), node.get("scale", 0)
+        if type(precision) is not int or precision < 1:
+            raise self.fail((*path, "precision"), "a decimal needs a positive integer precision")
+        if type(scale) is not int or not 0 <= scale <= precision:
+            raise self.fail((*path, "scale"), "a decimal scale is an integer from 0 to its precision")
+        if node.get("type") == "fixed" and isinstance(node.get("size"), int):
+            digits = len(str(2 ** (8 * node["size"] - 1) - 1)) - 1 if node["size"] else 0
+            if precision > digits:
+                raise self.fail((*path, "precision"), f"a fixed of {node['size']} bytes holds at most {digits} digits")
+
+    def fits(self, value: Any, schema: Any) -> bool:
+        """Whether a JSON default value is a datum of ``schema`` (unknown named types: yes)."""
+        if isinstance(schema, list):
+            return any(self.fits(value, branch) for branch in schema)
+        if isinstance(schema, str):
+            if schema not in _AVRO_PRIMITIVES:
+                named = self.named.get(schema) or self.named.get(schema.rsplit(".", 1)[-1])
+                return named is None or self.fits(value, named)
+            return self.primitive(value, schema)
+        if not isinstance(schema, dict):
+            return False
+        kind = schema.get("type")
+        if isinstance(kind, dict | list):
+            return self.fits(value, kind)
+        if kind in ("record", "error"):
+            fields = schema.get("fields", [])
+            return isinstance(value, dict) and all(
+                self.fits(value[f["name"]], f["type"]) if f["name"] in value else "default" in f for f in fields
+            )
+        if kind == "enum":
+            return value in schema.get("symbols", [])
+        if kind == "fixed":
+            return isinstance(value, str) and len(value) == schema.get("size") and all(ord(c) < 256 for c in value)
+        if kind == "array":
+            return isinstance(value, list) and all(self.fits(item, schema["items"]) for item in value)
+        if kind == "map":
+            return isinstance(value, dict) and all(self.fits(item, schema["values"]) for item in value.values())
+        return self.fits(value, kind)
+
+    @staticmethod
+    def primitive(value: Any, kind: str) -> bool:
+        if kind == "null":
+            return value is None
+        if kind == "boolean":
+            return isinstance(value, bool)
+        if kind in _INT_RANGE:
+            bound = _INT_RANGE[kind]
+            return type(value) is int and -bound <= value < bound
+        if kind in ("float", "double"):
+            return type(value) in (int, float)
+        if kind == "bytes":
+            return isinstance(value, str) and all(ord(c) < 256 for c in value)
+        return isinstance(value, str)
+
+
 def _locator(spec: Mapping[str, Any]) -> Locator:
     ((kind, value),) = spec.items()
     if kind == "pointer":
@@ -459,7 +763,7 @@ def _build_topic(
         versions: list[SchemaVersion] = []
         for index, vspec in enumerate(event_spec["versions"]):
             vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
-            number = vspec["version"]
+            number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
             if versions and number <= versions[-1].version:
                 raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
             ref = vspec["schema"]
@@ -496,7 +800,7 @@ def _build_topic(
                     kind="avro" if avro else "json",
                     document=docs[ref],
                     uri=uri_for(ref),
-                    schema_id=vspec.get("schema_id"),
+                    schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
                     owner=vspec.get("owner"),
                     requirement=vspec.get("requirement"),
                     references=references,
@@ -552,6 +856,15 @@ def parse_avro(version: SchemaVersion, avro_docs: Mapping[str, Any], catalog_poi
                 exc.cause + " (list the file that defines it under references)",
             ) from exc
         raise
+
+
+def avro_named_types(version: SchemaVersion, avro_docs: Mapping[str, Any]) -> dict[str, Any]:
+    """Every named type a version's schema can use, by full name (its references' and its own)."""
+    named: dict[str, Any] = {}
+    for reference in version.references:
+        _parse_one(reference, avro_docs[reference], named)
+    _parse_one(version.ref, version.document, named)
+    return named
 
 
 def _parse_one(ref: str, doc: Any, named: dict[str, Any]) -> Any:

@@ -61,6 +61,7 @@ from stream_sentinel.core.spec import (
     EventContract,
     SchemaVersion,
     TopicContract,
+    avro_named_types,
     iter_schema_objects,
     load_catalog,
     parse_avro,
@@ -156,6 +157,7 @@ class CompiledVersion:
 
     __slots__ = (
         "avro",
+        "codec",
         "context",
         "event",
         "fast_is_valid",
@@ -175,6 +177,7 @@ class CompiledVersion:
         self.validator: jsonschema_rs.Validator | None = None
         self.strict: jsonschema_rs.Validator | None = None
         self.parsed: Any = None
+        self.codec: codecs.AvroCodec | None = None
         self.avro: AvroSchemaIndex | None = None
         self.walker: JsonSchemaIndex | AvroSchemaIndex | None = None
         self.fast_is_valid: Any = None
@@ -285,6 +288,8 @@ class Engine:
         compiled = CompiledVersion(version, event)
         if version.kind == "avro":
             compiled.parsed = parse_avro(version, self.catalog.avro_documents)
+            named = avro_named_types(version, self.catalog.avro_documents)
+            compiled.codec = codecs.AvroCodec(compiled.parsed, named)
             compiled.avro = AvroSchemaIndex(version.document, compiled.parsed)
             compiled.walker = compiled.avro
             return compiled
@@ -563,10 +568,11 @@ class TopicChecker:
         if type(found) is Outcome:
             return found
         assert isinstance(found, CompiledVersion)
-        record = codecs.decode_avro(value, found.parsed)
-        if type(record) is not DecodeFailure:
+        assert found.codec is not None
+        failure = found.codec.check(value)
+        if failure is None:
             return found.valid_outcome
-        return self._explain_avro(value, found, record, self._declared(None, headers), 0)
+        return self._explain_avro(value, found, failure, self._declared(None, headers), 0)
 
     def _check_confluent_avro(self, value: bytes | None, headers: Headers) -> Outcome:  # noqa: ARG002 - same signature for every format
         hit = self._framed(value)
@@ -574,10 +580,11 @@ class TopicChecker:
             return hit
         assert isinstance(hit, CompiledVersion)
         assert value is not None  # _framed answered None with the tombstone outcome
-        record = codecs.decode_avro(value, hit.parsed, codecs.CONFLUENT_HEADER)
-        if type(record) is not DecodeFailure:
+        assert hit.codec is not None
+        failure = hit.codec.check(value, codecs.CONFLUENT_HEADER)
+        if failure is None:
             return hit.valid_outcome
-        return self._explain_avro(value, hit, record, True, codecs.CONFLUENT_HEADER)
+        return self._explain_avro(value, hit, failure, True, codecs.CONFLUENT_HEADER)
 
     def _framed(self, value: bytes | None) -> CompiledVersion | Outcome:
         """The version a Confluent-framed message names, or the outcome saying why there is none."""
@@ -624,7 +631,8 @@ class TopicChecker:
         event = self._events[compiled.version.event_type]
         if not declared:
             for older in event.older_first_newest:
-                record = codecs.decode_avro(value, older.parsed, start)
+                assert older.codec is not None
+                record = older.codec.decode(value, start)
                 if type(record) is not DecodeFailure:
                     newest = self._undecodable_violation(failure, compiled, len(value))
                     return Outcome(

@@ -8,7 +8,6 @@ import orjson
 import pytest
 
 from stream_sentinel.core.capture import CapturedMessage, key_text, parse_line, read_capture, to_envelope
-from stream_sentinel.core.errors import UsageError
 
 
 def test_kcat_envelope() -> None:
@@ -56,17 +55,52 @@ def test_base64_tombstone_and_round_trip() -> None:
 
 
 @pytest.mark.parametrize(
-    "envelope",
+    ("envelope", "problem"),
     [
-        {"topic": "t", "payload": "!!", "payload_encoding": "base64"},
-        {"topic": "t", "payload": 5},
-        {"topic": "t", "payload": "x", "offset": "7"},
-        {"topic": "t", "payload": "x", "headers": ["only-a-name"]},
+        ({"topic": "t", "payload": "!!", "payload_encoding": "base64"}, "payload is not valid base64"),
+        ({"topic": "t", "payload": 5}, "payload must be a string or null"),
+        ({"topic": "t", "payload": "x", "offset": "7"}, "offset must be an integer from 0 to"),
+        ({"topic": "t", "payload": "x", "offset": -1}, "offset must be an integer from 0 to"),
+        ({"topic": "t", "payload": "x", "partition": True}, "partition must be an integer from 0 to 2147483647"),
+        ({"topic": "t", "payload": "x", "partition": 2**31}, "partition must be an integer"),
+        ({"topic": "t", "payload": "x", "ts": 1.5}, "ts must be an integer"),
+        ({"topic": "t", "payload": "x", "headers": ["only-a-name"]}, "headers must be kcat's"),
+        ({"topic": "t", "payload": "x", "headers": "event-type"}, "headers must be kcat's"),
+        ({"topic": "t", "payload": "x", "headers": [1, "v"]}, "header names must be strings"),
+        ({"topic": "t", "payload": "x", "headers": ["h", {"a": 1}]}, "header 1: values must be strings or null"),
+        (
+            {"topic": "t", "payload": "x", "headers": ["h", "secret!"], "headers_encoding": "base64"},
+            "header 1 is not valid base64",
+        ),
+        ({"topic": "t", "payload": "x", "key": {"id": 1}}, "key must be a string or null"),
+        ({"topic": "t", "payload": "x", "payload_encoding": "hex"}, "payload_encoding must be base64 or absent"),
+        ({"topic": ["t"], "payload": "x"}, "topic must be a string or null"),
     ],
 )
-def test_broken_envelopes_are_usage_errors_with_line_numbers(envelope: dict[str, object]) -> None:
-    with pytest.raises(UsageError, match="line 9"):
-        parse_line(orjson.dumps(envelope), 9)
+def test_a_broken_envelope_is_returned_with_its_problem_not_raised(envelope: dict[str, object], problem: str) -> None:
+    line = orjson.dumps(envelope)
+    message = parse_line(line, 9)
+    assert message is not None
+    assert message.problem is not None
+    assert message.problem.startswith("line 9: ")
+    assert problem in message.problem
+    assert "secret" not in message.problem
+    assert message.value == line
+    assert message.topic == (envelope["topic"] if isinstance(envelope["topic"], str) else None)
+
+
+def test_envelopes_orjson_refuses_but_json_allows_are_envelopes() -> None:
+    surrogate = parse_line(
+        b'{"topic": "orders", "partition": 1, "offset": 4, "payload": "{\\"a\\": \\"\\ud800\\"}"}', 1
+    )
+    assert surrogate is not None
+    assert (surrogate.topic, surrogate.partition, surrogate.offset, surrogate.problem) == ("orders", 1, 4, None)
+    assert surrogate.value == '{"a": "\ud800"}'.encode("utf-8", "surrogatepass")
+    huge = parse_line(b'{"topic": "orders", "offset": 100000000000000000000000, "payload": "{}"}', 2)
+    assert huge is not None
+    assert huge.topic == "orders"
+    assert huge.problem is not None
+    assert "offset must be an integer" in huge.problem
 
 
 def test_binary_keys_and_header_values_round_trip_byte_for_byte() -> None:
@@ -82,3 +116,34 @@ def test_binary_keys_and_header_values_round_trip_byte_for_byte() -> None:
     assert base64.b64decode(parsed.key or "") == b"\xff\xfe-id"
     assert key_text(b"ord-1") == ("ord-1", False)
     assert key_text(None) == (None, False)
+
+
+def test_check_reports_bad_lines_and_reads_on() -> None:
+    """Issue #11 3.6: a lone surrogate escape or a broken envelope no longer stops ``check``."""
+    import io
+    from pathlib import Path
+
+    from stream_sentinel.cli import run
+
+    root = Path(__file__).resolve().parents[2]
+    good = (root / "replay" / "captures" / "orders-mixed.jsonl").read_bytes().splitlines()[:2]
+    lines = [
+        good[0],
+        b'{"topic": "orders", "partition": 0, "offset": 900, "headers": ["event-type", "OrderCreated"], '
+        b'"payload": "{\\"order_id\\": \\"\\ud800\\"}"}',
+        b'{"topic": "orders", "partition": "x", "offset": 901, "payload": "{}"}',
+        good[1],
+    ]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    code = run(
+        ["check", "--spec", str(root / "spec" / "events"), "--format", "jsonl", "-"],
+        io.BytesIO(b"\n".join(lines) + b"\n"),
+        stdout,
+        stderr,
+    )
+    assert (code, stderr.getvalue()) == (1, "")
+    events = [orjson.loads(line) for line in stdout.getvalue().splitlines()]
+    assert [(e["kind"], e["source"]["offset"]) for e in events] == [("undecodable", 900), ("undecodable", 2)]
+    assert "surrogates not allowed" in events[0]["detail"]
+    assert events[1]["detail"] == "line 3: partition must be an integer from 0 to 2147483647"
+    assert events[1]["sample"] == {"size": len(lines[2])}
