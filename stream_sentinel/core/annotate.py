@@ -404,11 +404,14 @@ def _matches(pattern: str, text: str) -> bool:
     r"""``patternProperties`` matching with the validator's own regex engine (jsonschema-rs).
 
     Python's ``re`` is another dialect (``\p{L}`` fails) and backtracks without limit on
-    patterns like ``^(a|aa)+$`` against producer-controlled field names.
+    patterns like ``^(a|aa)+$`` against producer-controlled field names. The linear-time
+    engine, as in the validators (patterns needing backtracking are refused at load).
     """
     if pattern not in _PATTERNS:
         try:
-            _PATTERNS[pattern] = jsonschema_rs.validator_for({"pattern": pattern}).is_valid
+            _PATTERNS[pattern] = jsonschema_rs.validator_for(
+                {"pattern": pattern}, pattern_options=jsonschema_rs.RegexOptions()
+            ).is_valid
         except ValueError:
             _PATTERNS[pattern] = None
     check = _PATTERNS[pattern]

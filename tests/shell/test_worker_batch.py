@@ -79,6 +79,7 @@ def test_an_exception_in_the_core_becomes_internal_error_drift_and_the_batch_goe
     by_offset = {d["source"]["offset"]: d for d in drift}
     assert by_offset[0]["kind"] == "internal_error"
     assert by_offset[0]["actual"] == {"type": "error", "value": "RuntimeError"}
+    assert by_offset[0]["source"]["key"] == "k"  # like every other drift event (issue 11)
     assert 1 in by_offset  # the next message was still checked
     assert s.metrics.internal_errors._value.get() == 1
 
