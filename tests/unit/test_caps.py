@@ -258,7 +258,11 @@ def test_a_long_name_keeps_one_fingerprint_and_differs_from_its_neighbours(engin
     )
 
 
-_text = st.one_of(st.text(max_size=8), st.text(min_size=300, max_size=3000))
+# Short names and values, and long ones (up to ~100k characters) built by repetition.
+_text = st.one_of(
+    st.text(max_size=8),
+    st.builds(lambda part, times: part * times, st.text(min_size=1, max_size=5), st.integers(100, 20_000)),
+)
 _json = st.recursive(
     st.one_of(st.none(), st.booleans(), st.integers(min_value=-(2**63), max_value=2**63 - 1), _text),
     lambda inner: st.one_of(st.lists(inner, max_size=6), st.dictionaries(_text, inner, max_size=6)),
