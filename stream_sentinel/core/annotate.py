@@ -219,7 +219,8 @@ class JsonSchemaIndex:
             found = (pii, pii or (shape is not None and shape.sensitive))
             if len(self._privacy) >= _MAX_CACHED:
                 self._privacy.clear()
-            self._privacy[tokens] = found
+            if all(isinstance(t, int) or len(t) <= _MAX_CACHED_NAME for t in tokens):  # no megabyte keys kept
+                self._privacy[tokens] = found
         return found
 
     def documents(self, tokens: tuple[str | int, ...]) -> bool:
@@ -334,7 +335,10 @@ class _Shape:
         children, described = JsonSchemaIndex.children_of(self._nodes, token)
         index = self._index
         shape = None if not children and described else index._shape(index._expand(children))
-        self._children[key] = shape
+        # Field names come from producers: cache a bounded number of short ones, so random or
+        # megabyte-long names cannot grow the cache (the schema's own names fit easily).
+        if len(self._children) < _MAX_CHILDREN and (isinstance(key, int) or len(key) <= _MAX_CACHED_NAME):
+            self._children[key] = shape
         return shape
 
 
@@ -397,6 +401,8 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
 
 
 _MAX_CACHED = 50_000
+_MAX_CHILDREN = 1024
+_MAX_CACHED_NAME = 128
 _PATTERNS: dict[str, Callable[[Any], bool] | None] = {}
 
 

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from stream_sentinel.cli import run
 from stream_sentinel.core import drift as d
 from stream_sentinel.core import validate as v
+from stream_sentinel.core.annotate import JsonSchemaIndex
 from stream_sentinel.core.errors import SpecError
 from stream_sentinel.core.explain import from_error
 from stream_sentinel.core.validate import MAX_NESTING, Engine, Outcome
@@ -352,3 +353,16 @@ def test_a_regex_engine_limit_is_reported_as_not_evaluated(engine: Engine) -> No
     assert violation.expected == "a value its pattern can be evaluated on within the regex engine's limits"
     assert violation.detail.startswith("pattern not evaluated: ")
     assert "valid under" not in violation.expected
+
+
+def test_producer_field_names_do_not_grow_the_schema_caches(spec_factory: SpecFactory) -> None:
+    engine = Engine.from_spec_dir(str(spec_factory(None)))
+    for i in range(3000):
+        outcome = check(engine, "profiles", {"id": "p", f"field_{i}": 1, "x" * 200 + str(i): 1, "name": 1})
+        _events(outcome, "profiles")  # samples and documented/privacy lookups walk the same caches
+    checker = engine.checker("profiles")
+    assert checker is not None
+    walker = checker._events["ProfileUpdated"].newest.walker
+    assert isinstance(walker, JsonSchemaIndex)
+    assert len(walker._root_shape()._children) <= 1024
+    assert all(len(str(t)) <= 128 for tokens in walker._privacy for t in tokens)
