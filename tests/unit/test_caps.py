@@ -30,6 +30,9 @@ from tests.unit.test_validate import check
 SpecFactory = Callable[[dict[str, Any] | None], Path]
 #: What no drift event may exceed, whatever the payload or the contract holds.
 MAX_EVENT_BYTES = 64 * 1024
+_DRIFT_EVENT = jsonschema_rs.validator_for(
+    orjson.loads((Path(__file__).parents[2] / "spec/events/sentinel/drift-event.v1.schema.json").read_bytes())
+)
 
 
 def _deep_order(depth: int, **changes: Any) -> bytes:
@@ -139,7 +142,9 @@ def test_violations_past_the_cap_are_counted_in_one_overflow(spec_factory: SpecF
     assert (overflow.kind, overflow.severity, overflow.actual_value) == (d.OVERFLOW, d.BREAKING, "45")
     assert overflow.detail == "45 more violations in this message were counted but not listed"
     assert overflow.requirement == "REQ-ORD-1"
-    assert len(_events(outcome)) == 6
+    events = _events(outcome)
+    assert len(events) == 6
+    assert [x.message for x in _DRIFT_EVENT.iter_errors(events[-1].to_dict())] == []  # overflow is a kind
 
 
 def test_undocumented_field_names_count_one_each_past_the_cap(spec_factory: SpecFactory) -> None:
@@ -241,6 +246,8 @@ def test_a_drift_event_is_bounded_whatever_the_payload(
     events = outcome.drift_events(source, "json")
     assert events
     assert max(len(e.to_json()) for e in events) < MAX_EVENT_BYTES
+    for event in events:  # capped texts still meet the drift event's own contract
+        assert [x.message[:200] for x in _DRIFT_EVENT.iter_errors(event.to_dict())] == []
 
 
 def test_a_long_name_keeps_one_fingerprint_and_differs_from_its_neighbours(engine: Engine) -> None:
