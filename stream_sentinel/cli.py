@@ -29,7 +29,7 @@ from stream_sentinel.core.capture import problem_outcome, read_capture
 from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
 from stream_sentinel.core.report import DriftReport
 from stream_sentinel.core.spec import COMPATIBILITY_MODES
-from stream_sentinel.core.validate import Engine, load_engine
+from stream_sentinel.core.validate import DEFAULT_MAX_VIOLATIONS, Engine, load_engine
 from stream_sentinel.replay import cli as replay_cli
 
 EXIT_OK = 0
@@ -107,6 +107,13 @@ def _build_parser(stdout: TextIO) -> _Parser:
         default=0,
         metavar="N",
         help="show the first N bytes (hex) of undecodable messages in drift events (default 0: raw bytes may hold PII)",
+    )
+    check.add_argument(
+        "--max-violations",
+        type=_positive,
+        default=DEFAULT_MAX_VIOLATIONS,
+        metavar="N",
+        help=f"violations listed per message, the rest counted in one overflow (default {DEFAULT_MAX_VIOLATIONS})",
     )
     check.add_argument(
         "--examples",
@@ -238,8 +245,19 @@ def _open_input(path: str, stdin: IO[bytes]) -> IO[bytes]:
         raise UsageError(f"cannot read {path}: {exc.strerror}") from exc
 
 
+def _positive(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
 def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
-    engine = load_engine(args.spec)
+    engine = load_engine(args.spec, max_violations_per_message=args.max_violations)
     if args.topic is not None and engine.checker(args.topic) is None:
         raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
     report = DriftReport(max_examples=max(args.examples, 0))

@@ -240,6 +240,13 @@ class Settings(BaseSettings):
         description="Leading bytes of an undecodable message shown (as hex) in its drift event. Default 0: "
         "raw bytes cannot be redacted and may contain PII.",
     )
+    max_violations_per_message: int = Field(
+        default=100,
+        ge=1,
+        description="Most violations listed (drift events) per message; the rest are counted in one 'overflow' "
+        "violation. Bounds the cost and output of a message that breaks a rule in every one of thousands of "
+        "items; 100 shows every distinct rule a real producer bug breaks.",
+    )
 
     # -- web server ---------------------------------------------------------------------------
     web_enabled: bool = Field(

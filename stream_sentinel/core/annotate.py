@@ -219,7 +219,8 @@ class JsonSchemaIndex:
             found = (pii, pii or (shape is not None and shape.sensitive))
             if len(self._privacy) >= _MAX_CACHED:
                 self._privacy.clear()
-            self._privacy[tokens] = found
+            if all(isinstance(t, int) or len(t) <= _MAX_CACHED_NAME for t in tokens):  # no megabyte keys kept
+                self._privacy[tokens] = found
         return found
 
     def documents(self, tokens: tuple[str | int, ...]) -> bool:
@@ -334,7 +335,10 @@ class _Shape:
         children, described = JsonSchemaIndex.children_of(self._nodes, token)
         index = self._index
         shape = None if not children and described else index._shape(index._expand(children))
-        self._children[key] = shape
+        # Field names come from producers: cache a bounded number of short ones, so random or
+        # megabyte-long names cannot grow the cache (the schema's own names fit easily).
+        if len(self._children) < _MAX_CHILDREN and (isinstance(key, int) or len(key) <= _MAX_CACHED_NAME):
+            self._children[key] = shape
         return shape
 
 
@@ -397,6 +401,8 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
 
 
 _MAX_CACHED = 50_000
+_MAX_CHILDREN = 1024
+_MAX_CACHED_NAME = 128
 _PATTERNS: dict[str, Callable[[Any], bool] | None] = {}
 
 
@@ -404,11 +410,14 @@ def _matches(pattern: str, text: str) -> bool:
     r"""``patternProperties`` matching with the validator's own regex engine (jsonschema-rs).
 
     Python's ``re`` is another dialect (``\p{L}`` fails) and backtracks without limit on
-    patterns like ``^(a|aa)+$`` against producer-controlled field names.
+    patterns like ``^(a|aa)+$`` against producer-controlled field names. The linear-time
+    engine, as in the validators (patterns needing backtracking are refused at load).
     """
     if pattern not in _PATTERNS:
         try:
-            _PATTERNS[pattern] = jsonschema_rs.validator_for({"pattern": pattern}).is_valid
+            _PATTERNS[pattern] = jsonschema_rs.validator_for(
+                {"pattern": pattern}, pattern_options=jsonschema_rs.RegexOptions()
+            ).is_valid
         except ValueError:
             _PATTERNS[pattern] = None
     check = _PATTERNS[pattern]

@@ -19,7 +19,7 @@ whole-message path.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -70,6 +70,8 @@ _CONSTRAINT_TEXT: Final[Mapping[str, str]] = {
     "uniqueItems": "an array of unique items",
 }
 _MAX_ENUM_SHOWN: Final = 12
+_MAX_LITERAL: Final = 64  # one enum option as quoted in ``expected``
+_REGEX_LIMITS: Final = frozenset({"BacktrackLimitExceeded", "RegexEngineFailure"})
 # The children validator is its own resource next to the root document: relative references
 # resolve from the same folder, and a reference to the root document (recursion by file name)
 # reaches the real root, with its required and closed checks, not the children variant.
@@ -106,7 +108,11 @@ class RootPlan:
 
 
 def build_plan(
-    uri: str, document: Any, registry: jsonschema_rs.Registry | None, assert_formats: bool
+    uri: str,
+    document: Any,
+    registry: jsonschema_rs.Registry | None,
+    assert_formats: bool,
+    pattern_options: jsonschema_rs.RegexOptions | None = None,
 ) -> RootPlan | None:
     """The plan for a schema document, or None when it must use whole-message detail."""
     if not isinstance(document, dict) or document.get("type") != "object":
@@ -123,7 +129,11 @@ def build_plan(
             children[key] = document[key]
     try:
         validator = jsonschema_rs.validator_for(
-            children, registry=registry, base_uri=uri + CHILDREN_SUFFIX, validate_formats=assert_formats
+            children,
+            registry=registry,
+            base_uri=uri + CHILDREN_SUFFIX,
+            validate_formats=assert_formats,
+            pattern_options=pattern_options,
         )
     except (ValueError, jsonschema_rs.ReferencingError):
         return None
@@ -142,10 +152,14 @@ def _unsupported(document: Any) -> bool:
     return False
 
 
-def explain(plan: RootPlan, payload: Any, ctx: Context, out: list[d.Violation]) -> bool:
-    """Append the violations of an invalid ``payload``; False if the plan does not apply."""
+def explain(plan: RootPlan, payload: Any, ctx: Context, out: list[d.Violation], cap: int) -> int | None:
+    """Append at most ``cap`` violations of an invalid ``payload``; how many more there were.
+
+    None if the plan does not apply (the caller explains the whole message instead).
+    """
     if type(payload) is not dict:
-        return False
+        return None
+    more = 0
     keys = payload.keys()
     # Containment tests on dict views and frozensets run in C without building sets.
     if not keys >= plan.required_set:
@@ -153,22 +167,67 @@ def explain(plan: RootPlan, payload: Any, ctx: Context, out: list[d.Violation]) 
             missing_required((name,), ("properties", name), ctx, "/required")
             for name in plan.required
             if name not in payload
-        )
+        )  # as many as the contract requires: bounded by the schema, not the payload
     properties = plan.properties
     if not properties.issuperset(keys):
         names = [name for name in payload if name not in properties]  # payload order, deterministic
-        out.extend(undocumented((), names, (), ("additionalProperties",), payload, ctx, d.BREAKING))
+        room = max(cap - len(out), 0)
+        more += max(len(names) - room, 0)
+        out.extend(undocumented((), names[:room], (), ("additionalProperties",), payload, ctx, d.BREAKING))
     children = plan.children
     # If the root's own keywords explain the failure, is_valid (a third of iter_errors' cost)
     # usually proves the rest clean; otherwise the failure is below the root.
     if out and children.is_valid(payload):
-        return True
-    for error in children.iter_errors(payload):
-        out.extend(from_error(error, payload, ctx))
-    return True
+        return more
+    return more + collect(children.iter_errors(payload), payload, ctx, out, cap)
+
+
+def collect(
+    errors: Iterator[jsonschema_rs.ValidationError], payload: Any, ctx: Context, out: list[d.Violation], cap: int
+) -> int:
+    """Append the violations of ``errors`` until ``out`` holds ``cap``; how many more there were.
+
+    Past the cap errors are only counted (an error naming several undocumented fields counts
+    each), never turned into violations: a message with 100k broken items costs the
+    validator's error list, not 100k violations, drift events and samples.
+    """
+    more = 0
+    for error in errors:
+        room = cap - len(out)
+        if room <= 0:
+            more += _count(error)
+            continue
+        out.extend(from_error(error, payload, ctx, room))
+        if error.kind.name in _NAMING_FIELDS:  # the one kind of error that names several fields
+            more += max(_count(error) - room, 0)
+    return more
+
+
+_NAMING_FIELDS: Final = frozenset({"additionalProperties", "unevaluatedProperties"})
+
+
+def _count(error: jsonschema_rs.ValidationError) -> int:
+    kind = error.kind
+    if kind.name in _NAMING_FIELDS:
+        return max(len(kind.as_dict().get("unexpected", ())), 1)
+    return 1
 
 
 # -- building violations (shared with whole-message detail) ------------------------------------
+
+
+def _literal(value: Any, limit: int = _MAX_LITERAL) -> str:
+    return d.cap_text(orjson.dumps(value).decode(), limit)
+
+
+def pointer(tokens: Tokens) -> str:
+    """The capped ``path`` of a payload location (a field name may be megabytes long)."""
+    return d.cap_text(jp.to_pointer(tokens), d.MAX_PATH)
+
+
+def rule_pointer(tokens: Tokens) -> str:
+    """The capped ``rule_path``: array indexes as ``*``; fingerprints are computed from it."""
+    return d.cap_text(jp.generalize(tokens), d.MAX_PATH)
 
 
 def _resolved(ctx: Context, evaluation: Tokens) -> tuple[str | None, str | None, bool]:
@@ -193,9 +252,9 @@ def _build(
     built = d.Violation(
         kind,
         d.BREAKING,
-        jp.to_pointer(tokens),
-        jp.generalize(tokens),
-        expected,
+        pointer(tokens),
+        rule_pointer(tokens),
+        d.cap_text(expected, d.MAX_TEXT),
         json_type(value),
         None if withheld else preview(value),
         withheld,
@@ -212,8 +271,8 @@ def missing_required(tokens: Tokens, evaluation: Tokens, ctx: Context, keyword: 
     return d.Violation(
         d.MISSING_REQUIRED,
         d.BREAKING,
-        jp.to_pointer(tokens),
-        jp.generalize(tokens),
+        pointer(tokens),
+        rule_pointer(tokens),
         "present (required)",
         "missing",
         None,
@@ -251,8 +310,8 @@ def undocumented(
             d.Violation(
                 d.UNDOCUMENTED_FIELD,
                 severity,
-                jp.to_pointer(field_tokens),
-                jp.generalize(field_tokens),
+                pointer(field_tokens),
+                rule_pointer(field_tokens),
                 expected,
                 json_type(value),
                 None,
@@ -265,8 +324,14 @@ def undocumented(
     return out
 
 
-def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context) -> list[d.Violation]:
-    """Violations for one jsonschema-rs error (whole-message or children validator)."""
+def from_error(
+    error: jsonschema_rs.ValidationError, payload: Any, ctx: Context, room: int | None = None
+) -> list[d.Violation]:
+    """Violations for one jsonschema-rs error (whole-message or children validator).
+
+    ``room``: an undocumented-field error builds violations for at most that many of its
+    fields (the caller counts the rest).
+    """
     kind = error.kind
     name = kind.name
     tokens: Tokens = tuple(error.instance_path)
@@ -297,8 +362,9 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
     details = kind.as_dict()
     keyword = tuple(error.schema_path)
     if name in ("additionalProperties", "unevaluatedProperties"):
-        unexpected = details.get("unexpected", ())
-        return undocumented(tokens, unexpected, evaluation[:-1], keyword, payload, ctx, d.BREAKING)
+        unexpected = list(details.get("unexpected", ()))
+        listed = unexpected if room is None else unexpected[:room]
+        return undocumented(tokens, listed, evaluation[:-1], keyword, payload, ctx, d.BREAKING)
     if name == "required":
         prop = details["property"]
         return [missing_required((*tokens, prop), (*evaluation[:-1], "properties", prop), ctx, jp.to_pointer(keyword))]
@@ -317,14 +383,23 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
             expected = f"a match for exactly one of {count} alternatives"
     elif name == "enum":
         options = details.get("options", [])
-        shown = ", ".join(orjson.dumps(o).decode() for o in options[:_MAX_ENUM_SHOWN])
+        shown = ", ".join(_literal(o) for o in options[:_MAX_ENUM_SHOWN])
         more = f", … ({len(options)} in all)" if len(options) > _MAX_ENUM_SHOWN else ""
         violation_kind, expected = d.CONSTRAINT, f"one of {shown}{more}"
     elif name == "const":
         violation_kind, expected = (
             d.CONSTRAINT,
-            "exactly " + orjson.dumps(details.get("expected_value")).decode(),
+            "exactly " + _literal(details.get("expected_value"), d.MAX_TEXT),
         )
+    elif type(kind).__name__ in _REGEX_LIMITS:
+        # The regex engine gave up: the value is neither valid nor invalid under the pattern.
+        # Not reached with the sentinel's own validators (linear-time engine, see validate.py);
+        # kept so such an error can never read as an ordinary mismatch.
+        violation_kind = d.CONSTRAINT
+        reason = str(details.get("error", "")) or type(kind).__name__
+        expected = "a value its pattern can be evaluated on within the regex engine's limits"
+        built, always, sensitive = _build(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
+        return [built._replace(detail=d.cap_text(f"pattern not evaluated: {reason}", d.MAX_TEXT))]
     elif name == "falseSchema":
         violation_kind, expected = d.CONSTRAINT, "absent (the contract forbids a value here)"
     else:

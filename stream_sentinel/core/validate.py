@@ -27,7 +27,7 @@ mis-reported; it only costs a slow-path visit).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any, Final, NamedTuple
 from urllib.parse import urljoin
 
@@ -43,6 +43,7 @@ from stream_sentinel.core.annotate import (
     Annotations,
     AvroSchemaIndex,
     JsonSchemaIndex,
+    json_type,
     preview,
 )
 from stream_sentinel.core.codecs import DecodeFailure
@@ -51,12 +52,15 @@ from stream_sentinel.core.explain import (
     Context,
     RootPlan,
     build_plan,
+    collect,
     explain,
-    from_error,
+    pointer,
     undocumented,
 )
 from stream_sentinel.core.spec import (
     CATALOG_FILE,
+    SPEC_BASE_URI,
+    VALUE_KEYWORDS,
     Catalog,
     EventContract,
     SchemaVersion,
@@ -70,6 +74,16 @@ from stream_sentinel.core.spec import (
 Headers = Sequence[tuple[str, bytes]] | None
 
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 16 * 1024 * 1024
+#: Violations listed per message; the rest are counted in one ``overflow`` violation.
+DEFAULT_MAX_VIOLATIONS: Final = 100
+#: The deepest nesting (objects and arrays inside each other) the validator can explain:
+#: jsonschema-rs checks deeper payloads (``is_valid``) but cannot hand back an error whose
+#: value is nested deeper than this ("Recursion limit reached", measured with 0.60: 255 works,
+#: 256 fails). An invalid message that deep is reported as one ``oversized`` violation.
+MAX_NESTING: Final = 255
+# Every validator uses the linear-time regex engine: no pattern's matching time depends on
+# backtracking over producer input. Patterns that need backtracking are refused at load.
+LINEAR_REGEX: Final = jsonschema_rs.RegexOptions()
 
 
 class Outcome(NamedTuple):
@@ -139,11 +153,18 @@ class Outcome(NamedTuple):
         )
 
     def sample(self, raw_prefix: int = 0) -> Any:
-        """Redacted, size-capped view of the message for drift events (computed on demand)."""
-        if self.walker is not None and self.payload is not None:
-            return self.walker.redact(self.payload)
+        """Redacted, size-capped view of the message for drift events (computed on demand).
+
+        Names are capped and the whole sample bounded (``drift.bound_sample``); a sample that
+        cannot be built is replaced by a note rather than failing the message's report.
+        """
         if self.payload is not None:
-            return preview(self.payload)
+            try:
+                return d.bound_sample(
+                    self.walker.redact(self.payload) if self.walker is not None else preview(self.payload)
+                )
+            except Exception as exc:  # noqa: BLE001 - the drift event matters more than its sample
+                return f"[sample unavailable: {type(exc).__name__}]"
         if self.raw is not None:
             sample: dict[str, Any] = {"size": len(self.raw)}
             if raw_prefix > 0:
@@ -236,6 +257,63 @@ def _closing_keyword(document: Any) -> str:
     return "additionalProperties" if isinstance(dialect, str) and "draft-0" in dialect else "unevaluatedProperties"
 
 
+def refuse_backtracking(file: str, document: Any) -> None:
+    """Raise ``SpecError`` for a ``pattern``/``patternProperties`` regex the linear engine cannot run.
+
+    Why refuse rather than bound: a pattern with lookaround or a backreference runs on
+    fancy-regex, whose backtracking limit costs ~20-30 ms per field name when hit (measured:
+    200 keys 17.8 s) and whose hit means "not evaluated", neither valid nor invalid. The linear
+    engine (Rust ``regex``) matches in time linear in the input, never gives up, and covers
+    what event contracts use (anchors, classes, repetition, alternation, Unicode classes).
+    """
+    for where, pattern in _patterns(document, ()):
+        try:
+            jsonschema_rs.validator_for({"pattern": pattern}, pattern_options=LINEAR_REGEX)
+        except (ValueError, jsonschema_rs.ValidationError):
+            try:
+                jsonschema_rs.validator_for({"pattern": pattern})
+            except (ValueError, jsonschema_rs.ValidationError):
+                cause = "is not a valid regular expression"
+            else:
+                cause = (
+                    "needs backtracking (lookaround or a backreference), which the sentinel refuses: "
+                    "its matching time would depend on producer input; rewrite it without them"
+                )
+            raise SpecError(file, where, f"pattern {d.cap_text(pattern, 80)!r} {cause}") from None
+
+
+def _patterns(node: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
+    """(pointer, regex) of every ``pattern`` and ``patternProperties`` key in a schema document."""
+    if isinstance(node, dict):
+        pattern = node.get("pattern")
+        if isinstance(pattern, str):
+            yield jp.to_pointer((*path, "pattern")), pattern
+        patterns = node.get("patternProperties")
+        if isinstance(patterns, dict):
+            for key in patterns:
+                yield jp.to_pointer((*path, "patternProperties", key)), key
+        for key, value in node.items():
+            if key not in VALUE_KEYWORDS:
+                yield from _patterns(value, (*path, key))
+    elif isinstance(node, list):
+        for index, item in enumerate(node):
+            yield from _patterns(item, (*path, str(index)))
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether objects and arrays nest more than ``limit`` levels (stops as soon as they do)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        kind = type(node)
+        if kind is not dict and kind is not list:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in (node.values() if kind is dict else node))
+    return False
+
+
 def _refs(document: Any) -> list[str]:
     return [node["$ref"] for node in iter_schema_objects(document) if isinstance(node.get("$ref"), str)]
 
@@ -253,10 +331,16 @@ class Engine:
         *,
         max_payload_bytes: int = DEFAULT_MAX_PAYLOAD_BYTES,
         assert_formats: bool = True,
+        max_violations_per_message: int = DEFAULT_MAX_VIOLATIONS,
     ) -> None:
+        if max_violations_per_message < 1:
+            raise ValueError("max_violations_per_message must be at least 1")
         self.catalog = catalog
         self.max_payload_bytes = max_payload_bytes
+        self.max_violations = max_violations_per_message
         docs = dict(catalog.json_documents)
+        for uri, doc in docs.items():
+            refuse_backtracking(uri.removeprefix(SPEC_BASE_URI), doc)
         self._registry: referencing.Registry[Any] = referencing.Registry().with_resources(
             (uri, referencing.Resource.from_contents(doc, default_specification=DRAFT202012))
             for uri, doc in docs.items()
@@ -300,6 +384,7 @@ class Engine:
                 base_uri=version.uri,
                 validate_formats=self._assert_formats,
                 retriever=_refuse_retrieval,
+                pattern_options=LINEAR_REGEX,
             )
             if self._reaches_open(version.uri):
                 compiled.strict = jsonschema_rs.validator_for(
@@ -308,6 +393,7 @@ class Engine:
                     base_uri=version.uri,
                     validate_formats=self._assert_formats,
                     retriever=_refuse_retrieval,
+                    pattern_options=LINEAR_REGEX,
                 )
         except (ValueError, jsonschema_rs.ReferencingError) as exc:
             first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
@@ -318,7 +404,9 @@ class Engine:
         compiled.walker = walker
         compiled.context = Context(walker, version.owner or event.owner, version.requirement or event.requirement)
         if compiled.strict is None:
-            compiled.plan = build_plan(version.uri, version.document, self._rs_registry, self._assert_formats)
+            compiled.plan = build_plan(
+                version.uri, version.document, self._rs_registry, self._assert_formats, LINEAR_REGEX
+            )
         return compiled
 
     def _reaches_open(self, uri: str) -> bool:
@@ -396,6 +484,7 @@ class TopicChecker:
     def __init__(self, topic: TopicContract, engine: Engine) -> None:
         self.topic = topic
         self._max = engine.max_payload_bytes
+        self._cap = engine.max_violations
         self._events: dict[str, _Event] = {}
         self._by_key: dict[object, _Event] = {}
         self._by_schema_id: dict[int, tuple[_Event, CompiledVersion]] = {}
@@ -603,7 +692,21 @@ class TopicChecker:
     # -- slow path: everything below runs only for messages that need a drift event ---------
 
     def _explain_json(self, payload: Any, compiled: CompiledVersion, declared: bool) -> Outcome:
-        violations = _json_violations(compiled, payload)
+        """The violations of a payload its version's fast check failed; never raises.
+
+        The validator cannot hand back errors nested deeper than ``MAX_NESTING`` (depth is
+        measured only then, not for every invalid message); any other failure while explaining
+        becomes an ``internal_error`` violation, so one message never stops a run.
+        """
+        try:
+            return self._explained_json(payload, compiled, declared)
+        except Exception as exc:  # noqa: BLE001 - nothing may escape the core; reported as a violation
+            if _deeper_than(payload, MAX_NESTING):
+                return self._too_deep(payload, compiled)
+            return self._internal_error(compiled, exc)
+
+    def _explained_json(self, payload: Any, compiled: CompiledVersion, declared: bool) -> Outcome:
+        violations = _json_violations(compiled, payload, cap=self._cap)
         if not violations:
             return compiled.valid_outcome  # the strict variant's finding was documented after all
         event = self._events[compiled.version.event_type]
@@ -619,6 +722,47 @@ class TopicChecker:
                         walker=older.walker,
                     )
         return Outcome(event.contract.name, compiled.version, violations, payload, None, compiled.walker)
+
+    def _too_deep(self, payload: Any, compiled: CompiledVersion) -> Outcome:
+        root = _root_notes(compiled)
+        assert compiled.validator is not None
+        # The strict variant of an open content model may be what failed (it looks for
+        # undocumented fields): then the message passes its contract and this is only info.
+        passes = compiled.validator.is_valid(payload)
+        detail = (
+            f"the message passes its contract but is nested more than {MAX_NESTING} levels deep, deeper than "
+            "the validator can explain: undocumented fields were not looked for"
+            if passes
+            else f"the message fails its contract and is nested more than {MAX_NESTING} levels deep, deeper "
+            "than the validator can explain: where it fails is not reported"
+        )
+        violation = d.Violation(
+            d.OVERSIZED,
+            d.INFO if passes else d.BREAKING,
+            "",
+            "",
+            f"at most {MAX_NESTING} levels of nested objects and arrays",
+            json_type(payload),
+            f"more than {MAX_NESTING} levels",
+            requirement=root.requirement or compiled.version.requirement or compiled.event.requirement,
+            owner=root.owner or compiled.version.owner or compiled.event.owner,
+            detail=detail,
+        )
+        return Outcome(compiled.version.event_type, compiled.version, (violation,), payload, None, compiled.walker)
+
+    def _internal_error(self, compiled: CompiledVersion, exc: Exception) -> Outcome:
+        violation = d.Violation(
+            d.INTERNAL_ERROR,
+            d.BREAKING,
+            "",
+            "",
+            "a message the sentinel can check",
+            "error",
+            type(exc).__name__,
+            owner=compiled.event.owner or self.topic.owner,
+            detail=str(exc)[:200],
+        )
+        return Outcome(compiled.version.event_type, compiled.version, (violation,))
 
     def _explain_avro(
         self,
@@ -771,8 +915,12 @@ def _root_notes(compiled: CompiledVersion) -> Annotations:
 # -- turning jsonschema-rs errors into violations ---------------------------------------------
 
 
-def _json_violations(compiled: CompiledVersion, payload: Any, *, use_plan: bool = True) -> tuple[d.Violation, ...]:
-    """Every violation of an invalid payload, via the root plan when the version has one.
+def _json_violations(
+    compiled: CompiledVersion, payload: Any, *, use_plan: bool = True, cap: int = DEFAULT_MAX_VIOLATIONS
+) -> tuple[d.Violation, ...]:
+    """The violations of an invalid payload, via the root plan when the version has one.
+
+    At most ``cap`` are listed; one ``overflow`` violation counts the rest.
 
     ``use_plan=False`` forces whole-message ``iter_errors``: the reference the plan is tested
     against (tests/spec).
@@ -781,37 +929,78 @@ def _json_violations(compiled: CompiledVersion, payload: Any, *, use_plan: bool 
     assert ctx is not None
     assert compiled.validator is not None
     found: list[d.Violation] = []
-    if not use_plan or compiled.plan is None or not explain(compiled.plan, payload, ctx, found):
-        for error in compiled.validator.iter_errors(payload):
-            found.extend(from_error(error, payload, ctx))
+    more = explain(compiled.plan, payload, ctx, found, cap) if use_plan and compiled.plan is not None else None
+    if more is None:
+        more = collect(compiled.validator.iter_errors(payload), payload, ctx, found, cap)
+    more_info, exact = 0, True
     if compiled.strict is not None:
-        # Open content models: the strict variant's extra findings are undocumented fields,
-        # unless a sibling branch of the real schema documents them.
-        reported = {v.path for v in found if v.kind == d.UNDOCUMENTED_FIELD}
-        for error in compiled.strict.iter_errors(payload):
-            if error.kind.name not in ("unevaluatedProperties", "additionalProperties"):
-                continue
-            where = tuple(error.instance_path)
-            for key in error.kind.as_dict().get("unexpected", ()):
-                tokens = (*where, key)
-                path = jp.to_pointer(tokens)
-                if path in reported or ctx.walker.documents(tokens):
-                    continue
-                reported.add(path)
-                found.extend(
-                    undocumented(
-                        where,
-                        [key],
-                        tuple(error.evaluation_path[:-1]),
-                        tuple(error.schema_path),
-                        payload,
-                        ctx,
-                        d.INFO,
-                    )
-                )
+        if len(found) >= cap:
+            exact = False  # the open model's extra fields are not even looked for: "at least"
+        else:
+            more_info, exact = _undocumented_open(compiled.strict, payload, ctx, found, cap)
+    if len(found) > cap:  # the root's required fields alone can outnumber a small cap
+        more += len(found) - cap
+        del found[cap:]
     if len(found) > 1:
         found.sort(key=lambda v: (v.path, v.kind, v.expected))
+    if more or more_info or not exact:
+        found.append(_overflow(compiled, cap, more + more_info, exact, d.BREAKING if more else d.INFO))
     return tuple(found)
+
+
+def _undocumented_open(
+    strict: jsonschema_rs.Validator, payload: Any, ctx: Context, found: list[d.Violation], cap: int
+) -> tuple[int, bool]:
+    """Open content models: the strict variant's extra findings are undocumented fields.
+
+    Unless a sibling branch of the real schema documents them. Returns how many were found
+    past the cap and whether that count is exact.
+    """
+    reported = {v.path for v in found if v.kind == d.UNDOCUMENTED_FIELD}
+    more = 0
+    for error in strict.iter_errors(payload):
+        if error.kind.name not in ("unevaluatedProperties", "additionalProperties"):
+            continue
+        where = tuple(error.instance_path)
+        for key in error.kind.as_dict().get("unexpected", ()):
+            tokens = (*where, key)
+            path = pointer(tokens)
+            if path in reported or ctx.walker.documents(tokens):
+                continue
+            reported.add(path)  # the root and an allOf branch may both name a field: counted once
+            if len(found) >= cap:
+                more += 1
+                continue
+            found.extend(
+                undocumented(
+                    where,
+                    [key],
+                    tuple(error.evaluation_path[:-1]),
+                    tuple(error.schema_path),
+                    payload,
+                    ctx,
+                    d.INFO,
+                )
+            )
+    return more, True
+
+
+def _overflow(compiled: CompiledVersion, cap: int, more: int, exact: bool, severity: str) -> d.Violation:
+    """The one violation standing for those past the cap."""
+    root = _root_notes(compiled)
+    count = str(more) if exact else f"at least {more}"
+    return d.Violation(
+        d.OVERFLOW,
+        severity,
+        "",
+        "",
+        f"at most {cap} violations listed per message (max_violations_per_message)",
+        "violations",
+        count,
+        requirement=root.requirement or compiled.version.requirement or compiled.event.requirement,
+        owner=root.owner or compiled.version.owner or compiled.event.owner,
+        detail=f"{count} more violations in this message were counted but not listed",
+    )
 
 
 def load_engine(spec_dir: str, **options: Any) -> Engine:

@@ -74,6 +74,13 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     replay.add_argument("--min-severity", choices=tuple(d.SEVERITY_RANK), help="ignore drift below this severity")
     replay.add_argument("--raw-prefix", type=int, default=0, help="show N leading bytes of undecodable messages")
     replay.add_argument(
+        "--max-violations",
+        type=int,
+        metavar="N",
+        help="violations listed per message, the rest counted in one overflow (default: the "
+        "max_violations_per_message setting, 100)",
+    )
+    replay.add_argument(
         "--sample",
         action="store_true",
         help="apply the catalog's sample_rate per topic, by partition/offset exactly as the worker does "
@@ -333,7 +340,13 @@ def _replay(
             "--format jsonl lists drift events of one contract set; use table, json or markdown with --against"
         )
     # Load (and fully check) both contract sets before touching the broker: a bad spec is exit 2.
-    engines = (load_engine(str(spec)), load_engine(str(against)) if against else None)
+    cap = args.max_violations if args.max_violations is not None else settings.max_violations_per_message
+    if cap < 1:
+        raise UsageError(f"--max-violations {cap}: must be at least 1")
+    engines = (
+        load_engine(str(spec), max_violations_per_message=cap),
+        load_engine(str(against), max_violations_per_message=cap) if against else None,
+    )
     options = ReplayOptions(
         spec=str(spec),
         against=str(against) if against else None,

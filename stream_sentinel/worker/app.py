@@ -228,7 +228,7 @@ class Sentinel:
                     continue
                 events = self._events(outcome, message, ts, wire, now_ms)
             except Exception as exc:  # noqa: BLE001 - no message may stop the agent; reported below
-                events = [self._internal_error(topic, partition, offset, ts, exc, now_ms)]
+                events = [self._internal_error(topic, partition, offset, ts, exc, now_ms, message.key)]
             for drift_event in events:
                 tally.drift(drift_event, ts, candidate=candidate)
                 drift_kinds[topic, drift_event.kind] += 1
@@ -276,7 +276,7 @@ class Sentinel:
         return found
 
     def _internal_error(
-        self, topic: str, partition: int, offset: int, ts: int, exc: Exception, now: int
+        self, topic: str, partition: int, offset: int, ts: int, exc: Exception, now: int, key: object = None
     ) -> d.DriftEvent:
         self.metrics.internal_errors.inc()
         log.exception(
@@ -295,8 +295,9 @@ class Sentinel:
         subject = d.Subject(
             event_type=None, schema_ref=None, schema_version=None, schema_id=None, topic_format="unknown"
         )
+        text_key = key.decode("utf-8", "replace") if isinstance(key, bytes) else None  # as _events does
         return d.build_drift_events(
-            (violation,), subject, d.Source(topic, partition, offset, ts), None, observed_at=now
+            (violation,), subject, d.Source(topic, partition, offset, ts, text_key), None, observed_at=now
         )[0]
 
     def _update_metrics(

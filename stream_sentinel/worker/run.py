@@ -60,7 +60,8 @@ def _logging_config(settings: Settings) -> dict[str, Any] | None:
 
 def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
     """The Sentinel for these settings; raises SentinelError (exit 2 bad spec, 3 no broker)."""
-    engine = engine if engine is not None else load_engine(str(settings.spec_dir))
+    if engine is None:
+        engine = load_engine(str(settings.spec_dir), max_violations_per_message=settings.max_violations_per_message)
     return Sentinel(settings, engine, extra_topics=pattern_topics(settings))
 
 

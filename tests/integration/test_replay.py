@@ -379,3 +379,21 @@ def test_sample_applies_the_catalog_rate_by_partition_and_offset_like_the_worker
     assert report["sampled_out"] == len(coordinates) - len(kept)
     code, out, _ = replay(harness, "--format", "json")
     assert (json.loads(out)["current"]["messages"], json.loads(out)["sampled_out"]) == (len(coordinates), None)
+
+
+def test_max_violations_per_message_caps_replay_from_the_flag_or_the_setting(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    value, headers = order_messages()[0]
+    order = json.loads(value or b"{}")
+    order["items"] = [{"sku": "bad", "name": "x", "quantity": 0, "unit_price_cents": 1}] * 30  # 60 violations
+    harness.produce([(json.dumps(order).encode(), headers)])
+    code, out, err = replay(harness, "--format", "jsonl", "--max-violations", "5")
+    assert code == 1, err
+    assert [json.loads(line)["kind"] for line in out.splitlines()][5:] == ["overflow"]
+    assert json.loads(out.splitlines()[-1])["actual"]["value"] == "55"
+    monkeypatch.setenv("SENTINEL_MAX_VIOLATIONS_PER_MESSAGE", "3")
+    code, out, err = replay(harness, "--format", "jsonl")
+    assert code == 1, err
+    assert len(out.splitlines()) == 4
+    assert json.loads(out.splitlines()[-1])["actual"]["value"] == "57"

@@ -79,6 +79,7 @@ def test_an_exception_in_the_core_becomes_internal_error_drift_and_the_batch_goe
     by_offset = {d["source"]["offset"]: d for d in drift}
     assert by_offset[0]["kind"] == "internal_error"
     assert by_offset[0]["actual"] == {"type": "error", "value": "RuntimeError"}
+    assert by_offset[0]["source"]["key"] == "k"  # like every other drift event (issue 11)
     assert 1 in by_offset  # the next message was still checked
     assert s.metrics.internal_errors._value.get() == 1
 
@@ -119,3 +120,25 @@ def test_first_mode_counts_every_violation_but_builds_one_candidate_per_fingerpr
     [stats] = tally["drift"].values()
     assert stats["count"] == 5
     assert len(tally["candidates"]) == 1
+
+
+def test_the_worker_lists_at_most_max_violations_per_message(tmp_path: Path) -> None:
+    from stream_sentinel.worker.run import build
+
+    publisher = Published()
+    settings = Settings.load(
+        None,
+        spec_dir=SPEC,
+        data_dir=tmp_path,
+        web_enabled=False,
+        alert_mode="every",
+        max_violations_per_message=4,
+    )
+    s = build(settings)
+    s._enqueue = publisher  # type: ignore[method-assign,assignment]
+    items = [{"sku": "bad", "name": "x", "quantity": 0, "unit_price_cents": 1}] * 20
+    order = {"order_id": "ord_abcdefabcdef", "items": items}
+    asyncio.run(s.handle_batch([event("orders", 0, orjson.dumps(order), HEADERS)]))
+    drift = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
+    assert len(drift) == 5
+    assert drift[-1]["kind"] == "overflow"

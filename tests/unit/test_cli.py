@@ -159,7 +159,7 @@ def test_help_version_spec_and_kinds(spec_factory: SpecFactory) -> None:
     assert "  OrderCreated: v1, v2  [REQ-ORD-1; BACKWARD]" in out
     code, out, _ = cli(["kinds"])
     assert code == 0
-    assert out.count("\n") == len(d.KINDS) == 14
+    assert out.count("\n") == len(d.KINDS) == 15
 
 
 def test_check_streams_large_input_in_bounded_memory(spec_factory: SpecFactory, tmp_path: Path) -> None:
