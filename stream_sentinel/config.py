@@ -42,6 +42,7 @@ from pydantic_settings import (
 )
 from typing_extensions import override
 
+from stream_sentinel.core import yamlsafe
 from stream_sentinel.core.errors import UsageError
 
 ENV_PREFIX: Final = "SENTINEL_"
@@ -637,7 +638,7 @@ def _read_config_file(path: Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise UsageError(f"{path}: cannot read config file: {exc}") from exc
     try:
-        data = yaml.safe_load(text)
+        data = yamlsafe.load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f"line {mark.line + 1}: " if mark is not None else ""

@@ -32,6 +32,7 @@ from jsonschema.exceptions import best_match
 from referencing.jsonschema import DRAFT202012
 
 from stream_sentinel.core import pointer as jp
+from stream_sentinel.core import yamlsafe
 from stream_sentinel.core.errors import SpecError
 
 CATALOG_FILE = "catalog.yaml"
@@ -289,34 +290,6 @@ def load_catalog(root: str | Path) -> Catalog:
     )
 
 
-class _AliasRefused(yaml.MarkedYAMLError):
-    """An alias in catalog.yaml (refused: a few of them nested expand exponentially)."""
-
-
-class _UniqueKeyLoader(yaml.SafeLoader):
-    """YAML loader that rejects duplicate keys (YAML itself keeps the last one silently) and aliases.
-
-    Aliases (``*name``, also behind ``<<:`` merge keys) are refused outright: nine nested
-    aliases of nine items each make a "billion laughs" document of a few hundred bytes that
-    every later walk expands. A catalog has no need for them.
-    """
-
-    def compose_node(self, parent: yaml.Node | None, index: Any) -> yaml.Node | None:
-        if self.check_event(yaml.AliasEvent):
-            event = self.peek_event()  # type: ignore[no-untyped-call]
-            raise _AliasRefused(None, None, "aliases (*name) are not allowed in the catalog", event.start_mark)
-        return super().compose_node(parent, index)
-
-    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
-        seen: set[Any] = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(None, None, f"duplicate key {key!r}", key_node.start_mark)
-            seen.add(key)
-        return super().construct_mapping(node, deep=deep)
-
-
 def _read_text(path: Path, name: str) -> str:
     """A spec file's text, refused past ``MAX_SPEC_FILE_BYTES`` before anything parses it."""
     try:
@@ -333,11 +306,11 @@ def _read_text(path: Path, name: str) -> str:
 def _read_yaml(path: Path) -> Any:
     text = _read_text(path, path.name)
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)  # noqa: S506 - a SafeLoader
+        return yamlsafe.load(text)
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark
         where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        if isinstance(exc, _AliasRefused):
+        if isinstance(exc, yamlsafe.AliasRefused):
             raise SpecError(path.name, "", f"{exc.problem}{where}") from None
         raise SpecError(path.name, "", f"not valid YAML{where}: {exc.problem}") from exc
     except yaml.YAMLError as exc:

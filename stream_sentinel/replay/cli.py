@@ -20,6 +20,7 @@ from typing import IO, Any, TextIO, cast
 import yaml
 
 from stream_sentinel.core import drift as d
+from stream_sentinel.core import yamlsafe
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.core.replay import End, Start, parse_time
 
@@ -148,7 +149,7 @@ def _range_options(parser: argparse.ArgumentParser) -> None:
 def _job(path: str) -> dict[str, Any]:
     try:
         with open(path, "rb") as handle:
-            loaded = yaml.safe_load(handle)
+            loaded = yamlsafe.load(handle.read())
     except OSError as exc:
         raise UsageError(f"cannot read job {path}: {exc.strerror}") from exc
     except yaml.YAMLError as exc:

@@ -796,3 +796,12 @@ def test_faust_ssl_credentials(tmp_path: Path) -> None:
     assert type(credentials).__name__ == "SSLCredentials"
     assert credentials.protocol.value == "SSL"
     assert isinstance(credentials.context, ssl.SSLContext)
+
+
+def test_config_file_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> None:
+    # Nine levels of nine aliases: a few hundred bytes that safe_load expands to 9**9 strings.
+    lines = ['a0: &a0 "x"']
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    config = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
+    message = load_error(config)
+    assert message.startswith(f"{config}: line 2: not valid YAML: aliases (*name) are not allowed")

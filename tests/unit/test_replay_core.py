@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from stream_sentinel.core.drift import Violation
@@ -222,3 +224,13 @@ def test_the_progress_bar_draws_rate_and_eta_on_a_terminal_only() -> None:
     silent.advance(10)
     silent.close()
     assert quiet.getvalue() == ""
+
+
+def test_a_replay_job_with_aliases_is_refused_not_expanded(tmp_path: Path) -> None:
+    from stream_sentinel.replay import cli as replay_cli
+
+    lines = ['a0: &a0 "x"'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
+    job = tmp_path / "bomb.yaml"
+    job.write_text("\n".join(lines) + "\n")
+    with pytest.raises(UsageError, match=r"not valid YAML: .*aliases \(\*name\) are not allowed"):
+        replay_cli._job(str(job))
