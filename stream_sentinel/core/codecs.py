@@ -2,15 +2,16 @@
 
 The JSON fast path (``orjson.loads``) is inlined by the checker; this module classifies its
 failures, holds the framing and Avro helpers, and turns every way of failing into a classified,
-human-readable value. Decoder messages are kept free of payload content (orjson and fastavro
-report positions, not values), because they end up in drift events.
+human-readable value. Failure texts are kept free of payload content because they end up in
+drift events: orjson's messages are fixed texts with a position; fastavro's are replaced by a
+fixed text per exception type (``avro_reason``), since some carry derived values.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from io import BytesIO
-from typing import Any
+from typing import Any, Final
 
 from fastavro import schemaless_reader
 
@@ -60,6 +61,27 @@ def confluent_schema_id(data: bytes) -> int | DecodeFailure:
     return int.from_bytes(data[1:CONFLUENT_HEADER], "big")
 
 
+# Fixed texts by exception type. The decoder's own message is never used: it carries values
+# derived from the payload ("year 10183 is out of range" for an x-pii date, the offending byte of
+# a bad string, object addresses), and no field-level redaction applies to a decode failure.
+_AVRO_REASONS: Final = (
+    (EOFError, "unexpected end of data"),
+    (UnicodeDecodeError, "a string is not valid UTF-8"),
+    (OverflowError, "a value is out of range for its type (an integer, date or timestamp)"),
+    (IndexError, "an enum symbol or union branch index is out of range"),
+    (ValueError, "a value is out of range for its type (a date, time or decimal logical type)"),
+    (MemoryError, "a length prefix is larger than the data"),
+)
+
+
+def avro_reason(exc: BaseException) -> str:
+    """Why fastavro failed, in words that carry nothing of the payload."""
+    for kind, reason in _AVRO_REASONS:
+        if isinstance(exc, kind):
+            return reason
+    return "the decoder rejected the data"
+
+
 def decode_avro(data: bytes, parsed_schema: Any, start: int = 0) -> Any | DecodeFailure:
     """Decode one schemaless Avro datum that must use exactly the bytes given.
 
@@ -72,8 +94,7 @@ def decode_avro(data: bytes, parsed_schema: Any, start: int = 0) -> Any | Decode
     try:
         record = schemaless_reader(buffer, parsed_schema, None)
     except Exception as exc:  # noqa: BLE001 - fastavro raises many types on corrupt input; all mean "undecodable"
-        reason = str(exc)[:_MAX_REASON] or "unexpected end of data"
-        return DecodeFailure("undecodable", f"not decodable as Avro: {type(exc).__name__}: {reason}")
+        return DecodeFailure("undecodable", f"not decodable as Avro: {type(exc).__name__}: {avro_reason(exc)}")
     left = len(data) - buffer.tell()
     if left:
         return DecodeFailure(
