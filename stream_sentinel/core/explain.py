@@ -182,19 +182,22 @@ def _build(
     """A violation about a present value, plus (always withheld, sensitive location).
 
     The value is withheld when the failing rule's schema path or the value's *location* is
-    ``x-pii``, or when the location holds PII below it and the value is a string (a whole object
-    sent as JSON text would otherwise be echoed). The two flags let memo hits re-decide for the
-    next message's value without walking the schema again.
+    ``x-pii``, or when the location may hold PII (below it, or the contract cannot say) and
+    the value is a scalar: a whole object sent as JSON text, or a phone number where an object
+    holding PII belongs, would otherwise be echoed; a container only ever shows its size. The
+    two flags let memo hits re-decide for the next message's value without walking the schema
+    again. Names below a PII node are masked in the paths (``JsonSchemaIndex.mask``).
     """
     owner, requirement, rule_pii = _resolved(ctx, evaluation)
     location_pii, sensitive = ctx.walker.privacy(tokens)
     always = rule_pii or location_pii
-    withheld = always or (sensitive and isinstance(value, str))
+    withheld = always or (sensitive and _scalar(value))
+    shown = ctx.walker.mask(tokens)
     built = d.Violation(
         kind,
         d.BREAKING,
-        jp.to_pointer(tokens),
-        jp.generalize(tokens),
+        jp.to_pointer(shown),
+        jp.generalize(shown),
         expected,
         json_type(value),
         None if withheld else preview(value),
@@ -206,14 +209,20 @@ def _build(
     return built, always, sensitive
 
 
+def _scalar(value: Any) -> bool:
+    """A value whose rendering would show content (a container's preview shows only its size)."""
+    return value is not None and not isinstance(value, dict | list)
+
+
 def missing_required(tokens: Tokens, evaluation: Tokens, ctx: Context, keyword: str) -> d.Violation:
     """A required field is absent; annotated by the missing field's own schema if it has one."""
     owner, requirement, _ = _resolved(ctx, evaluation)
+    shown = ctx.walker.mask(tokens)
     return d.Violation(
         d.MISSING_REQUIRED,
         d.BREAKING,
-        jp.to_pointer(tokens),
-        jp.generalize(tokens),
+        jp.to_pointer(shown),
+        jp.generalize(shown),
         "present (required)",
         "missing",
         None,
@@ -247,12 +256,13 @@ def undocumented(
             value = jp.resolve(payload, [str(t) for t in field_tokens])
         except KeyError:
             value = None
+        shown = ctx.walker.mask(field_tokens)
         out.append(
             d.Violation(
                 d.UNDOCUMENTED_FIELD,
                 severity,
-                jp.to_pointer(field_tokens),
-                jp.generalize(field_tokens),
+                jp.to_pointer(shown),
+                jp.generalize(shown),
                 expected,
                 json_type(value),
                 None,
@@ -277,7 +287,7 @@ def from_error(error: jsonschema_rs.ValidationError, payload: Any, ctx: Context)
         rule, always, sensitive = memo
         value = error.instance
         kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail = rule
-        redacted = always or (sensitive and isinstance(value, str))
+        redacted = always or (sensitive and _scalar(value))
         return [
             d.Violation(
                 kind_,

@@ -43,7 +43,8 @@ from stream_sentinel.core.annotate import (
     Annotations,
     AvroSchemaIndex,
     JsonSchemaIndex,
-    preview,
+    json_type,
+    link_versions,
 )
 from stream_sentinel.core.codecs import DecodeFailure
 from stream_sentinel.core.errors import SpecError
@@ -141,8 +142,8 @@ class Outcome(NamedTuple):
         """Redacted, size-capped view of the message for drift events (computed on demand)."""
         if self.walker is not None and self.payload is not None:
             return self.walker.redact(self.payload)
-        if self.payload is not None:
-            return preview(self.payload)
+        if self.payload is not None:  # no walker to prove anything: the type only
+            return f"[UNDOCUMENTED {json_type(self.payload)}]"
         if self.raw is not None:
             sample: dict[str, Any] = {"size": len(self.raw)}
             if raw_prefix > 0:
@@ -396,6 +397,7 @@ class TopicChecker:
         self._by_schema_id: dict[int, tuple[_Event, CompiledVersion]] = {}
         for contract in topic.events.values():
             compiled = [engine.compile(v, contract) for v in contract.versions]
+            link_versions([c.walker for c in compiled if c.walker is not None])
             event = _Event(contract, compiled)
             self._events[contract.name] = event
             self._by_key[contract.name] = event
@@ -786,7 +788,7 @@ def _json_violations(compiled: CompiledVersion, payload: Any, *, use_plan: bool 
             where = tuple(error.instance_path)
             for key in error.kind.as_dict().get("unexpected", ()):
                 tokens = (*where, key)
-                path = jp.to_pointer(tokens)
+                path = jp.to_pointer(ctx.walker.mask(tokens))
                 if path in reported or ctx.walker.documents(tokens):
                     continue
                 reported.add(path)
