@@ -173,7 +173,7 @@ def test_property_names_under_an_x_pii_object_never_appear(spec_factory: SpecFac
     schema = {"$schema": DRAFT, "type": "object", "properties": {"person": PERSON_SCHEMAS[variant]}}
     root = spec_factory({"catalog.yaml": with_topic("p", json_topic(["x/p.json"])), "x/p.json": schema})
     engine = Engine.from_spec_dir(str(root))
-    fingerprints = set()
+    fingerprints: set[str] = set()
     for name in ("someone@example.com", "zq.other@example.com"):
         outcome = check(engine, "p", {"person": {name: 1}})
         assert_hidden(outcome, "p", name, name.split("@")[0])
