@@ -119,7 +119,7 @@ def test_the_example_catalog_has_pii_to_probe() -> None:
         ("orders", ("customer", "email")),
         ("customers.profile", ("phone",)),
     }
-    assert any(_avro_pii_names(_parsed(v)) for _, _, v in AVRO_VERSIONS)
+    assert {event for _, event, _ in AVRO_PII_VERSIONS} >= {"PaymentAuthorized", "ShipmentDelivered"}
 
 
 # -- valid messages of the example catalog (checked below) ---------------------------------------
@@ -170,6 +170,8 @@ def _parsed(version: SchemaVersion) -> Any:
                     return c.parsed
     raise LookupError(version.ref)
 
+
+AVRO_PII_VERSIONS = [(topic, event, v) for topic, event, v in AVRO_VERSIONS if _avro_pii_names(_parsed(v))]
 
 # -- markers and wrong shapes --------------------------------------------------------------------
 
@@ -310,7 +312,7 @@ def _avro_value(schema: Any, named: dict[str, Any], pii: bool, markers: Iterator
 @st.composite
 def avro_message(draw: st.DrawFn) -> tuple[str, dict[str, Any], set[str]]:
     """An Avro record with markers in its PII fields, intact, lagging, truncated or with trailing bytes."""
-    topic, event, version = draw(st.sampled_from(AVRO_VERSIONS))
+    topic, event, version = draw(st.sampled_from(AVRO_PII_VERSIONS))
     parsed = _parsed(version)
     secrets: set[str] = set()
     record = _avro_value(parsed, parsed.get("__named_schemas", {}), False, _markers(draw(MARKER)), secrets)
