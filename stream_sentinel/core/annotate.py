@@ -370,7 +370,9 @@ class _Shape:
         self._peers = peers
         self._children: dict[str | int, _Shape | None] = {}
         self._sensitive: bool | None = True if opaque else None
-        self._tuple_items = any("prefixItems" in node or isinstance(node.get("items"), list) for node, _ in nodes)
+        self._tuple_items = any(
+            "prefixItems" in node or isinstance(node.get("items"), list) for node, _ in (*nodes, *peers)
+        )
         self.opaque = opaque
         self.pii = any(node.get("x-pii") is True for node, _ in nodes) or any(
             node.get("x-pii") is True for node, _ in peers
