@@ -16,6 +16,8 @@ from typing import Any
 import fastavro
 import orjson
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from stream_sentinel.core import drift as d
 from stream_sentinel.core.annotate import REDACTED
@@ -280,3 +282,25 @@ def test_avro_lag_sample_honours_the_newest_versions_pii_mark(spec_factory: Spec
     assert violation.kind == d.VERSION_LAG
     assert_hidden(outcome, "a", "zq-note-1")
     assert outcome.sample() == {"note": REDACTED}
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.binary(max_size=12),
+    middle=st.sampled_from([b'"', b'{"', b"[", b"", b'{"a": ', b"\\u", b"1e"]),
+    suffix=st.binary(max_size=12),
+)
+def test_decode_failure_texts_quote_nothing_of_the_payload(
+    example: Engine, prefix: bytes, middle: bytes, suffix: bytes
+) -> None:
+    data = prefix + middle + b"zqmarker" + suffix
+    framed = b"\x00" + (301).to_bytes(4, "big") + data
+    for topic, value, headers in (
+        ("orders", data, ORDER_V2),
+        ("payments", data, [("event-type", b"PaymentAuthorized")]),
+        ("payments", data, [("event-type", b"PaymentAuthorized"), ("schema-version", b"1")]),
+        ("shipments", framed, None),
+    ):
+        text = outputs(check(example, topic, value, headers), topic)
+        assert b"zqmarker" not in text
+        assert b"0x" not in text  # no object addresses, no quoted bytes
