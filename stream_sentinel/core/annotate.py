@@ -6,14 +6,22 @@ version, because one drifting producer repeats the same failure many times.
 
 Annotation rule: ``x-requirement`` and ``x-owner`` are taken from the nearest schema node above
 the failing location (field beats object beats schema root beats catalog entry); ``x-pii: true``
-anywhere on the way down makes everything below it PII, whose values are never echoed.
+anywhere on the way down makes everything below it PII, whose values and names are never echoed.
+
+Privacy rule (deny by default): a payload value is echoed only where the contract proves it is
+not PII. Where the payload leaves the contract's shape (an array where an object is expected,
+a number where an object holding PII belongs, nested arrays, any location no schema describes),
+nothing below is echoed: ``[REDACTED]`` if PII may sit there, ``[UNDOCUMENTED <type>]``
+otherwise. The ``x-pii`` marks of every version of an event type count for each of its
+versions (``link_versions``, once at engine build), so a message judged against an older
+version never echoes what a newer one marks, or the reverse.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 import jsonschema_rs
 import referencing
@@ -136,9 +144,23 @@ class JsonSchemaIndex:
         self._document = document
         self._registry = registry
         self._cache: dict[tuple[str | int, ...], Annotations] = {}
-        self._shapes: dict[tuple[int, ...], _Shape] = {}
+        self._shapes: dict[tuple[tuple[int, ...], tuple[int, ...]], _Shape] = {}
         self._root: _Shape | None = None
         self._privacy: dict[tuple[str | int, ...], tuple[bool, bool]] = {}
+        self._peers: list[JsonSchemaIndex] = []
+        self._opaque = _Shape(self, [], [], opaque=True)
+
+    def link_versions(self, peers: Iterable[JsonSchemaIndex]) -> None:
+        """Count the ``x-pii`` marks of the event type's other versions at every location.
+
+        Called once per event type while the engine is built, before any message is checked;
+        shapes then walk the other versions' schemas beside this one's (lazily, memoised), so
+        the union costs nothing per message that the cached walk does not already pay.
+        """
+        self._peers = [p for p in peers if p is not self]
+        self._root = None
+        self._shapes.clear()
+        self._privacy.clear()
 
     def at_evaluation_path(self, path: tuple[str | int, ...]) -> Annotations:
         """Annotations of the schema nodes along a validator's evaluation path (cached)."""
@@ -186,14 +208,17 @@ class JsonSchemaIndex:
 
     def _root_shape(self) -> _Shape:
         if self._root is None:
-            self._root = self._shape(self._expand([(self._document, self._registry.resolver(base_uri=self._uri))]))
+            peers = [(p._document, p._registry.resolver(base_uri=p._uri)) for p in self._peers]
+            self._root = self._shape(
+                self._expand([(self._document, self._registry.resolver(base_uri=self._uri))]), self._expand(peers)
+            )
         return self._root
 
-    def _shape(self, nodes: list[tuple[dict[str, Any], Any]]) -> _Shape:
-        key = tuple(id(node) for node, _ in nodes)
+    def _shape(self, nodes: list[tuple[dict[str, Any], Any]], peers: list[tuple[dict[str, Any], Any]]) -> _Shape:
+        key = (tuple(id(node) for node, _ in nodes), tuple(id(node) for node, _ in peers))
         found = self._shapes.get(key)
         if found is None:
-            found = self._shapes[key] = _Shape(self, nodes)
+            found = self._shapes[key] = _Shape(self, nodes, peers)
         return found
 
     def redact(self, payload: Any) -> Any:
@@ -216,12 +241,29 @@ class JsonSchemaIndex:
                     break
                 shape = shape.child(token)
                 pii = shape is not None and shape.pii
-            found = (pii, pii or (shape is not None and shape.sensitive))
+            # A location no schema describes (or below a shape mismatch) proves nothing: sensitive.
+            found = (pii, pii or shape is None or shape.sensitive)
             if len(self._privacy) >= _MAX_CACHED:
                 self._privacy.clear()
             if all(isinstance(t, int) or len(t) <= _MAX_CACHED_NAME for t in tokens):  # no megabyte keys kept
                 self._privacy[tokens] = found
         return found
+
+    def mask(self, tokens: tuple[str | int, ...]) -> tuple[str | int, ...]:
+        """``tokens`` with everything below an ``x-pii`` node replaced by one ``[REDACTED]``.
+
+        Property names and indexes under PII are payload content too (``person: {"someone@
+        example.com": 1}``). One token replaces the whole remainder, however deep, so every
+        violation below a PII node shares one ``rule_path`` (and fingerprint). Below a location
+        the contract does not describe, names are withheld the same way; the undocumented
+        field's own name stays (it is what an ``undocumented_field`` violation reports).
+        """
+        shape: _Shape | None = self._root_shape()
+        for i, token in enumerate(tokens):
+            if shape is None or shape.pii or shape.opaque:
+                return (*tokens[:i], REDACTED)
+            shape = shape.child(token)
+        return tokens
 
     def documents(self, tokens: tuple[str | int, ...]) -> bool:
         """True if a schema applying at ``tokens[:-1]`` describes the field ``tokens[-1]``.
@@ -305,41 +347,94 @@ class _Shape:
     """The set of schemas applying at one instance location, with memoised children.
 
     Built lazily and cached by schema-node identity, so resolving ``$ref`` and combinators
-    happens once per distinct location per process, not once per sample.
+    happens once per distinct location per process, not once per sample. ``peers`` are the
+    schemas the event type's other versions have at the same location: they only add ``x-pii``
+    marks (what is documented, and which types are expected, is this version's alone).
+
+    ``opaque``: the contract allows a value here but does not describe it, and cannot prove it
+    free of PII (below a sensitive location, or inside a value of another type than expected).
+    Nothing at or below an opaque location is echoed, names included.
     """
 
-    __slots__ = ("_children", "_index", "_nodes", "_sensitive", "_tuple_items", "pii")
+    __slots__ = ("_children", "_index", "_nodes", "_peers", "_sensitive", "_tuple_items", "opaque", "pii", "types")
 
-    def __init__(self, index: JsonSchemaIndex, nodes: list[tuple[dict[str, Any], Any]]) -> None:
+    def __init__(
+        self,
+        index: JsonSchemaIndex,
+        nodes: list[tuple[dict[str, Any], Any]],
+        peers: list[tuple[dict[str, Any], Any]],
+        *,
+        opaque: bool = False,
+    ) -> None:
         self._index = index
         self._nodes = nodes
+        self._peers = peers
         self._children: dict[str | int, _Shape | None] = {}
-        self._sensitive: bool | None = None
-        self._tuple_items = any("prefixItems" in node or isinstance(node.get("items"), list) for node, _ in nodes)
-        self.pii = any(node.get("x-pii") is True for node, _ in nodes)
+        self._sensitive: bool | None = True if opaque else None
+        self._tuple_items = any(
+            "prefixItems" in node or isinstance(node.get("items"), list) for node, _ in (*nodes, *peers)
+        )
+        self.opaque = opaque
+        self.pii = any(node.get("x-pii") is True for node, _ in nodes) or any(
+            node.get("x-pii") is True for node, _ in peers
+        )
+        self.types = _declared_types(nodes)
 
     @property
     def sensitive(self) -> bool:
         """Whether ``x-pii`` appears anywhere at or below this location (following $ref)."""
         if self._sensitive is None:
-            self._sensitive = self.pii or _subtree_has_pii(self._nodes)
+            self._sensitive = self.pii or _subtree_has_pii(self._nodes) or _subtree_has_pii(self._peers)
         return self._sensitive
+
+    def accepts(self, json_kind: str) -> bool:
+        """Whether some schema here allows a value of JSON type ``json_kind`` (no ``type``: any)."""
+        return self.types is None or json_kind in self.types
 
     def child(self, token: str | int) -> _Shape | None:
         """Shape of a child; None when the contract does not describe it (undocumented)."""
+        if self.opaque:
+            return self
         key: str | int = -1 if type(token) is int and not self._tuple_items else token  # items share a schema
         try:
             return self._children[key]
         except KeyError:
             pass
-        children, described = JsonSchemaIndex.children_of(self._nodes, token)
         index = self._index
-        shape = None if not children and described else index._shape(index._expand(children))
+        children, described = JsonSchemaIndex.children_of(self._nodes, token)
+        shape: _Shape | None
+        if not children and described:
+            shape = None
+        else:
+            nodes = index._expand(children)
+            peer_children, _ = JsonSchemaIndex.children_of(self._peers, token) if self._peers else ([], False)
+            peers = index._expand(peer_children)
+            # Allowed but not described: free content only where the parent expects this
+            # container type and holds no PII; otherwise nothing below is echoed (opaque).
+            shape = index._shape(nodes, peers) if nodes or self._free(token) else index._opaque
         # Field names come from producers: cache a bounded number of short ones, so random or
         # megabyte-long names cannot grow the cache (the schema's own names fit easily).
         if len(self._children) < _MAX_CHILDREN and (isinstance(key, int) or len(key) <= _MAX_CACHED_NAME):
             self._children[key] = shape
         return shape
+
+    def _free(self, token: str | int) -> bool:
+        """A child without a schema of its own is free (echoed) only under a PII-free, matching parent."""
+        return not self.sensitive and self.accepts("array" if type(token) is int else "object")
+
+
+def _declared_types(nodes: list[tuple[dict[str, Any], Any]]) -> frozenset[str] | None:
+    """JSON types some schema at a location declares; None when none declares a ``type``."""
+    found: set[str] | None = None
+    for node, _ in nodes:
+        declared = node.get("type")
+        if isinstance(declared, str):
+            found = (found or set()) | {declared}
+        elif isinstance(declared, list):
+            found = (found or set()) | {t for t in declared if isinstance(t, str)}
+    if found is not None and "number" in found:
+        found.add("integer")
+    return None if found is None else frozenset(found)
 
 
 def _subtree_has_pii(nodes: list[tuple[dict[str, Any], Any]]) -> bool:
@@ -371,12 +466,12 @@ def _subtree_has_pii(nodes: list[tuple[dict[str, Any], Any]]) -> bool:
 def _redact(value: Any, shape: _Shape, depth: int) -> Any:
     if shape.pii:
         return REDACTED
+    if shape.opaque:
+        return f"[UNDOCUMENTED {json_type(value)}]"
     kind = type(value)
-    if kind is str:
-        if shape.sensitive:
-            return REDACTED
-        return value if len(value) <= MAX_STRING else value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
     if kind is dict:
+        if not shape.accepts("object"):
+            return _mismatch(value, shape)
         if depth >= MAX_DEPTH:
             return preview(value)
         out: dict[str, Any] = {}
@@ -388,6 +483,8 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
             out[key] = f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1)
         return out
     if kind is list:
+        if not shape.accepts("array"):
+            return _mismatch(value, shape)
         if depth >= MAX_DEPTH:
             return preview(value)
         items = []
@@ -397,7 +494,18 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
         if len(value) > MAX_ITEMS:
             items.append(f"… {len(value) - MAX_ITEMS} more items")
         return items
+    if value is None:
+        return None
+    if shape.sensitive:  # a scalar where PII-bearing structure belongs: a phone as a number, an object as text
+        return REDACTED
+    if kind is str:
+        return value if len(value) <= MAX_STRING else value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
     return value
+
+
+def _mismatch(value: Any, shape: _Shape) -> str:
+    """A container of another type than the contract expects: nothing inside is echoed, names included."""
+    return REDACTED if shape.sensitive else f"[UNDOCUMENTED {json_type(value)}]"
 
 
 _MAX_CACHED = 50_000
@@ -438,7 +546,8 @@ class AvroSchemaIndex:
     """Annotations and redaction for one Avro schema version (custom attributes x-pii etc.).
 
     Redaction walks fastavro's *parsed* schema: every name is fully qualified and custom
-    attributes are kept, so named types resolve exactly as the decoder resolved them.
+    attributes are kept, so named types resolve exactly as the decoder resolved them. The event
+    type's other versions (``link_versions``) are walked beside it and add their ``x-pii`` marks.
     """
 
     def __init__(self, document: Any, parsed: Any) -> None:
@@ -447,6 +556,11 @@ class AvroSchemaIndex:
         named = parsed.get("__named_schemas") if isinstance(parsed, dict) else None
         self._named: Mapping[str, Any] = named if isinstance(named, dict) else {}
         self._sensitive: dict[int, bool] = {}
+        self._peers: list[AvroSchemaIndex] = []
+
+    def link_versions(self, peers: Iterable[AvroSchemaIndex]) -> None:
+        """Count the ``x-pii`` marks of the event type's other versions (once, at engine build)."""
+        self._peers = [p for p in peers if p is not self]
 
     def root(self) -> Annotations:
         """Annotations of the top-level record (decode failures have no finer location)."""
@@ -455,7 +569,7 @@ class AvroSchemaIndex:
 
     def redact(self, record: Any) -> Any:
         """Copy of a decoded record with ``x-pii`` values masked and values capped."""
-        return self._redact(record, self._parsed, 0)
+        return self._redact(record, self._parsed, [(p, p._parsed) for p in self._peers], 0)
 
     def _resolve(self, schema: Any) -> Any:
         return self._named.get(schema, schema) if isinstance(schema, str) else schema
@@ -482,8 +596,11 @@ class AvroSchemaIndex:
             self._sensitive[key] = found
         return self._sensitive[key]
 
-    def _redact(self, value: Any, schema: Any, depth: int) -> Any:
+    def _redact(self, value: Any, schema: Any, peers: list[_Peer], depth: int) -> Any:
         schema = self._resolve(schema)
+        peers = _open(peers)
+        if any(isinstance(other, dict) and other.get("x-pii") is True for _, other in peers):
+            return REDACTED
         if isinstance(schema, list):  # a union: only an unambiguous record branch is walked
             if value is None:
                 return None
@@ -498,39 +615,100 @@ class AvroSchemaIndex:
                     and {f.get("name") for f in b.get("fields", []) if isinstance(f, dict)} == keys
                 ]
                 if len(fits) == 1:
-                    return self._redact(value, fits[0], depth)
-            return REDACTED if any(self._has_pii(b) for b in branches) else self._redact(value, None, depth)
+                    return self._redact(value, fits[0], peers, depth)
+            if any(self._has_pii(b) for b in branches) or _peers_sensitive(peers):
+                return REDACTED
+            return self._redact(value, None, peers, depth)
         if isinstance(schema, dict) and schema.get("x-pii") is True:
             return REDACTED
+        if isinstance(schema, str) and schema not in _AVRO_PRIMITIVES:
+            return REDACTED  # a named type this index cannot resolve: nothing proves it PII-free
         if isinstance(value, dict):
-            if depth >= MAX_DEPTH:
-                return preview(value)
-            kind = schema.get("type") if isinstance(schema, dict) else None
-            fields = {}
-            if kind in ("record", "error"):
-                fields = {f["name"]: f for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f}
-            out: dict[str, Any] = {}
-            for key, item in value.items():
-                field = fields.get(key)
-                if field is not None:
-                    out[key] = (
-                        REDACTED if field.get("x-pii") is True else self._redact(item, field.get("type"), depth + 1)
-                    )
-                elif kind == "map":
-                    out[key] = self._redact(item, schema.get("values"), depth + 1)
-                else:
-                    out[key] = f"[UNDOCUMENTED {json_type(item)}]"
-            return out
+            return self._redact_record(value, schema, peers, depth)
         if isinstance(value, list):
             item_schema = schema.get("items") if isinstance(schema, dict) else None
-            items = [self._redact(v, item_schema, depth + 1) for v in value[:MAX_ITEMS]]
+            item_peers = [(index, other["items"]) for index, other in peers if _avro_kind(other) == "array"]
+            items = [self._redact(v, item_schema, item_peers, depth + 1) for v in value[:MAX_ITEMS]]
             if len(value) > MAX_ITEMS:
                 items.append(f"… {len(value) - MAX_ITEMS} more items")
             return items
+        if value is None:
+            return None
+        if _peers_sensitive(peers):  # another version holds PII in a structure here
+            return REDACTED
         if isinstance(value, bytes | bytearray):
             return preview(value)
         if isinstance(value, str) and len(value) > MAX_STRING:
             return value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
-        if not isinstance(value, str | int | float | bool) and value is not None:
+        if not isinstance(value, str | int | float | bool):
             return str(value)  # logical types (datetime, Decimal, UUID) as text
         return value
+
+    def _redact_record(self, value: dict[str, Any], schema: Any, peers: list[_Peer], depth: int) -> Any:
+        if depth >= MAX_DEPTH:
+            return preview(value)
+        kind = _avro_kind(schema)
+        fields = _fields(schema) if kind in ("record", "error") else {}
+        peer_fields = [(index, _fields(other)) for index, other in peers if _avro_kind(other) in ("record", "error")]
+        peer_values = [(index, other["values"]) for index, other in peers if _avro_kind(other) == "map"]
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            child_peers = list(peer_values)
+            pii = False
+            for index, named in peer_fields:
+                other_field = named.get(key)
+                if other_field is not None:
+                    pii = pii or other_field.get("x-pii") is True
+                    child_peers.append((index, other_field.get("type")))
+            field = fields.get(key)
+            if field is not None:
+                pii = pii or field.get("x-pii") is True
+                out[key] = REDACTED if pii else self._redact(item, field.get("type"), child_peers, depth + 1)
+            elif kind == "map":
+                out[key] = REDACTED if pii else self._redact(item, schema.get("values"), child_peers, depth + 1)
+            else:
+                out[key] = f"[UNDOCUMENTED {json_type(item)}]"
+        return out
+
+
+_Peer = tuple[AvroSchemaIndex, Any]
+_AVRO_PRIMITIVES: Final = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
+
+
+def _avro_kind(schema: Any) -> Any:
+    return schema.get("type") if isinstance(schema, dict) else schema
+
+
+def _fields(schema: Any) -> dict[str, Mapping[str, Any]]:
+    return {f["name"]: f for f in schema.get("fields", []) if isinstance(f, dict) and "name" in f}
+
+
+def _open(peers: list[_Peer]) -> list[_Peer]:
+    """Other versions' schemas at one location, resolved, with unions opened into their branches."""
+    out: list[_Peer] = []
+    stack = list(peers)
+    while stack:
+        index, schema = stack.pop()
+        schema = index._resolve(schema)
+        if isinstance(schema, list):
+            stack.extend((index, branch) for branch in schema)
+            continue
+        out.append((index, schema))
+        if isinstance(schema, dict) and isinstance(schema.get("type"), dict | list):
+            stack.append((index, schema["type"]))
+    return out
+
+
+def _peers_sensitive(peers: list[_Peer]) -> bool:
+    return any(index._has_pii(other) for index, other in peers)
+
+
+def link_versions(walkers: Iterable[JsonSchemaIndex | AvroSchemaIndex]) -> None:
+    """Make every version of one event type count the ``x-pii`` marks of all its versions."""
+    listed = list(walkers)
+    json_walkers = [w for w in listed if isinstance(w, JsonSchemaIndex)]
+    avro_walkers = [w for w in listed if isinstance(w, AvroSchemaIndex)]
+    for json_walker in json_walkers:
+        json_walker.link_versions(json_walkers)
+    for avro_walker in avro_walkers:
+        avro_walker.link_versions(avro_walkers)

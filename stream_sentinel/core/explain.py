@@ -241,19 +241,22 @@ def _build(
     """A violation about a present value, plus (always withheld, sensitive location).
 
     The value is withheld when the failing rule's schema path or the value's *location* is
-    ``x-pii``, or when the location holds PII below it and the value is a string (a whole object
-    sent as JSON text would otherwise be echoed). The two flags let memo hits re-decide for the
-    next message's value without walking the schema again.
+    ``x-pii``, or when the location may hold PII (below it, or the contract cannot say) and
+    the value is a scalar: a whole object sent as JSON text, or a phone number where an object
+    holding PII belongs, would otherwise be echoed; a container only ever shows its size. The
+    two flags let memo hits re-decide for the next message's value without walking the schema
+    again. Names below a PII node are masked in the paths (``JsonSchemaIndex.mask``).
     """
     owner, requirement, rule_pii = _resolved(ctx, evaluation)
     location_pii, sensitive = ctx.walker.privacy(tokens)
     always = rule_pii or location_pii
-    withheld = always or (sensitive and isinstance(value, str))
+    withheld = always or (sensitive and _scalar(value))
+    shown = ctx.walker.mask(tokens)
     built = d.Violation(
         kind,
         d.BREAKING,
-        pointer(tokens),
-        rule_pointer(tokens),
+        pointer(shown),
+        rule_pointer(shown),
         d.cap_text(expected, d.MAX_TEXT),
         json_type(value),
         None if withheld else preview(value),
@@ -265,14 +268,20 @@ def _build(
     return built, always, sensitive
 
 
+def _scalar(value: Any) -> bool:
+    """A value whose rendering would show content (a container's preview shows only its size)."""
+    return value is not None and not isinstance(value, dict | list)
+
+
 def missing_required(tokens: Tokens, evaluation: Tokens, ctx: Context, keyword: str) -> d.Violation:
     """A required field is absent; annotated by the missing field's own schema if it has one."""
     owner, requirement, _ = _resolved(ctx, evaluation)
+    shown = ctx.walker.mask(tokens)
     return d.Violation(
         d.MISSING_REQUIRED,
         d.BREAKING,
-        pointer(tokens),
-        rule_pointer(tokens),
+        pointer(shown),
+        rule_pointer(shown),
         "present (required)",
         "missing",
         None,
@@ -306,12 +315,13 @@ def undocumented(
             value = jp.resolve(payload, [str(t) for t in field_tokens])
         except KeyError:
             value = None
+        shown = ctx.walker.mask(field_tokens)
         out.append(
             d.Violation(
                 d.UNDOCUMENTED_FIELD,
                 severity,
-                pointer(field_tokens),
-                rule_pointer(field_tokens),
+                pointer(shown),
+                rule_pointer(shown),
                 expected,
                 json_type(value),
                 None,
@@ -342,7 +352,7 @@ def from_error(
         rule, always, sensitive = memo
         value = error.instance
         kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail = rule
-        redacted = always or (sensitive and isinstance(value, str))
+        redacted = always or (sensitive and _scalar(value))
         return [
             d.Violation(
                 kind_,

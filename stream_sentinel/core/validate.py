@@ -44,7 +44,7 @@ from stream_sentinel.core.annotate import (
     AvroSchemaIndex,
     JsonSchemaIndex,
     json_type,
-    preview,
+    link_versions,
 )
 from stream_sentinel.core.codecs import DecodeFailure
 from stream_sentinel.core.errors import SpecError
@@ -156,13 +156,14 @@ class Outcome(NamedTuple):
         """Redacted, size-capped view of the message for drift events (computed on demand).
 
         Names are capped and the whole sample bounded (``drift.bound_sample``); a sample that
-        cannot be built is replaced by a note rather than failing the message's report.
+        cannot be built is replaced by a note rather than failing the message's report. Without
+        a walker nothing proves any value is not PII, so only the type is shown.
         """
         if self.payload is not None:
+            if self.walker is None:
+                return f"[UNDOCUMENTED {json_type(self.payload)}]"
             try:
-                return d.bound_sample(
-                    self.walker.redact(self.payload) if self.walker is not None else preview(self.payload)
-                )
+                return d.bound_sample(self.walker.redact(self.payload))
             except Exception as exc:  # noqa: BLE001 - the drift event matters more than its sample
                 return f"[sample unavailable: {type(exc).__name__}]"
         if self.raw is not None:
@@ -490,6 +491,7 @@ class TopicChecker:
         self._by_schema_id: dict[int, tuple[_Event, CompiledVersion]] = {}
         for contract in topic.events.values():
             compiled = [engine.compile(v, contract) for v in contract.versions]
+            link_versions([c.walker for c in compiled if c.walker is not None])
             event = _Event(contract, compiled)
             self._events[contract.name] = event
             self._by_key[contract.name] = event
@@ -964,7 +966,7 @@ def _undocumented_open(
         where = tuple(error.instance_path)
         for key in error.kind.as_dict().get("unexpected", ()):
             tokens = (*where, key)
-            path = pointer(tokens)
+            path = pointer(ctx.walker.mask(tokens))
             if path in reported or ctx.walker.documents(tokens):
                 continue
             reported.add(path)  # the root and an allOf branch may both name a field: counted once
