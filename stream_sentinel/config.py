@@ -337,7 +337,7 @@ class Settings(BaseSettings):
     max_drift_view_keys: int = Field(
         default=1000,
         ge=1,
-        description="Topic|event type keys shown by /drift; the rest are left out and counted "
+        description="Windows keys (topic and event type) shown by /drift; the rest are left out and counted "
         "(the view says how many). Keeps the page small whatever producers send.",
     )
     fetch_max_bytes: int = Field(

@@ -588,6 +588,9 @@ class Sentinel:
                     for s in result.summaries
                 ]
                 await self._publish(summaries, "summary")
+            trimmed = bounds.trim_state(result.state, self.record_limit)
+            if trimmed:
+                self.metrics.bound_hits.labels("state_trimmed").inc(trimmed)
             self.table[text] = result.state
 
     async def _ticks(self) -> None:

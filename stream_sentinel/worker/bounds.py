@@ -30,9 +30,14 @@ import orjson
 from aiokafka import errors as kafka_errors
 
 from stream_sentinel.core import drift as d
+from stream_sentinel.core.windows import OVERFLOW
 
 #: Characters of a name, path or text copied into a record the worker writes.
 TEXT_CAP: Final = 1024
+#: Characters of a text kept in a fingerprint's window counts (they live in the table state).
+STATS_TEXT_CAP: Final = 256
+#: Most JSON bytes one fingerprint's counts can take in a window state (texts capped as above).
+STATS_BYTES_MAX: Final = 3 * STATS_TEXT_CAP * 4 + 400
 #: Successive text caps when shrinking a drift event that is over the record limit.
 SHRINK_CAPS: Final = (TEXT_CAP, 200, 40)
 #: The event type under which a topic's unknown event types past the cap are counted.
@@ -119,8 +124,8 @@ def bound_tally(record: dict[str, Any], limit: int) -> int:
     for stats in record["drift"].values():
         for name in ("rule_path", "requirement", "owner"):
             value = stats.get(name)
-            if isinstance(value, str) and len(value) > TEXT_CAP:
-                stats[name] = cap(value)
+            if isinstance(value, str) and len(value) > STATS_TEXT_CAP:
+                stats[name] = cap(value, STATS_TEXT_CAP)
     shrunk = 0
     candidates = record["candidates"]
     for fp, event in candidates.items():
@@ -162,6 +167,50 @@ def split_tally(record: dict[str, Any], limit: int) -> list[bytes]:
         size += add
     parts.append(part)
     return [orjson.dumps(part) for part in parts]
+
+
+def trim_state(state: dict[str, Any], limit: int) -> int:
+    """Keep a windows key's state (its changelog record) under ``limit`` JSON bytes; returns folds.
+
+    A key's state holds the open tumbling window(s) and every open hopping window, each with up
+    to ``max_fingerprints`` counts: under a storm of distinct rules that is more than a record
+    may hold, and Faust's changelog producer crashes the worker on a record over
+    ``max_request_size``. Over the limit, the fingerprints of the hopping windows (shown by
+    ``/drift`` only) are folded into their ``overflow`` first, keeping the oldest, then those of
+    the tumbling windows (a folded fingerprint seen again in that window may be alerted again).
+    A cheap count comes first, so a state that cannot be over the limit is never serialized.
+    """
+    windows = [*state["hopping"].values(), *state["tumbling"].values()]
+    entries = sum(len(window.get("drift", {})) for window in windows)
+    if entries * STATS_BYTES_MAX + 4096 <= limit:
+        return 0
+    size = len(orjson.dumps(state))
+    folded = 0
+    for kind in ("hopping", "tumbling"):
+        group = list(state[kind].values())
+        keep = max((len(window.get("drift", {})) for window in group), default=0)
+        while size > limit and keep > 0:
+            keep //= 2
+            folded += sum(_fold_window(window, keep) for window in group)
+            size = len(orjson.dumps(state))
+    return folded
+
+
+def _fold_window(window: dict[str, Any], keep: int) -> int:
+    """Fold all but the first ``keep`` fingerprints of a window into its overflow; returns how many."""
+    counts: dict[str, Any] = window.get("drift", {})
+    names = [fp for fp in counts if fp != OVERFLOW]
+    if len(names) <= keep:
+        return 0
+    overflow = counts.get(OVERFLOW)
+    for fp in names[keep:]:
+        stats = counts.pop(fp)
+        if overflow is None:
+            overflow = counts[OVERFLOW] = {**stats, "kind": OVERFLOW, "rule_path": ""}
+        else:
+            overflow["count"] += stats["count"]
+            overflow["last"] = stats["last"]
+    return len(names) - keep
 
 
 class EventTypeCap:

@@ -49,7 +49,8 @@ class Metrics:
             "sentinel_bound_hits",
             "Times a bound bit, by bound: event_types (messages counted under ~other), fingerprints "
             "(counts added to a window's overflow), drift_view_keys (keys left out of /drift), "
-            "record_shrunk (drift events shrunk to fit), record_split (extra tally records)",
+            "record_shrunk (drift events shrunk to fit), record_split (extra tally records), state_trimmed "
+            "(fingerprints folded into overflow to keep a key's table state under the record limit)",
             ["bound"],
             registry=r,
         )

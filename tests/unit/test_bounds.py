@@ -166,3 +166,31 @@ def test_windows_count_at_most_max_fingerprints_and_report_the_overflow() -> Non
     assert len(window["drift"]) == 4  # three fingerprints and the overflow
     assert window["drift"][w.OVERFLOW]["count"] == 2
     assert result.overflowed == 2
+
+
+def test_a_key_state_over_the_record_limit_folds_hopping_fingerprints_first() -> None:
+    spec = w.WindowSpec(tumbling_ms=60_000, hopping_ms=720_000, step_ms=60_000, grace_ms=5_000)  # 12 hops
+    state = w.new_state("orders|OrderCreated")
+    w.advance(state, tally_with(500, "/a/rather/long/rule/path/field", candidates=False), spec, T0)
+    whole = len(orjson.dumps(state))
+    limit = 250_000
+    assert whole > limit  # 13 windows x 500 fingerprints: what crashed Faust's changelog producer
+    totals = {k: sum(s["count"] for s in win["drift"].values()) for k, win in state["hopping"].items()}
+    [tumbling] = state["tumbling"].values()
+    tumbling_before = orjson.dumps(tumbling)
+    folded = bounds.trim_state(state, limit)
+    assert folded > 0
+    assert len(orjson.dumps(state)) <= limit
+    assert orjson.dumps(tumbling) == tumbling_before  # alerts and summaries come from tumbling windows
+    for key, window in state["hopping"].items():
+        assert sum(s["count"] for s in window["drift"].values()) == totals[key]  # folded, not lost
+        assert window["drift"][w.OVERFLOW]["kind"] == w.OVERFLOW
+
+
+def test_a_small_key_state_is_left_alone() -> None:
+    spec = w.WindowSpec(tumbling_ms=60_000, hopping_ms=720_000, step_ms=60_000, grace_ms=5_000)
+    state = w.new_state("orders|OrderCreated")
+    w.advance(state, tally_with(20, candidates=False), spec, T0)
+    before = orjson.dumps(state)
+    assert bounds.trim_state(state, 250_000) == 0
+    assert orjson.dumps(state) == before
