@@ -118,6 +118,8 @@ def main() -> None:
             deadline = time.monotonic() + args.timeout
             seen = 0.0
             metrics = b""
+            timeline: list[str] = []
+            next_mark = 0.0
             while time.monotonic() < deadline:
                 if process.poll() is not None:
                     raise SystemExit(f"the worker exited with {process.returncode}; log: {workdir / 'worker.log'}")
@@ -132,6 +134,9 @@ def main() -> None:
                 else:
                     normal_done = normal_done or now
                     storm_peak = max(storm_peak, rss)
+                if now >= next_mark:
+                    timeline.append(f"{seen / 1000:.0f}k:{rss:.0f}")
+                    next_mark = now + 10.0
                 if now >= next_drift:
                     drift_bytes = max(drift_bytes, len(get(port, "/drift")))
                     next_drift = now + 2.0
@@ -146,6 +151,7 @@ def main() -> None:
         raise SystemExit(f"the worker consumed {seen:.0f} of {total} messages in {args.timeout:.0f} s")
     normal_rate = args.normal / max(normal_done - first, 1e-9)
     storm_rate = args.storm / max(storm_done - normal_done, 1e-9)
+    print(f"RSS every 10 s (messages consumed:MiB): {' '.join(timeline)}")
     print(f"worker RSS when ready:             {idle_rss:>10.0f} MiB")
     print(f"peak RSS, normal traffic:          {normal_peak:>10.0f} MiB")
     print(f"peak RSS, event-type storm:        {storm_peak:>10.0f} MiB")

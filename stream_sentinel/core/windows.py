@@ -219,7 +219,7 @@ def _merge(window: dict[str, Any], record: Mapping[str, Any], cap: int) -> tuple
     overflowed = 0
     for fp, stats in record["drift"].items():
         slot = fp if fp in counts or len(counts) < cap else OVERFLOW
-        overflowed += slot == OVERFLOW
+        overflowed += slot == OVERFLOW and fp != OVERFLOW  # a record's own overflow was counted where it folded
         have = counts.get(slot)
         if have is None:
             counts[slot] = dict(stats) if slot == fp else {**stats, "kind": OVERFLOW, "rule_path": ""}

@@ -122,6 +122,7 @@ class Sentinel:
         self.event_types = bounds.EventTypeCap(
             {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
         )
+        self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
         self.uncovered: Tally_[str] = Tally_()
         self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
         # Delivery futures of the previous batch's records (see _pipelined).
@@ -234,7 +235,7 @@ class Sentinel:
                         fp = self._fingerprint(topic, event_type, violation.kind, violation.rule_path)
                         new |= tally.violation(topic, event_type, fp, violation, partition, offset, ts)
                         drift_kinds[topic, violation.kind] += 1
-                    if new and candidate:
+                    if new and candidate and not self._window_full(topic, event_type, ts):
                         for drift_event in self._events(outcome, message, ts, wire, now_ms):
                             tally.candidate(drift_event, ts)
                     continue
@@ -266,13 +267,14 @@ class Sentinel:
         """
         folded_records, folded = self.event_types.fold(record for _, record in tally.records())
         out: list[tuple[bytes, bytes]] = []
-        shrunk = split = 0
+        shrunk = split = folded_fps = 0
         limit = self.record_limit
         for record in folded_records:
             key = w.window_key(record["topic"], record["event_type"])
             if len(self.known_keys) < MAX_TICKED_KEYS:
                 self.known_keys.add(key)
             if record["drift"]:
+                folded_fps += self.budget.apply(key, record)
                 shrunk += bounds.bound_tally(record, limit)
             parts = bounds.split_tally(record, limit)
             split += len(parts) - 1
@@ -285,7 +287,13 @@ class Sentinel:
             hits.labels("record_shrunk").inc(shrunk)
         if split:
             hits.labels("record_split").inc(split)
+        if folded_fps:
+            hits.labels("fingerprints").inc(folded_fps)
         return out
+
+    def _window_full(self, topic: str, event_type: str | None, ts: int) -> bool:
+        """Whether no new fingerprint can be alerted in this event type's current window (invalid path only)."""
+        return self.budget.full(w.window_key(topic, self.event_types.key(topic, event_type)), ts)
 
     def _drift_record(self, event: dict[str, Any]) -> tuple[bytes, bytes]:
         """A drift event as a record under the record limit (shrunk if it has to be)."""

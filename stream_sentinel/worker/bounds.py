@@ -269,6 +269,66 @@ class EventTypeCap:
         return out, folded
 
 
+class FingerprintBudget:
+    """Which fingerprints a tally record still needs to carry apart, per windows key and tumbling window.
+
+    A window counts at most ``cap`` fingerprints apart. Once this worker has sent ``cap + 1``
+    distinct ones for a key's window, that window is full (it holds at least those), so any
+    further new fingerprint can only land in its ``overflow`` and never be alerted: the record
+    carries it folded into one ``overflow`` entry, without its candidate alert. Under a storm
+    of distinct rules this keeps tally records, the windows stage's work and the validate
+    stage's (no drift event built for an alert that cannot happen) small. Bounded: ``cap + 1``
+    fingerprints for the newest few windows of each key.
+    """
+
+    WINDOWS_KEPT: Final = 3
+
+    def __init__(self, cap: int, tumbling_ms: int) -> None:
+        self.cap = cap
+        self.tumbling_ms = tumbling_ms
+        self._seen: dict[str, dict[int, set[str]]] = {}
+
+    def _window(self, key: str, ts: int) -> set[str]:
+        start = ts - ts % self.tumbling_ms
+        windows = self._seen.setdefault(key, {})
+        found = windows.get(start)
+        if found is None:
+            found = windows[start] = set()
+            for old in sorted(windows)[: -self.WINDOWS_KEPT]:
+                del windows[old]
+        return found
+
+    def full(self, key: str, ts: int) -> bool:
+        """Whether the key's window holding ``ts`` can take no new fingerprint apart."""
+        windows = self._seen.get(key)
+        found = windows.get(ts - ts % self.tumbling_ms) if windows else None
+        return found is not None and len(found) > self.cap
+
+    def apply(self, key: str, record: dict[str, Any]) -> int:
+        """Fold the record's fingerprints that cannot be counted apart into one entry; returns how many."""
+        seen = self._window(key, int(record["ts"]))
+        drift: dict[str, Any] = record["drift"]
+        folded = 0
+        overflow: dict[str, Any] | None = None
+        for fp in list(drift):
+            if fp in seen or fp == OVERFLOW:
+                continue
+            if len(seen) <= self.cap:
+                seen.add(fp)
+                continue
+            stats = drift.pop(fp)
+            record["candidates"].pop(fp, None)
+            folded += 1
+            if overflow is None:
+                overflow = drift.get(OVERFLOW)
+            if overflow is None:
+                overflow = drift[OVERFLOW] = {**stats, "kind": OVERFLOW, "rule_path": ""}
+            else:
+                overflow["count"] += stats["count"]
+                overflow["last"] = stats["last"]
+        return folded
+
+
 def never_writable(exc: BaseException) -> BaseException | None:
     """The produce error in ``exc``'s chain that no retry can cure, if any (Faust wraps aiokafka's)."""
     seen: set[int] = set()

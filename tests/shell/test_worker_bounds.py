@@ -202,3 +202,25 @@ def test_the_drift_view_shows_at_most_max_drift_view_keys(tmp_path: Path) -> Non
     assert len(view["windows"]["orders"]) == 3
     assert view["keys_left_out"] == 7
     assert s.metrics.bound_hits.labels("drift_view_keys")._value.get() == 7
+
+
+def test_in_a_storm_no_alert_is_built_once_the_window_is_full(tmp_path: Path) -> None:
+    producer = Producer()
+    s = sentinel(tmp_path, producer, alert_mode="first", max_event_types_per_topic=0, max_fingerprints=10)  # type: ignore[arg-type]
+    built = 0
+    real = s._events
+
+    def counting(*args: Any) -> Any:
+        nonlocal built
+        built += 1
+        return real(*args)
+
+    s._events = counting  # type: ignore[method-assign,assignment]
+    storm = [event("orders", i, order(), [("event-type", f"Storm{i}".encode())]) for i in range(300)]
+    run(s, storm[:100], storm[100:200], storm[200:])
+    assert built == 100  # the first batch's; then the ~other window is known to be full
+    other = [t for k, t in producer.tallies() if k == b"orders|~other"]
+    assert sum(t["messages"] for t in other) == 300
+    assert sum(stats["count"] for t in other for stats in t["drift"].values()) == 300  # every one counted
+    assert all(len(t["drift"]) <= 12 for t in other)
+    assert s.metrics.bound_hits.labels("fingerprints")._value.get() == 289

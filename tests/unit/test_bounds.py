@@ -194,3 +194,46 @@ def test_a_small_key_state_is_left_alone() -> None:
     before = orjson.dumps(state)
     assert bounds.trim_state(state, 250_000) == 0
     assert orjson.dumps(state) == before
+
+
+def budget_record(fps: range, ts: int = T0) -> dict[str, Any]:
+    tally = w.Tally()
+    violation = d.Violation(d.UNKNOWN_EVENT_TYPE, d.WARNING, "", "", "one of OrderCreated", "string")
+    for i in fps:
+        tally.violation("orders", "~other", f"fp{i}", violation, 0, i, ts)
+    [(_, record)] = tally.records()
+    record["candidates"] = {fp: {"fingerprint": fp} for fp in record["drift"]}
+    return record
+
+
+def test_past_a_full_window_new_fingerprints_travel_folded_without_candidates() -> None:
+    budget = bounds.FingerprintBudget(cap=3, tumbling_ms=60_000)
+    first = budget_record(range(6))
+    assert budget.apply("orders|~other", first) == 2
+    assert list(first["drift"]) == ["fp0", "fp1", "fp2", "fp3", w.OVERFLOW]  # cap + 1: the window's overflow is alerted
+    assert first["drift"][w.OVERFLOW]["count"] == 2
+    assert set(first["candidates"]) == {"fp0", "fp1", "fp2", "fp3"}
+    assert budget.full("orders|~other", T0)
+    again = budget_record(range(2, 5))  # known ones still count apart in the same window
+    assert budget.apply("orders|~other", again) == 1
+    assert set(again["drift"]) == {"fp2", "fp3", w.OVERFLOW}
+    later = budget_record(range(10, 12), ts=T0 + 60_000)  # a new window starts empty
+    assert budget.apply("orders|~other", later) == 0
+    assert not budget.full("orders|~other", T0 + 60_000)
+
+
+def test_a_folded_record_counts_the_same_in_the_window() -> None:
+    spec = w.WindowSpec(tumbling_ms=60_000, hopping_ms=300_000, step_ms=60_000, grace_ms=5_000, max_fingerprints=3)
+    plain, folded = w.new_state("orders|~other"), w.new_state("orders|~other")
+    w.advance(plain, budget_record(range(6)), spec, T0)
+    record = budget_record(range(6))
+    bounds.FingerprintBudget(cap=3, tumbling_ms=60_000).apply("orders|~other", record)
+    w.advance(folded, record, spec, T0)
+    assert plain["tumbling"] == folded["tumbling"]
+
+
+def test_the_budget_keeps_only_the_newest_windows_per_key() -> None:
+    budget = bounds.FingerprintBudget(cap=1, tumbling_ms=1000)
+    for second in range(10):
+        budget.apply("k", budget_record(range(3), ts=T0 + second * 1000))
+    assert len(budget._seen["k"]) == bounds.FingerprintBudget.WINDOWS_KEPT
