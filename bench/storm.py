@@ -147,15 +147,15 @@ def main() -> None:
             drift_bytes = max(drift_bytes, len(get(port, "/drift")))
         finally:
             stop_process(process)
-    if not storm_done:
-        raise SystemExit(f"the worker consumed {seen:.0f} of {total} messages in {args.timeout:.0f} s")
-    normal_rate = args.normal / max(normal_done - first, 1e-9)
-    storm_rate = args.storm / max(storm_done - normal_done, 1e-9)
     print(f"RSS every 10 s (messages consumed:MiB): {' '.join(timeline)}")
     print(f"worker RSS when ready:             {idle_rss:>10.0f} MiB")
     print(f"peak RSS, normal traffic:          {normal_peak:>10.0f} MiB")
     print(f"peak RSS, event-type storm:        {storm_peak:>10.0f} MiB")
     print(f"largest /drift answer:             {drift_bytes / 1024:>10.1f} KiB")
+    if not storm_done:
+        raise SystemExit(f"the worker consumed {seen:.0f} of {total} messages in {args.timeout:.0f} s")
+    normal_rate = args.normal / max(normal_done - first, 1e-9)
+    storm_rate = args.storm / max(storm_done - normal_done, 1e-9)
     print(f"normal traffic:                    {normal_rate:>10,.0f} msg/s")
     print(f"event-type storm:                  {storm_rate:>10,.0f} msg/s")
     print(f"messages folded into ~other:       {number(FOLDED, metrics):>10,.0f}")

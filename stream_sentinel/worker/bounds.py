@@ -175,24 +175,40 @@ def trim_state(state: dict[str, Any], limit: int) -> int:
     A key's state holds the open tumbling window(s) and every open hopping window, each with up
     to ``max_fingerprints`` counts: under a storm of distinct rules that is more than a record
     may hold, and Faust's changelog producer crashes the worker on a record over
-    ``max_request_size``. Over the limit, the fingerprints of the hopping windows (shown by
-    ``/drift`` only) are folded into their ``overflow`` first, keeping the oldest, then those of
-    the tumbling windows (a folded fingerprint seen again in that window may be alerted again).
-    A cheap count comes first, so a state that cannot be over the limit is never serialized.
+    ``max_request_size``. The hopping windows (shown by ``/drift`` only, never alerted or
+    summarised) get a quarter of the limit together: past it their fingerprints are folded into
+    their ``overflow``, keeping the oldest. That also keeps each state write (RocksDB, changelog)
+    small under a storm. If the whole is still over the limit, the tumbling windows are folded
+    the same way (a folded fingerprint seen again in that window may then be alerted again).
+    A cheap count comes first, so a state that cannot be over is never serialized.
     """
-    windows = [*state["hopping"].values(), *state["tumbling"].values()]
-    entries = sum(len(window.get("drift", {})) for window in windows)
-    if entries * STATS_BYTES_MAX + 4096 <= limit:
-        return 0
+    folded = _trim(state["hopping"], limit // 4)
+    whole = [*state["hopping"].values(), *state["tumbling"].values()]
+    if sum(len(window.get("drift", {})) for window in whole) * STATS_BYTES_MAX + 4096 <= limit:
+        return folded
     size = len(orjson.dumps(state))
+    group = list(state["tumbling"].values())
+    keep = max((len(window.get("drift", {})) for window in group), default=0)
+    while size > limit and keep > 0:
+        keep //= 2
+        folded += sum(_fold_window(window, keep) for window in group)
+        size = len(orjson.dumps(state))
+    return folded
+
+
+def _trim(windows: dict[str, Any], limit: int) -> int:
+    """Fold fingerprints of ``windows`` into their overflow until their JSON is under ``limit``."""
+    group = list(windows.values())
+    entries = [len(window.get("drift", {})) for window in group]
+    if sum(entries) * STATS_BYTES_MAX <= limit:
+        return 0
+    size = len(orjson.dumps(windows))
+    keep = max(entries, default=0)
     folded = 0
-    for kind in ("hopping", "tumbling"):
-        group = list(state[kind].values())
-        keep = max((len(window.get("drift", {})) for window in group), default=0)
-        while size > limit and keep > 0:
-            keep //= 2
-            folded += sum(_fold_window(window, keep) for window in group)
-            size = len(orjson.dumps(state))
+    while size > limit and keep > 0:
+        keep //= 2
+        folded += sum(_fold_window(window, keep) for window in group)
+        size = len(orjson.dumps(windows))
     return folded
 
 
