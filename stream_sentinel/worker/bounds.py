@@ -102,7 +102,7 @@ def shrink_drift(event: Mapping[str, Any], limit: int) -> dict[str, Any]:
         shrunk["detail"] = f"{cap(str(event.get('detail') or ''), text_cap)} {SHRUNK_NOTE.format(text_cap)}".lstrip()
         actual = dict(event.get("actual") or {"type": "unknown"})
         if "value" in actual:
-            actual["value"] = _cap_or_none(actual["value"], min(text_cap, 60))
+            actual["value"] = _cap_or_none(actual["value"], min(text_cap, 40))  # the contract: 80 at most
         shrunk["actual"] = actual
         source = dict(event.get("source") or {})
         source["key"] = _cap_or_none(source.get("key"), text_cap)

@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import orjson
 import pytest
 
@@ -34,6 +35,12 @@ def huge_name_events() -> list[d.DriftEvent]:
     outcome = checker.check(order(**{HUGE: 1}), HEADERS)
     source = d.Source("orders", 0, 7, T0, "k")
     return outcome.drift_events(source, "json", observed_at=T0, min_severity="info", raw_prefix=0)
+
+
+def conforms(event: dict[str, Any]) -> bool:
+    """Whether a record meets the drift event's own contract (spec/events/sentinel)."""
+    schema = orjson.loads((SPEC / "sentinel" / "drift-event.v1.schema.json").read_bytes())
+    return not list(jsonschema.Draft202012Validator(schema).iter_errors(event))
 
 
 def test_the_record_limit_is_well_under_the_request_size() -> None:
@@ -71,6 +78,21 @@ def test_an_oversized_drift_event_is_shrunk_under_the_limit_keeping_its_identity
     assert fitted["path"].startswith("/xxx")  # still a pointer, cut
     assert "record shrunk" in fitted["detail"]
     assert set(fitted) == set(whole)  # the drift-event contract's fields, no others
+    assert conforms(fitted)
+
+
+def test_a_stand_in_names_the_drift_event_it_replaces_and_meets_the_contract() -> None:
+    [event] = huge_name_events()
+    stub = bounds.stub_for(event.to_json(), RuntimeError("MESSAGE_SIZE_TOO_LARGE"), T0)
+    assert stub is not None
+    assert len(stub) < 4096
+    stand_in = orjson.loads(stub)
+    assert stand_in["kind"] == "internal_error"
+    assert event.drift_id in stand_in["detail"]
+    assert stand_in["source"] == orjson.loads(event.to_json())["source"]
+    assert stand_in["drift_id"] != event.drift_id
+    assert conforms(stand_in)
+    assert bounds.stub_for(b'{"type": "summary"}', RuntimeError("x"), T0) is None  # summaries are dropped
 
 
 @pytest.mark.parametrize("limit", [4_000, 20_000, LIMIT])
@@ -78,6 +100,7 @@ def test_shrinking_reaches_any_limit_the_settings_allow(limit: int) -> None:
     [event] = huge_name_events()
     data, _ = bounds.fit_drift(event.to_dict(), limit)
     assert len(data) <= limit
+    assert conforms(orjson.loads(data))
 
 
 def tally_with(fingerprints: int, rule_path: str = "/f", *, candidates: bool = True) -> dict[str, Any]:
