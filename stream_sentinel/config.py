@@ -321,6 +321,33 @@ class Settings(BaseSettings):
         description="Longest pause in seconds between retries of a failed publish (the pause doubles up "
         "to this). 5 s recovers quickly once the broker is back without hammering it.",
     )
+    producer_max_request_size: int = Field(
+        default=1_000_000,
+        ge=16 * 1024,
+        description="Largest produce request in bytes (Faust's producer_max_request_size, default 1 MB). "
+        "Every record the worker writes is kept under a quarter of it: drift events are shrunk (sample "
+        "dropped, texts cut) and tally records split. Keep it at or under the broker's message.max.bytes.",
+    )
+    max_event_types_per_topic: int = Field(
+        default=100,
+        ge=0,
+        description="Event types not in the catalog that get windows of their own, per topic. Event types "
+        "are set by producers, so past this many, further unknown ones are counted together under the "
+        "event type '~other' (counted in sentinel_bound_hits{bound=\"event_types\"}).",
+    )
+    max_fingerprints: int = Field(
+        default=500,
+        ge=1,
+        description="Fingerprints (rules) counted per window; further ones are counted together under "
+        "'overflow' (counted in sentinel_bound_hits{bound=\"fingerprints\"}). 500 distinct broken rules in one window "
+        "of one event type is already a broken producer.",
+    )
+    max_drift_view_keys: int = Field(
+        default=1000,
+        ge=1,
+        description="Windows keys (topic and event type) shown by /drift; the rest are left out and counted "
+        "(the view says how many). Keeps the page small whatever producers send.",
+    )
     fetch_max_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,
@@ -603,6 +630,7 @@ class Settings(BaseSettings):
             "store": "rocksdb://",
             "consumer_max_fetch_size": self.fetch_max_bytes,
             "stream_buffer_maxsize": self.stream_buffer,
+            "producer_max_request_size": self.producer_max_request_size,
         }
         if self.producer_max_batch_size is not None:
             options["producer_max_batch_size"] = self.producer_max_batch_size

@@ -31,7 +31,8 @@ from stream_sentinel.core import drift as d
 
 #: All window sizes are whole seconds, so per-second buckets assign messages exactly.
 BUCKET_MS: Final = 1000
-#: A window keeps at most this many fingerprints; the rest are counted under OVERFLOW.
+#: A window keeps at most this many fingerprints by default (``WindowSpec.max_fingerprints``);
+#: the rest are counted under OVERFLOW.
 MAX_FINGERPRINTS: Final = 500
 OVERFLOW: Final = "overflow"
 KEY_SEPARATOR: Final = "|"
@@ -62,12 +63,13 @@ def window_key(topic: str, event_type: str | None) -> str:
 
 @dataclass(frozen=True, slots=True)
 class WindowSpec:
-    """Tumbling window size and hopping window size/step (ms), and the grace before closing."""
+    """Window sizes and hop step (ms), the grace before closing, the fingerprints a window counts apart."""
 
     tumbling_ms: int = 60_000
     hopping_ms: int = 3_600_000
     step_ms: int = 300_000
     grace_ms: int = 10_000
+    max_fingerprints: int = MAX_FINGERPRINTS
 
     def __post_init__(self) -> None:
         if self.tumbling_ms <= 0 or self.step_ms <= 0 or self.hopping_ms < self.step_ms:
@@ -192,6 +194,7 @@ class Advance:
     first: list[dict[str, Any]]  # candidate drift events that are first in their tumbling window
     summaries: list[dict[str, Any]]  # closed tumbling windows, one summary per fingerprint
     late: int  # messages that arrived after their window closed
+    overflowed: int = 0  # fingerprint counts added to a tumbling window's OVERFLOW (cap reached)
 
 
 def new_state(key: str) -> dict[str, Any]:
@@ -208,13 +211,15 @@ def new_state(key: str) -> dict[str, Any]:
     }
 
 
-def _merge(window: dict[str, Any], record: Mapping[str, Any]) -> set[str]:
-    """Add a tally record's counts to a window; returns the fingerprints new to the window."""
+def _merge(window: dict[str, Any], record: Mapping[str, Any], cap: int) -> tuple[set[str], int]:
+    """Add a tally record's counts to a window: the fingerprints new to it, and how many overflowed."""
     window["messages"] = window.get("messages", 0) + record["messages"]
     counts: dict[str, Any] = window.setdefault("drift", {})
     new = set()
+    overflowed = 0
     for fp, stats in record["drift"].items():
-        slot = fp if fp in counts or len(counts) < MAX_FINGERPRINTS else OVERFLOW
+        slot = fp if fp in counts or len(counts) < cap else OVERFLOW
+        overflowed += slot == OVERFLOW and fp != OVERFLOW  # a record's own overflow was counted where it folded
         have = counts.get(slot)
         if have is None:
             counts[slot] = dict(stats) if slot == fp else {**stats, "kind": OVERFLOW, "rule_path": ""}
@@ -222,7 +227,7 @@ def _merge(window: dict[str, Any], record: Mapping[str, Any]) -> set[str]:
         else:
             have["count"] += stats["count"]
             have["last"] = stats["last"]
-    return new
+    return new, overflowed
 
 
 def advance(state: dict[str, Any], record: Mapping[str, Any], spec: WindowSpec, now_ms: int) -> Advance:
@@ -232,7 +237,7 @@ def advance(state: dict[str, Any], record: Mapping[str, Any], spec: WindowSpec, 
     which window a message belongs to.
     """
     first: list[dict[str, Any]] = []
-    late = 0
+    late = overflowed = 0
     ts = int(record["ts"])
     if record["k"] == "tally":
         state["idle_since"] = now_ms
@@ -244,15 +249,16 @@ def advance(state: dict[str, Any], record: Mapping[str, Any], spec: WindowSpec, 
             state["watermark"] = max(state["watermark"], ts)
             start = spec.tumbling(ts)
             window = state["tumbling"].setdefault(str(start), {"messages": 0, "drift": {}})
-            new = _merge(window, record)
+            new, overflowed = _merge(window, record, spec.max_fingerprints)
             first = [event for fp, event in record.get("candidates", {}).items() if fp in new]
             for hop in spec.hopping(ts):
-                _merge(state["hopping"].setdefault(str(hop), {"messages": 0, "drift": {}}), record)
+                hopping = state["hopping"].setdefault(str(hop), {"messages": 0, "drift": {}})
+                _merge(hopping, record, spec.max_fingerprints)
     elif now_ms - state["idle_since"] >= spec.grace_ms:
         # An idle key: wall-clock ticks move its watermark so its windows still close.
         state["watermark"] = max(state["watermark"], ts - spec.grace_ms)
     summaries = list(_close(state, spec))
-    return Advance(state, first, summaries, late)
+    return Advance(state, first, summaries, late, overflowed)
 
 
 def _close(state: dict[str, Any], spec: WindowSpec) -> Iterator[dict[str, Any]]:

@@ -20,6 +20,7 @@ A timer sends wall-clock *ticks* to every key this worker knows so idle windows 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import time
 import traceback
@@ -39,7 +40,7 @@ from stream_sentinel.config import Settings
 from stream_sentinel.core import drift as d
 from stream_sentinel.core import windows as w
 from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
-from stream_sentinel.worker import transport
+from stream_sentinel.worker import bounds, transport
 from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.tables import TableManager
@@ -104,10 +105,18 @@ class Sentinel:
             hopping_ms=round(settings.hopping_window * 1000),
             step_ms=round(settings.hopping_step * 1000),
             grace_ms=round(max(2.0, settings.batch_within * 4) * 1000),
+            max_fingerprints=settings.max_fingerprints,
         )
+        #: Largest record (bytes) this worker writes: drift events shrink, tally records split.
+        self.record_limit = bounds.record_limit(settings.producer_max_request_size)
         self.mode = settings.alert_mode
         self.ready = False
         self.publishing_ok = True
+        # Actions (publish, re-publish, ticks...) whose last attempt failed: only an action's own
+        # success clears it, so an unrelated successful tick cannot make /ready say 200.
+        self._failing: set[str] = set()
+        # (record kind, error class) pairs already logged as unwritable: logged once, then counted.
+        self._unwritable_logged: set[tuple[str, str]] = set()
         # Topic name -> (checker, sampling rate, wire format); None: seen, but no contract.
         self.checkers: dict[str, tuple[TopicChecker, float, str] | None] = {}
         names = []
@@ -121,6 +130,10 @@ class Sentinel:
         self.known_keys: set[str] = {
             w.window_key(name, event) for name in names for event in engine.catalog.topics[name].events
         }
+        self.event_types = bounds.EventTypeCap(
+            {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
+        )
+        self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
         self.uncovered: Tally_[str] = Tally_()
         self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
         # Delivery futures of the previous batch's records (see _pipelined).
@@ -233,7 +246,7 @@ class Sentinel:
                         fp = self._fingerprint(topic, event_type, violation.kind, violation.rule_path)
                         new |= tally.violation(topic, event_type, fp, violation, partition, offset, ts)
                         drift_kinds[topic, violation.kind] += 1
-                    if new and candidate:
+                    if new and candidate and not self._window_full(topic, event_type, ts):
                         for drift_event in self._events(outcome, message, ts, wire, now_ms):
                             tally.candidate(drift_event, ts)
                     continue
@@ -246,18 +259,59 @@ class Sentinel:
             if every:
                 publish.extend(events)
         elapsed = time.perf_counter() - started
-        records = tally.records()
-        if len(self.known_keys) < MAX_TICKED_KEYS:
-            self.known_keys.update(key for key, _ in records)
+        records = self._tally_records(tally)
         await self._pipelined(
             [
-                (self.drift_topic, [(e.fingerprint.encode(), e.to_json()) for e in publish]),
-                (self.tallies, [(key.encode(), orjson.dumps(record)) for key, record in records]),
+                (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
+                (self.tallies, records),
             ]
         )
         if publish:
             self.metrics.published.labels("drift").inc(len(publish))
         self._update_metrics(batch, elapsed, counted, sampled_out, drift_kinds, last_offsets)
+
+    def _tally_records(self, tally: w.Tally) -> list[tuple[bytes, bytes]]:
+        """A batch's tally as bounded records.
+
+        Unknown event types past the cap are folded, texts capped, candidates shrunk, and
+        records split to stay under the record limit.
+        """
+        folded_records, folded = self.event_types.fold(record for _, record in tally.records())
+        out: list[tuple[bytes, bytes]] = []
+        shrunk = split = folded_fps = 0
+        limit = self.record_limit
+        for record in folded_records:
+            key = w.window_key(record["topic"], record["event_type"])
+            if len(self.known_keys) < MAX_TICKED_KEYS:
+                self.known_keys.add(key)
+            if record["drift"]:
+                folded_fps += self.budget.apply(key, record)
+                shrunk += bounds.bound_tally(record, limit)
+            parts = bounds.split_tally(record, limit)
+            split += len(parts) - 1
+            encoded = key.encode()
+            out.extend((encoded, part) for part in parts)
+        hits = self.metrics.bound_hits
+        if folded:
+            hits.labels("event_types").inc(folded)
+        if shrunk:
+            hits.labels("record_shrunk").inc(shrunk)
+        if split:
+            hits.labels("record_split").inc(split)
+        if folded_fps:
+            hits.labels("fingerprints").inc(folded_fps)
+        return out
+
+    def _window_full(self, topic: str, event_type: str | None, ts: int) -> bool:
+        """Whether no new fingerprint can be alerted in this event type's current window (invalid path only)."""
+        return self.budget.full(w.window_key(topic, self.event_types.key(topic, event_type)), ts)
+
+    def _drift_record(self, event: dict[str, Any]) -> tuple[bytes, bytes]:
+        """A drift event as a record under the record limit (shrunk if it has to be)."""
+        value, shrunk = bounds.fit_drift(event, self.record_limit)
+        if shrunk:
+            self.metrics.bound_hits.labels("record_shrunk").inc()
+        return str(event["fingerprint"]).encode(), value
 
     def _events(self, outcome: Outcome, message: Any, ts: int, wire: str, now_ms: int) -> list[d.DriftEvent]:
         key = message.key
@@ -282,7 +336,8 @@ class Sentinel:
         found = self._fingerprints.get(key)
         if found is None:
             found = d.fingerprint(topic, event_type, kind, rule_path)
-            if len(self._fingerprints) < MAX_TICKED_KEYS:
+            # Bounded in entries and in size: a producer's field names can be arbitrarily long.
+            if len(self._fingerprints) < MAX_TICKED_KEYS and len(rule_path) <= bounds.TEXT_CAP:
                 self._fingerprints[key] = found
         return found
 
@@ -357,13 +412,14 @@ class Sentinel:
         await asyncio.gather(*sends)
 
     async def _publish(self, records: list[tuple[bytes, bytes]], kind: str) -> None:
-        """Publish to the drift topic and wait for the broker's acknowledgement, retrying forever.
+        """Publish to the drift topic and wait for the broker's acknowledgement, retrying while it is away.
 
         While the broker is away the agent stays here: it consumes nothing new and commits
-        nothing past the unreported drift (its batch is not acked), which is the promise.
+        nothing past the unreported drift (its batch is not acked), which is the promise. A
+        record the broker can never accept is not an outage: see ``_deliver``.
         """
         if records:
-            await self._with_retry(lambda: self._produce(self.drift_topic, records), "publish drift")
+            await self._deliver(self.drift_topic, records, "publish drift")
             self.metrics.published.labels(kind).inc(len(records))
 
     async def _pipelined(self, sends: list[tuple[TopicT, list[tuple[bytes, bytes]]]]) -> None:
@@ -376,19 +432,22 @@ class Sentinel:
         over earlier are acknowledged. What the wait did give — noticing a record that failed
         for good — is kept one batch later: the previous batch's records are checked here, and
         any that failed are re-sent with retries while the agent consumes nothing new.
+        Records are handed over one by one, so one the producer refuses is the only one re-sent.
         """
         previous, self._pending = self._pending, []
         for topic, records in sends:
-            if not records:
-                continue
-            try:
-                futures = await self._enqueue(topic, records)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # noqa: BLE001 - could not even hand them over: send with retries now
-                await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "publish")  # type: ignore[misc]
-                continue
-            self._pending.extend(zip(futures, [topic] * len(records), records, strict=True))
+            refused: list[tuple[bytes, bytes]] = []
+            for record in records:
+                try:
+                    [future] = await self._enqueue(topic, [record])
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # noqa: BLE001 - not even handed over: delivered with retries below
+                    refused.append(record)
+                    continue
+                self._pending.append((future, topic, record))
+            if refused:
+                await self._deliver(topic, refused, "publish")
         failed: dict[str, tuple[TopicT, list[tuple[bytes, bytes]]]] = {}
         for future, topic, record in previous:
             try:
@@ -398,15 +457,108 @@ class Sentinel:
             except Exception:  # noqa: BLE001 - failed for good inside the client: ours to retry
                 failed.setdefault(topic.get_topic_name(), (topic, []))[1].append(record)
         for topic, records in failed.values():
-            await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+            await self._deliver(topic, records, "re-publish")
 
     async def _enqueue(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> list[Awaitable[Any]]:
         """Hand records to the producer; returns their delivery futures."""
         return [await topic.send(key=key, value=value) for key, value in records]
 
-    async def _produce(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> None:
-        """Send records and wait for the broker's acknowledgement of all of them."""
-        await asyncio.gather(*await self._enqueue(topic, records))
+    async def _deliver(
+        self, topic: TopicT, records: list[tuple[bytes, bytes]], what: str, *, replace: bool = True
+    ) -> None:
+        """Write records and wait for the broker, until each is acknowledged or can never be.
+
+        Retried while the broker is away (only the records not yet acknowledged are re-sent).
+        A record no retry can cure (too large, invalid or unauthorised topic: see
+        ``bounds.never_writable``; or over the record limit, the last guard before sending) is
+        not an outage: it is counted and logged once, and the agent moves on — see ``_unwritable``.
+        """
+        remaining = records
+        unwritable: list[tuple[tuple[bytes, bytes], BaseException]] = []
+        limit = self.record_limit
+
+        async def attempt() -> None:
+            nonlocal remaining
+            retry: list[tuple[bytes, bytes]] = []
+            error: Exception | None = None
+            sent: list[tuple[tuple[bytes, bytes], Awaitable[Any]]] = []
+            for record in remaining:
+                size = len(record[0]) + len(record[1])
+                if size > limit:
+                    unwritable.append((record, bounds.too_large(size, limit)))
+                    continue
+                try:
+                    [future] = await self._enqueue(topic, [record])
+                    sent.append((record, future))
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - sorted below: never writable, or retried
+                    if bounds.never_writable(exc) is not None:
+                        unwritable.append((record, exc))
+                    else:
+                        retry.append(record)
+                        error = exc
+            for record, future in sent:
+                try:
+                    await future
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001
+                    if bounds.never_writable(exc) is not None:
+                        unwritable.append((record, exc))
+                    else:
+                        retry.append(record)
+                        error = exc
+            remaining = retry
+            if error is not None:
+                raise error
+
+        await self._with_retry(attempt, what)
+        if unwritable:
+            await self._unwritable(topic, unwritable, what, replace=replace)
+
+    async def _unwritable(
+        self, topic: TopicT, unwritable: list[tuple[tuple[bytes, bytes], BaseException]], what: str, *, replace: bool
+    ) -> None:
+        """Records that can never be written: counted, logged once per kind and cause, replaced or dropped.
+
+        At-least-once for such a record means its stand-in: a drift event is replaced by a small
+        ``internal_error`` drift event naming its drift id, kind and source (``bounds.stub_for``),
+        written before the offset is committed. Summaries, tallies and ticks are dropped (a
+        window undercounts; the count says by how much), as is a stand-in that cannot be written.
+        """
+        now = round(self.clock() * 1000)
+        stand_ins: list[tuple[bytes, bytes]] = []
+        on_drift_topic = topic is self.drift_topic
+        for (key, value), exc in unwritable:
+            cause = bounds.never_writable(exc) or exc
+            stub = bounds.stub_for(value, cause, now) if replace and on_drift_topic else None
+            if not replace:
+                kind = "stand_in"
+            elif stub is not None:
+                kind = "drift"
+            else:
+                kind = "summary" if on_drift_topic else "tally"
+            error = type(cause).__name__
+            self.metrics.unwritable.labels(kind, error).inc()
+            if (kind, error) not in self._unwritable_logged:
+                self._unwritable_logged.add((kind, error))
+                log.error(
+                    _kv(
+                        event="unwritable_record",
+                        action=what,
+                        record=kind,
+                        bytes=len(key) + len(value),
+                        error=repr(cause)[:300],
+                        then="replaced by an internal_error drift event" if stub is not None else "dropped",
+                        note="not retried; logged once per record kind and error, counted in "
+                        "sentinel_unwritable_records",
+                    )
+                )
+            if stub is not None:
+                stand_ins.append((key, stub))
+        if stand_ins:
+            await self._deliver(topic, stand_ins, what, replace=False)
 
     async def _with_retry(self, action: Callable[[], Awaitable[None]], what: str) -> None:
         backoff = 0.1
@@ -419,12 +571,14 @@ class Sentinel:
                 self.metrics.publish_failures.inc()
                 if self.publishing_ok:
                     log.error(_kv(event="publish_failed", action=what, error=repr(exc)[:200], retry="yes"))
+                self._failing.add(what)
                 self.publishing_ok = False
                 self._set_ready()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, self.settings.publish_retry_backoff_max)
             else:
-                if not self.publishing_ok:
+                self._failing.discard(what)
+                if not self.publishing_ok and not self._failing:
                     log.info(_kv(event="publish_recovered", action=what))
                     self.publishing_ok = True
                     self._set_ready()
@@ -451,8 +605,10 @@ class Sentinel:
                 continue
             if result.late:
                 self.metrics.late.inc(result.late)
+            if result.overflowed:
+                self.metrics.bound_hits.labels("fingerprints").inc(result.overflowed)
             if result.first and self.mode == "first":
-                await self._publish([(e["fingerprint"].encode(), orjson.dumps(e)) for e in result.first], "drift")
+                await self._publish([self._drift_record(e) for e in result.first], "drift")
             if result.summaries:
                 observed = round(self.clock() * 1000)
                 summaries = [
@@ -463,15 +619,15 @@ class Sentinel:
                     for s in result.summaries
                 ]
                 await self._publish(summaries, "summary")
+            trimmed = bounds.trim_state(result.state, self.record_limit)
+            if trimmed:
+                self.metrics.bound_hits.labels("state_trimmed").inc(trimmed)
             self.table[text] = result.state
 
     async def _ticks(self) -> None:
         now = round(self.clock() * 1000)
         keys = self.known_keys
-        await self._with_retry(
-            lambda: self._produce(self.tallies, [(k.encode(), orjson.dumps(w.tick(now))) for k in sorted(keys)]),
-            "send ticks",
-        )
+        await self._deliver(self.tallies, [(k.encode(), orjson.dumps(w.tick(now))) for k in sorted(keys)], "send ticks")
 
     # -- readiness and web ----------------------------------------------------------------
 
@@ -488,7 +644,12 @@ class Sentinel:
         self.metrics.ready.set(1 if self.ready and self.publishing_ok else 0)
 
     def drift_view(self) -> dict[str, Any]:
-        """Open windows of the keys this worker owns, plus coverage."""
+        """Open windows of the keys this worker owns (at most ``max_drift_view_keys``), plus coverage."""
+        shown = self.settings.max_drift_view_keys
+        states = list(itertools.islice(self.table.items(), shown))
+        left_out = max(0, len(self.table) - shown) if len(states) == shown else 0
+        if left_out:
+            self.metrics.bound_hits.labels("drift_view_keys").inc(left_out)
         return {
             "worker": {
                 "app_id": self.settings.app_id,
@@ -496,7 +657,8 @@ class Sentinel:
                 "alert_mode": self.mode,
                 "assigned": self._assigned(),
             },
-            "windows": w.view(self.table.items(), self.spec),
+            "windows": w.view(states, self.spec),
+            "keys_left_out": left_out,
             "coverage": {
                 "contracted": sorted(self.checkers),
                 "uncovered": dict(sorted(self.uncovered.items())),

@@ -37,6 +37,23 @@ class Metrics:
         self.internal_errors = Counter(
             "sentinel_internal_errors", "Messages whose handling raised (reported as internal_error drift)", registry=r
         )
+        self.unwritable = Counter(
+            "sentinel_unwritable_records",
+            "Records the broker can never accept (too large, invalid or unauthorised topic), not retried, by "
+            "record (drift: replaced by an internal_error drift event; summary, tally: dropped; stand_in: "
+            "the replacement failed too) and error class",
+            ["record", "error"],
+            registry=r,
+        )
+        self.bound_hits = Counter(
+            "sentinel_bound_hits",
+            "Times a bound bit, by bound: event_types (messages counted under ~other), fingerprints "
+            "(counts added to a window's overflow), drift_view_keys (keys left out of /drift), "
+            "record_shrunk (drift events shrunk to fit), record_split (extra tally records), state_trimmed "
+            "(fingerprints folded into overflow to keep a key's table state under the record limit)",
+            ["bound"],
+            registry=r,
+        )
         self.late = Counter(
             "sentinel_late_messages", "Messages counted after their window had closed (not in any window)", registry=r
         )

@@ -90,6 +90,10 @@ DEFAULTS: dict[str, Any] = {
     "rebalance_timeout": 60.0,
     "producer_max_batch_size": None,
     "publish_retry_backoff_max": 5.0,
+    "producer_max_request_size": 1_000_000,
+    "max_event_types_per_topic": 100,
+    "max_fingerprints": 500,
+    "max_drift_view_keys": 1000,
     "fetch_max_bytes": 4 * 1024 * 1024,
     "stream_buffer": 16384,
 }
@@ -721,6 +725,7 @@ def test_faust_settings_defaults() -> None:
         "store": "rocksdb://",
         "consumer_max_fetch_size": 4 * 1024 * 1024,
         "stream_buffer_maxsize": 16384,
+        "producer_max_request_size": 1_000_000,
     }
 
 
