@@ -78,8 +78,8 @@ def test_an_oversized_record_does_not_stall_the_worker_and_loses_no_drift(harnes
         assert ids == set().union(*expected.values())
     [huge] = [r for r in records if r.get("drift_id") == huge_id]
     assert huge["kind"] == "undocumented_field"
-    assert huge["sample"] is None  # shrunk to fit
-    assert all(len(orjson.dumps(r)) < 250_000 for r in records)
+    assert len(huge["path"]) < 300  # the core caps the echoed name (the edge would shrink it anyway)
+    assert all(len(orjson.dumps(r)) < 64 * 1024 for r in records)
     print(f"[{mode}] drift events before the oversized record: {counted_before}, after: {len(ids)}")
 
     # Offsets of everything produced get committed; /ready tells the truth.
@@ -89,7 +89,6 @@ def test_an_oversized_record_does_not_stall_the_worker_and_loses_no_drift(harnes
     wait_for(lambda: committed(harness) == ends, timeout=60)
     status, body = harness.http(port, "/ready")
     assert (status, orjson.loads(body)["publishing"]) == (200, True)
-    assert metric(harness, port, r'sentinel_bound_hits_total\{bound="record_shrunk"\}') >= 1
     assert "MessageSizeTooLarge" not in harness.logs()
 
 
