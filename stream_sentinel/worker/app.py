@@ -23,7 +23,9 @@ import asyncio
 import logging
 import time
 from collections import Counter as Tally_
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any, Final, cast
 
 import faust
@@ -39,6 +41,7 @@ from stream_sentinel.core import windows as w
 from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
 from stream_sentinel.worker import transport
 from stream_sentinel.worker.credentials import faust_credentials
+from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.tables import TableManager
 
@@ -67,10 +70,30 @@ class _App(faust.App):
     Faust's public sensor API; other sensors added by users still run.
     """
 
+    #: Records the app owes the broker; the consumer commits nothing while it is non-zero (transport.py).
+    unreported: Callable[[], int] | None = None
+
     def on_init_dependencies(self) -> Iterable[Any]:
         dependencies = super().on_init_dependencies()
         self.sensors.remove(self.monitor)
         return dependencies
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """What a stopping worker has not settled with the broker (the shutdown summary)."""
+
+    drift: int
+    tallies: int
+    messages: int
+    partitions: int
+
+    def line(self) -> str:
+        """One line for stderr: what stayed unpublished and uncommitted."""
+        return (
+            f"{self.drift} drift records and {self.tallies} tally records unpublished; "
+            f"{self.messages} messages on {self.partitions} partitions uncommitted (checked again on restart)"
+        )
 
 
 class Sentinel:
@@ -97,6 +120,12 @@ class Sentinel:
         self.mode = settings.alert_mode
         self.ready = False
         self.publishing_ok = True
+        self.broker = BrokerProbe(
+            interval=settings.heartbeat_interval,
+            timeout=settings.session_timeout,
+            get_client=self._producer_client,
+            on_change=self._on_broker_change,
+        )
         # Topic name -> (checker, sampling rate, wire format); None: seen, but no contract.
         self.checkers: dict[str, tuple[TopicChecker, float, str] | None] = {}
         names = []
@@ -114,6 +143,10 @@ class Sentinel:
         self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
         # Delivery futures of the previous batch's records (see _pipelined).
         self._pending: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
+        # Records being re-sent with retries, by topic name (see _owing), and the last source
+        # offset per partition handed to the validate stage (for the shutdown summary).
+        self.owed: Tally_[str] = Tally_()
+        self.handled: dict[tuple[str, int], int] = {}
 
         options = settings.faust_settings()
         options.pop("credentials", None)
@@ -131,6 +164,7 @@ class Sentinel:
             **options,
         )
         app = self.app
+        app.unreported = self.unreported
         # Topics matching subscribe_pattern are resolved to names before start (run.build): Faust
         # does not subscribe pattern topics next to named ones, so a pattern here consumed nothing.
         extra = [t for t in extra_topics if t not in names and t != settings.drift_topic]
@@ -159,6 +193,7 @@ class Sentinel:
         app.agent(self.source, name="validate")(self._validate)
         app.agent(self.tallies, name="windows")(self._windows)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
+        app.task(self.broker.run)
         # mode types receivers with a positional-only sender that a bound method cannot spell.
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
@@ -238,6 +273,7 @@ class Sentinel:
         records = tally.records()
         if len(self.known_keys) < MAX_TICKED_KEYS:
             self.known_keys.update(key for key, _ in records)
+        self.handled.update(last_offsets)
         await self._pipelined(
             [
                 (self.drift_topic, [(e.fingerprint.encode(), e.to_json()) for e in publish]),
@@ -340,7 +376,8 @@ class Sentinel:
         nothing past the unreported drift (its batch is not acked), which is the promise.
         """
         if records:
-            await self._with_retry(lambda: self._produce(self.drift_topic, records), "publish drift")
+            with self._owing(self.drift_topic, len(records)):
+                await self._with_retry(lambda: self._produce(self.drift_topic, records), "publish drift")
             self.metrics.published.labels(kind).inc(len(records))
 
     async def _pipelined(self, sends: list[tuple[TopicT, list[tuple[bytes, bytes]]]]) -> None:
@@ -363,7 +400,8 @@ class Sentinel:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - could not even hand them over: send with retries now
-                await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "publish")  # type: ignore[misc]
+                with self._owing(topic, len(records)):
+                    await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "publish")  # type: ignore[misc]
                 continue
             self._pending.extend(zip(futures, [topic] * len(records), records, strict=True))
         failed: dict[str, tuple[TopicT, list[tuple[bytes, bytes]]]] = {}
@@ -375,7 +413,50 @@ class Sentinel:
             except Exception:  # noqa: BLE001 - failed for good inside the client: ours to retry
                 failed.setdefault(topic.get_topic_name(), (topic, []))[1].append(record)
         for topic, records in failed.values():
-            await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+            with self._owing(topic, len(records)):
+                await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+
+    @contextmanager
+    def _owing(self, topic: TopicT, count: int) -> Iterator[None]:
+        """Count ``count`` records of ``topic`` as owed while they are retried.
+
+        Not undone when the retry is cancelled (the worker stops): they are still unpublished.
+        """
+        name = topic.get_topic_name()
+        self.owed[name] += count
+        yield
+        self.owed[name] -= count
+
+    def unreported(self) -> int:
+        """Records handed over that failed, plus records being retried: no commit may pass them."""
+        failed = sum(
+            1
+            for future, _, _ in self._pending
+            if isinstance(future, asyncio.Future)
+            and future.done()
+            and (future.cancelled() or future.exception() is not None)
+        )
+        return failed + sum(self.owed.values())
+
+    def outstanding(self) -> Outstanding:
+        """Unpublished records and uncommitted source messages, for the shutdown summary."""
+        unsettled: Tally_[str] = Tally_(self.owed)
+        for future, target, _ in list(self._pending):
+            settled = isinstance(future, asyncio.Future) and future.done() and not future.cancelled()
+            if not settled or future.exception() is not None:  # type: ignore[attr-defined]
+                unsettled[target.get_topic_name()] += 1
+        durable: dict[Any, int] = dict(getattr(self.app._consumer, "durable", {}))
+        behind = {}
+        for (name, partition), offset in list(self.handled.items()):
+            done = durable.get(faust.types.TP(name, partition), 0)  # never committed: re-read from the start
+            if offset + 1 > done:
+                behind[name, partition] = offset + 1 - done
+        return Outstanding(
+            drift=unsettled[self.drift_topic.get_topic_name()],
+            tallies=unsettled[self.tallies.get_topic_name()],
+            messages=sum(behind.values()),
+            partitions=len(behind),
+        )
 
     async def _enqueue(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> list[Awaitable[Any]]:
         """Hand records to the producer; returns their delivery futures."""
@@ -454,6 +535,8 @@ class Sentinel:
 
     def _on_rebalance_complete(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG002 - signal signature
         self.ready = True
+        assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+        self.handled = {tp: offset for tp, offset in self.handled.items() if tp in assigned}
         self._set_ready()
         log.info(_kv(event="ready", assigned=len(self.app.consumer.assignment())))
 
@@ -462,7 +545,29 @@ class Sentinel:
         self._set_ready()
 
     def _set_ready(self) -> None:
-        self.metrics.ready.set(1 if self.ready and self.publishing_ok else 0)
+        self.metrics.ready.set(1 if self.readiness().ok else 0)
+
+    def readiness(self) -> Readiness:
+        """Partitions assigned, publishing working and the brokers answering (``/ready``)."""
+        broker = self.broker.reachable()
+        return readiness(
+            assigned=self.ready,
+            publishing=self.publishing_ok,
+            broker=broker,
+            broker_detail="" if broker else self.broker.detail(),
+        )
+
+    def _producer_client(self) -> Any:
+        """The producer's aiokafka client, or None before the producer started."""
+        producer = getattr(self.app.producer, "_producer", None)  # Faust's aiokafka Producer keeps it there
+        return None if producer is None else producer.client
+
+    def _on_broker_change(self, reachable: bool) -> None:
+        if reachable:
+            log.info(_kv(event="broker_reachable"))
+        else:
+            log.error(_kv(event="broker_unreachable", detail=self.broker.detail()))
+        self._set_ready()
 
     def drift_view(self) -> dict[str, Any]:
         """Open windows of the keys this worker owns, plus coverage."""
@@ -497,11 +602,8 @@ class Sentinel:
 
         @self.app.page("/ready")
         async def ready(web: View, request: Request) -> Response:  # noqa: ARG001
-            ok = sentinel.ready and sentinel.publishing_ok
-            return web.json(
-                {"ready": ok, "assigned": sentinel.ready, "publishing": sentinel.publishing_ok},
-                status=200 if ok else 503,
-            )
+            verdict = sentinel.readiness()
+            return web.json(verdict.body(), status=200 if verdict.ok else 503)
 
         @self.app.page("/metrics")
         async def metrics(web: View, request: Request) -> Response:  # noqa: ARG001
