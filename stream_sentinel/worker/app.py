@@ -146,6 +146,7 @@ class Sentinel:
         # Records being re-sent with retries, by topic name (see _owing), and the last source
         # offset per partition handed to the validate stage (for the shutdown summary).
         self.owed: Tally_[str] = Tally_()
+        self._settling: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
         self.handled: dict[tuple[str, int], int] = {}
 
         options = settings.faust_settings()
@@ -392,6 +393,7 @@ class Sentinel:
         any that failed are re-sent with retries while the agent consumes nothing new.
         """
         previous, self._pending = self._pending, []
+        self._settling = previous  # still owed until settled: no commit may pass them (unreported)
         for topic, records in sends:
             if not records:
                 continue
@@ -412,9 +414,12 @@ class Sentinel:
                 raise
             except Exception:  # noqa: BLE001 - failed for good inside the client: ours to retry
                 failed.setdefault(topic.get_topic_name(), (topic, []))[1].append(record)
+        self._settling = []
+        for topic, records in failed.values():  # all owed at once: the first retry may be cancelled
+            self.owed[topic.get_topic_name()] += len(records)
         for topic, records in failed.values():
-            with self._owing(topic, len(records)):
-                await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+            await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+            self.owed[topic.get_topic_name()] -= len(records)
 
     @contextmanager
     def _owing(self, topic: TopicT, count: int) -> Iterator[None]:
@@ -431,7 +436,7 @@ class Sentinel:
         """Records handed over that failed, plus records being retried: no commit may pass them."""
         failed = sum(
             1
-            for future, _, _ in self._pending
+            for future, _, _ in self._settling + self._pending
             if isinstance(future, asyncio.Future)
             and future.done()
             and (future.cancelled() or future.exception() is not None)
@@ -441,7 +446,7 @@ class Sentinel:
     def outstanding(self) -> Outstanding:
         """Unpublished records and uncommitted source messages, for the shutdown summary."""
         unsettled: Tally_[str] = Tally_(self.owed)
-        for future, target, _ in list(self._pending):
+        for future, target, _ in self._settling + self._pending:
             settled = isinstance(future, asyncio.Future) and future.done() and not future.cancelled()
             if not settled or future.exception() is not None:  # type: ignore[attr-defined]
                 unsettled[target.get_topic_name()] += 1
