@@ -29,6 +29,9 @@ INTERVAL: Final = 30.0
 #: Causes remembered at once; past it, causes quiet for an interval are forgotten first.
 MAX_CAUSES: Final = 1024
 
+#: Record attribute holding the verdict, so a record reaching several handlers is judged once.
+VERDICT: Final = "sentinel_repeat_verdict"
+
 Cause = tuple[str, int, str, tuple[str, ...]]
 
 
@@ -63,9 +66,19 @@ class RepeatFilter(logging.Filter):
         return any(name == p or name.startswith(p + ".") for p in self.prefixes)
 
     def filter(self, record: logging.LogRecord) -> bool:
-        """False for a repeat inside the interval; the next line out carries the count."""
+        """False for a repeat inside the interval; the next line out carries the count.
+
+        One verdict per record: installed on several handlers, a record is judged once.
+        """
         if record.levelno < logging.WARNING or not self._limited(record.name):
             return True
+        verdict: bool | None = getattr(record, VERDICT, None)
+        if verdict is None:
+            verdict = self._judge(record)
+            setattr(record, VERDICT, verdict)
+        return verdict
+
+    def _judge(self, record: logging.LogRecord) -> bool:
         cause = _cause(record)
         now = self.clock()
         seen = self.causes.get(cause)

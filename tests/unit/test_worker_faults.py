@@ -78,6 +78,12 @@ def test_install_puts_one_filter_on_every_root_handler() -> None:
     repeat = install(logger)
     assert one.filters == [repeat]
     assert two.filters == [repeat]
+    first = record("aiokafka", "Unable to update metadata from %s", [1])
+    assert one.filter(first)
+    assert two.filter(first)  # the same record on the second handler: judged once, not a repeat
+    again = record("aiokafka", "Unable to update metadata from %s", [1])
+    assert not one.filter(again)
+    assert not two.filter(again)
 
 
 def test_readiness_names_every_failing_condition() -> None:
