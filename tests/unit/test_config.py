@@ -89,6 +89,8 @@ DEFAULTS: dict[str, Any] = {
     "rebalance_timeout": 60.0,
     "producer_max_batch_size": None,
     "publish_retry_backoff_max": 5.0,
+    "connect_timeout": 15.0,
+    "shutdown_grace": 15.0,
     "fetch_max_bytes": 4 * 1024 * 1024,
     "stream_buffer": 16384,
 }
