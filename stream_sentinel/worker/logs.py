@@ -11,7 +11,8 @@ A cause is (logger, level, message template, exception types): the template is t
 unformatted message, so "Unable connect to node with id %s: %s" is one cause whatever the node
 and errno. Only records of the client libraries' loggers (``aiokafka``, ``faust``, ``mode``) at
 WARNING or above are limited; the sentinel's own lines (already logged once per state change)
-and every INFO line pass untouched. Installed on the root logger's handlers, because a filter on
+and every INFO line pass untouched. A record carrying a Kafka client exception (any logger) is
+written as one line, without the traceback. Installed on the root logger's handlers, because a filter on
 a logger does not see the records of its child loggers.
 """
 
@@ -21,6 +22,10 @@ import logging
 import time
 from collections.abc import Callable, Iterable
 from typing import Final
+
+from aiokafka.errors import KafkaError
+
+from stream_sentinel.replay.kafka import describe
 
 #: Loggers whose repeated warnings and errors are limited (and their children).
 LIMITED: Final = ("aiokafka", "faust", "mode")
@@ -70,6 +75,12 @@ class RepeatFilter(logging.Filter):
 
         One verdict per record: installed on several handlers, a record is judged once.
         """
+        if record.exc_info and isinstance(record.exc_info[1], KafkaError):
+            # A broker failure is one known cause; its stack says nothing to an operator.
+            record.msg = f"{record.getMessage()}: {describe(record.exc_info[1])}"
+            record.args = ()
+            record.exc_info = None
+            record.exc_text = None
         if record.levelno < logging.WARNING or not self._limited(record.name):
             return True
         verdict: bool | None = getattr(record, VERDICT, None)

@@ -170,3 +170,28 @@ def test_no_broker_at_start_is_one_line_and_exit_3(tmp_path: Path) -> None:
     assert result.stdout == ""
     assert result.stderr.count("\n") == 1
     assert result.stderr.startswith("stream-sentinel: cannot reach the Kafka brokers at 127.0.0.1:")
+
+
+RACE = """
+import sys
+from stream_sentinel.worker import run
+run.preflight = lambda settings: None  # the broker vanishes between the preflight and Faust's start
+from stream_sentinel.cli import main
+sys.argv = ["stream-sentinel", "worker", "--bootstrap", sys.argv[1]]
+main()
+"""
+
+
+def test_a_broker_lost_between_the_check_and_faust_start_is_exit_3_without_a_traceback(tmp_path: Path) -> None:
+    env = {**os.environ, "SENTINEL_SPEC_DIR": str(SPEC), "SENTINEL_DATA_DIR": str(tmp_path / "data")}
+    result = subprocess.run(
+        [sys.executable, "-c", RACE, f"127.0.0.1:{free_port()}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=DEADLINE,
+        check=False,
+    )
+    assert result.returncode == 3, result.stderr[-3000:]
+    assert "Traceback" not in result.stderr
+    assert result.stderr.splitlines()[-1].startswith("stream-sentinel: the Kafka brokers failed the worker: ")

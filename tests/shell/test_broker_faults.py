@@ -7,15 +7,19 @@ the commit: the consumer refuses to commit while drift records are unacknowledge
 from __future__ import annotations
 
 import asyncio
+import logging
+import sys
 from pathlib import Path
 from typing import Any
 
 import faust.transport.consumer
 import pytest
+from aiokafka.errors import KafkaConnectionError
 from faust.types import TP
 
 from stream_sentinel.worker import transport
 from stream_sentinel.worker.health import BrokerProbe
+from stream_sentinel.worker.logs import RepeatFilter
 from tests.shell.test_worker_batch import HEADERS, Published, event, sentinel
 
 
@@ -125,3 +129,15 @@ def test_records_still_retried_when_the_worker_stops_are_counted_as_unpublished(
     assert (left.drift, left.tallies) == (1, 1)
     assert (left.messages, left.partitions) == (8, 1)  # offsets 0..7 of orders/0: nothing was ever committed
     assert s.unreported() == 2
+
+
+def test_a_kafka_client_exception_is_one_line_without_its_traceback_from_any_logger() -> None:
+    try:
+        raise KafkaConnectionError("Unable to bootstrap from [('127.0.0.1', 1)]")
+    except KafkaConnectionError:
+        crash = logging.LogRecord(
+            "stream_sentinel.worker.shutdown", logging.ERROR, __file__, 1, "Error: %r", ("x",), sys.exc_info()
+        )
+    assert RepeatFilter().filter(crash)
+    assert crash.exc_info is None
+    assert crash.getMessage() == "Error: 'x': KafkaConnectionError: Unable to bootstrap from [('127.0.0.1', 1)]"
