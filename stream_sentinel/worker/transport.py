@@ -52,6 +52,7 @@ class Consumer(faust_aiokafka.Consumer):
         super().__init__(*args, **kwargs)
         #: Offsets the broker confirmed as committed: read at assignment, and every commit that succeeded.
         self.durable: dict[TP, int] = {}
+        self._refusing = False  # log the refusal once per stretch, not once per commit interval
 
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets; those offsets are durable."""
@@ -63,8 +64,13 @@ class Consumer(faust_aiokafka.Consumer):
         unreported: Callable[[], int] | None = getattr(self.app, "unreported", None)
         owed = unreported() if unreported is not None else 0
         if owed:
-            self.log.warning("Not committing: %s records not yet acknowledged by the broker", owed)
+            if not self._refusing:
+                self.log.warning("Not committing: %s records not yet acknowledged by the broker", owed)
+                self._refusing = True
             return False
+        if self._refusing:
+            self.log.info("Committing again: every record was acknowledged")
+            self._refusing = False
         committed = await super()._commit(offsets)
         if committed:
             self.durable.update(offsets)
