@@ -25,7 +25,8 @@ import time
 from collections import Counter as Tally_
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import faust
@@ -77,6 +78,27 @@ class _App(faust.App):
         dependencies = super().on_init_dependencies()
         self.sensors.remove(self.monitor)
         return dependencies
+
+
+@dataclass
+class _Owed:
+    """Records of one topic being sent with retries; ``in_flight``: the current attempt's deliveries."""
+
+    topic: str
+    count: int
+    in_flight: list[asyncio.Future[Any]] = field(default_factory=list)
+
+
+#: The retried send the current task is in (``Sentinel._owing``), so ``_produce`` can record its deliveries.
+_OWING: ContextVar[_Owed | None] = ContextVar("owing", default=None)
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def _confirmed(future: Awaitable[Any]) -> bool:
+    return isinstance(future, asyncio.Future) and future.done() and not _failed(future)
 
 
 @dataclass(frozen=True)
@@ -143,9 +165,9 @@ class Sentinel:
         self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
         # Delivery futures of the previous batch's records (see _pipelined).
         self._pending: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
-        # Records being re-sent with retries, by topic name (see _owing), and the last source
-        # offset per partition handed to the validate stage (for the shutdown summary).
-        self.owed: Tally_[str] = Tally_()
+        # Records being sent with retries (see _owing), and the last source offset per
+        # partition handed to the validate stage (for the shutdown summary).
+        self._owed: list[_Owed] = []
         self._settling: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
         self.handled: dict[tuple[str, int], int] = {}
 
@@ -377,7 +399,7 @@ class Sentinel:
         nothing past the unreported drift (its batch is not acked), which is the promise.
         """
         if records:
-            with self._owing(self.drift_topic, len(records)):
+            with self._owing(self._owe(self.drift_topic, len(records))):
                 await self._with_retry(lambda: self._produce(self.drift_topic, records), "publish drift")
             self.metrics.published.labels(kind).inc(len(records))
 
@@ -402,7 +424,7 @@ class Sentinel:
             except asyncio.CancelledError:
                 raise
             except Exception:  # noqa: BLE001 - could not even hand them over: send with retries now
-                with self._owing(topic, len(records)):
+                with self._owing(self._owe(topic, len(records))):
                     await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "publish")  # type: ignore[misc]
                 continue
             self._pending.extend(zip(futures, [topic] * len(records), records, strict=True))
@@ -414,42 +436,51 @@ class Sentinel:
                 raise
             except Exception:  # noqa: BLE001 - failed for good inside the client: ours to retry
                 failed.setdefault(topic.get_topic_name(), (topic, []))[1].append(record)
+        # All owed at once, before the first retry (which the stop may cancel).
+        retries = [(topic, records, self._owe(topic, len(records))) for topic, records in failed.values()]
         self._settling = []
-        for topic, records in failed.values():  # all owed at once: the first retry may be cancelled
-            self.owed[topic.get_topic_name()] += len(records)
-        for topic, records in failed.values():
-            await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
-            self.owed[topic.get_topic_name()] -= len(records)
+        for topic, records, owed in retries:
+            with self._owing(owed):
+                await self._with_retry(lambda t=topic, r=records: self._produce(t, r), "re-publish")  # type: ignore[misc]
+
+    def _owe(self, topic: TopicT, count: int) -> _Owed:
+        owed = _Owed(topic.get_topic_name(), count)
+        self._owed.append(owed)
+        return owed
 
     @contextmanager
-    def _owing(self, topic: TopicT, count: int) -> Iterator[None]:
-        """Count ``count`` records of ``topic`` as owed while they are retried.
+    def _owing(self, owed: _Owed) -> Iterator[None]:
+        """Keep ``owed`` counted until its retried send succeeds.
 
-        Not undone when the retry is cancelled (the worker stops): they are still unpublished.
+        A cancelled send (the worker stops) stays counted: by its deliveries if the producer
+        held them (Faust's flush at stop may still deliver them), else as unpublished.
         """
-        name = topic.get_topic_name()
-        self.owed[name] += count
-        yield
-        self.owed[name] -= count
+        token = _OWING.set(owed)
+        try:
+            yield
+        finally:
+            _OWING.reset(token)
+        self._owed.remove(owed)
 
     def unreported(self) -> int:
-        """Records handed over that failed, plus records being retried: no commit may pass them."""
+        """Records handed over that failed, plus records waiting for a retry: no commit may pass them."""
         failed = sum(
             1
             for future, _, _ in self._settling + self._pending
-            if isinstance(future, asyncio.Future)
-            and future.done()
-            and (future.cancelled() or future.exception() is not None)
+            if isinstance(future, asyncio.Future) and _failed(future)
         )
-        return failed + sum(self.owed.values())
+        for owed in list(self._owed):
+            failed += sum(map(_failed, owed.in_flight)) if owed.in_flight else owed.count
+        return failed
 
     def outstanding(self) -> Outstanding:
         """Unpublished records and uncommitted source messages, for the shutdown summary."""
-        unsettled: Tally_[str] = Tally_(self.owed)
+        unsettled: Tally_[str] = Tally_()
         for future, target, _ in self._settling + self._pending:
-            settled = isinstance(future, asyncio.Future) and future.done() and not future.cancelled()
-            if not settled or future.exception() is not None:  # type: ignore[attr-defined]
+            if not _confirmed(future):
                 unsettled[target.get_topic_name()] += 1
+        for owed in list(self._owed):
+            unsettled[owed.topic] += sum(not _confirmed(f) for f in owed.in_flight) if owed.in_flight else owed.count
         durable: dict[Any, int] = dict(getattr(self.app._consumer, "durable", {}))
         behind = {}
         for (name, partition), offset in list(self.handled.items()):
@@ -468,8 +499,24 @@ class Sentinel:
         return [await topic.send(key=key, value=value) for key, value in records]
 
     async def _produce(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> None:
-        """Send records and wait for the broker's acknowledgement of all of them."""
-        await asyncio.gather(*await self._enqueue(topic, records))
+        """Send records and wait for the broker's acknowledgement of all of them.
+
+        ``asyncio.wait``, not ``gather``: a cancelled wait leaves the deliveries alone, so their
+        outcome still tells whether the records reached the broker (``outstanding``).
+        """
+        futures: list[asyncio.Future[Any]] = [asyncio.ensure_future(f) for f in await self._enqueue(topic, records)]
+        owed = _OWING.get()
+        if owed is not None:
+            owed.in_flight = futures
+        if not futures:
+            return
+        await asyncio.wait(futures)
+        for future in futures:
+            if future.cancelled():
+                raise ConnectionError("a delivery was cancelled by the client")
+            failure = future.exception()
+            if failure is not None:
+                raise failure
 
     async def _with_retry(self, action: Callable[[], Awaitable[None]], what: str) -> None:
         backoff = 0.1

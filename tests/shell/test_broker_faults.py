@@ -141,3 +141,28 @@ def test_a_kafka_client_exception_is_one_line_without_its_traceback_from_any_log
     assert RepeatFilter().filter(crash)
     assert crash.exc_info is None
     assert crash.getMessage() == "Error: 'x': KafkaConnectionError: Unable to bootstrap from [('127.0.0.1', 1)]"
+
+
+def test_a_publish_cancelled_in_flight_is_judged_by_its_delivery_not_counted_blindly(tmp_path: Path) -> None:
+    held: list[asyncio.Future[None]] = []
+
+    async def slow_producer(topic: Any, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
+        futures = [asyncio.get_running_loop().create_future() for _ in records]
+        held.extend(futures)
+        return futures
+
+    s = sentinel(tmp_path, Published())
+    s._enqueue = slow_producer  # type: ignore[method-assign,assignment]
+
+    async def scenario() -> list[tuple[int, int]]:
+        seen = []
+        with pytest.raises(TimeoutError):  # the stop cancels the windows stage mid-publish
+            await asyncio.wait_for(s._publish([(b"fp", b"{}"), (b"fp", b"{}")], "summary"), 0.1)
+        seen.append((s.outstanding().drift, s.unreported()))  # in the producer's hands: not failed
+        held[0].set_result(None)  # Faust's flush at stop delivers one ...
+        held[1].set_exception(ConnectionError("broker away"))  # ... and the other fails
+        seen.append((s.outstanding().drift, s.unreported()))
+        return seen
+
+    assert asyncio.run(scenario()) == [(2, 0), (1, 1)]
+    assert not held[0].cancelled()  # the cancelled wait left the deliveries alone
