@@ -348,6 +348,23 @@ class Settings(BaseSettings):
         description="Windows keys (topic and event type) shown by /drift; the rest are left out and counted "
         "(the view says how many). Keeps the page small whatever producers send.",
     )
+    connect_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=FAUST_REQUEST_TIMEOUT,
+        allow_inf_nan=False,
+        description="Seconds the worker waits at start for a broker to answer before it exits with code 3 "
+        "and one line. 15 s rides out a broker that is still starting.",
+    )
+    shutdown_grace: float = Field(
+        default=15.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds a stopping worker (SIGTERM, Ctrl-C) may take to publish and commit what it "
+        "holds. Past it, with the broker gone, the worker exits with code 3 and one line counting the "
+        "drift records left unpublished and the messages left uncommitted (they are checked again on "
+        "restart). 15 s is well inside Kubernetes' default 30 s termination grace.",
+    )
     fetch_max_bytes: int = Field(
         default=4 * 1024 * 1024,
         ge=1024,

@@ -25,7 +25,9 @@ import logging
 import time
 import traceback
 from collections import Counter as Tally_
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import PurePath
 from typing import Any, Final, cast
 
@@ -42,6 +44,7 @@ from stream_sentinel.core import windows as w
 from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
 from stream_sentinel.worker import bounds, transport
 from stream_sentinel.worker.credentials import faust_credentials
+from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.tables import TableManager
 
@@ -79,10 +82,59 @@ class _App(faust.App):
     Faust's public sensor API; other sensors added by users still run.
     """
 
+    #: Records the app owes the broker; the consumer commits nothing while it is non-zero (transport.py).
+    unreported: Callable[[], int] | None = None
+
     def on_init_dependencies(self) -> Iterable[Any]:
         dependencies = super().on_init_dependencies()
         self.sensors.remove(self.monitor)
         return dependencies
+
+
+@dataclass(eq=False)  # identity: two sends of equal counts are two debts
+class _Owed:
+    """Records of one topic being sent with retries (``Sentinel._deliver``).
+
+    ``count``: the records the current attempt sends; ``in_flight``: the deliveries of those
+    handed over so far. The rest of ``count`` is not handed over yet, so it is owed in full.
+    """
+
+    topic: str
+    count: int
+    in_flight: list[asyncio.Future[Any]] = field(default_factory=list)
+
+    def failed(self) -> int:
+        """Records that failed or are not handed over yet: no commit may pass them."""
+        return sum(map(_failed, self.in_flight)) + self.count - len(self.in_flight)
+
+    def unsettled(self) -> int:
+        """Records the broker has not acknowledged (the shutdown summary)."""
+        return sum(not _confirmed(f) for f in self.in_flight) + self.count - len(self.in_flight)
+
+
+def _failed(future: asyncio.Future[Any]) -> bool:
+    return future.done() and (future.cancelled() or future.exception() is not None)
+
+
+def _confirmed(future: Awaitable[Any]) -> bool:
+    return isinstance(future, asyncio.Future) and future.done() and not _failed(future)
+
+
+@dataclass(frozen=True)
+class Outstanding:
+    """What a stopping worker has not settled with the broker (the shutdown summary)."""
+
+    drift: int
+    tallies: int
+    messages: int
+    partitions: int
+
+    def line(self) -> str:
+        """One line for stderr: what stayed unpublished and uncommitted."""
+        return (
+            f"{self.drift} drift records and {self.tallies} tally records unpublished; "
+            f"{self.messages} messages on {self.partitions} partitions uncommitted (checked again on restart)"
+        )
 
 
 class Sentinel:
@@ -117,6 +169,12 @@ class Sentinel:
         self._failing: set[str] = set()
         # (record kind, error class) pairs already logged as unwritable: logged once, then counted.
         self._unwritable_logged: set[tuple[str, str]] = set()
+        self.broker = BrokerProbe(
+            interval=settings.heartbeat_interval,
+            timeout=settings.session_timeout,
+            get_client=self._producer_client,
+            on_change=self._on_broker_change,
+        )
         # Topic name -> (checker, sampling rate, wire format); None: seen, but no contract.
         self.checkers: dict[str, tuple[TopicChecker, float, str] | None] = {}
         names = []
@@ -138,6 +196,11 @@ class Sentinel:
         self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
         # Delivery futures of the previous batch's records (see _pipelined).
         self._pending: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
+        # Records being sent with retries (see _owing), and the last source offset per
+        # partition handed to the validate stage (for the shutdown summary).
+        self._owed: list[_Owed] = []
+        self._settling: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
+        self.handled: dict[tuple[str, int], int] = {}
 
         options = settings.faust_settings()
         options.pop("credentials", None)
@@ -155,6 +218,7 @@ class Sentinel:
             **options,
         )
         app = self.app
+        app.unreported = self.unreported
         # Topics matching subscribe_pattern are resolved to names before start (run.build): Faust
         # does not subscribe pattern topics next to named ones, so a pattern here consumed nothing.
         extra = [t for t in extra_topics if t not in names and t != settings.drift_topic]
@@ -183,6 +247,7 @@ class Sentinel:
         app.agent(self.source, name="validate")(self._validate)
         app.agent(self.tallies, name="windows")(self._windows)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
+        app.task(self.broker.run)
         # mode types receivers with a positional-only sender that a bound method cannot spell.
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
@@ -260,6 +325,7 @@ class Sentinel:
                 publish.extend(events)
         elapsed = time.perf_counter() - started
         records = self._tally_records(tally)
+        self.handled.update(last_offsets)
         await self._pipelined(
             [
                 (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
@@ -435,6 +501,7 @@ class Sentinel:
         Records are handed over one by one, so one the producer refuses is the only one re-sent.
         """
         previous, self._pending = self._pending, []
+        self._settling = previous  # still owed until settled: no commit may pass them (unreported)
         for topic, records in sends:
             refused: list[tuple[bytes, bytes]] = []
             for record in records:
@@ -456,15 +523,71 @@ class Sentinel:
                 raise
             except Exception:  # noqa: BLE001 - failed for good inside the client: ours to retry
                 failed.setdefault(topic.get_topic_name(), (topic, []))[1].append(record)
-        for topic, records in failed.values():
-            await self._deliver(topic, records, "re-publish")
+        # All owed at once, before the first retry (which the stop may cancel).
+        retries = [(topic, records, self._owe(topic, len(records))) for topic, records in failed.values()]
+        self._settling = []
+        for topic, records, owed in retries:
+            await self._deliver(topic, records, "re-publish", owed=owed)
+
+    def _owe(self, topic: TopicT, count: int) -> _Owed:
+        owed = _Owed(topic.get_topic_name(), count)
+        self._owed.append(owed)
+        return owed
+
+    @contextmanager
+    def _owing(self, owed: _Owed) -> Iterator[None]:
+        """Keep ``owed`` counted until its retried send succeeds.
+
+        A cancelled send (the worker stops) stays counted: by its deliveries if the producer
+        held them (Faust's flush at stop may still deliver them), else as unpublished.
+        """
+        yield
+        if owed in self._owed:
+            self._owed.remove(owed)
+
+    def unreported(self) -> int:
+        """Records handed over that failed, plus records waiting for a retry: no commit may pass them."""
+        failed = sum(
+            1
+            for future, _, _ in self._settling + self._pending
+            if isinstance(future, asyncio.Future) and _failed(future)
+        )
+        return failed + sum(owed.failed() for owed in list(self._owed))
+
+    def outstanding(self) -> Outstanding:
+        """Unpublished records and uncommitted source messages, for the shutdown summary."""
+        unsettled: Tally_[str] = Tally_()
+        for future, target, _ in self._settling + self._pending:
+            if not _confirmed(future):
+                unsettled[target.get_topic_name()] += 1
+        for owed in list(self._owed):
+            unsettled[owed.topic] += owed.unsettled()
+        durable: dict[Any, int] = dict(getattr(self.app._consumer, "durable", {}))
+        behind = {}
+        for (name, partition), offset in list(self.handled.items()):
+            done = durable.get(faust.types.TP(name, partition), 0)  # never committed: re-read from the start
+            if offset + 1 > done:
+                behind[name, partition] = offset + 1 - done
+        return Outstanding(
+            drift=unsettled[self.drift_topic.get_topic_name()],
+            tallies=unsettled[self.tallies.get_topic_name()],
+            messages=sum(behind.values()),
+            partitions=len(behind),
+        )
 
     async def _enqueue(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> list[Awaitable[Any]]:
         """Hand records to the producer; returns their delivery futures."""
         return [await topic.send(key=key, value=value) for key, value in records]
 
     async def _deliver(
-        self, topic: TopicT, records: list[tuple[bytes, bytes]], what: str, *, replace: bool = True
+        self,
+        topic: TopicT,
+        records: list[tuple[bytes, bytes]],
+        what: str,
+        *,
+        replace: bool = True,
+        owed: _Owed | None = None,
+        holds_commits: bool = True,
     ) -> None:
         """Write records and wait for the broker, until each is acknowledged or can never be.
 
@@ -472,50 +595,63 @@ class Sentinel:
         A record no retry can cure (too large, invalid or unauthorised topic: see
         ``bounds.never_writable``; or over the record limit, the last guard before sending) is
         not an outage: it is counted and logged once, and the agent moves on — see ``_unwritable``.
+        Until then the records are owed (``unreported``): no offset commit passes them, unless
+        ``holds_commits`` is false (ticks: no source message waits for them).
+        Deliveries are awaited with ``asyncio.wait``, which a cancelled stop leaves alone, so
+        their outcome still tells the shutdown summary whether they reached the broker.
         """
         remaining = records
         unwritable: list[tuple[tuple[bytes, bytes], BaseException]] = []
         limit = self.record_limit
+        if owed is None:
+            owed = self._owe(topic, len(records)) if holds_commits else _Owed(topic.get_topic_name(), len(records))
 
         async def attempt() -> None:
             nonlocal remaining
             retry: list[tuple[bytes, bytes]] = []
-            error: Exception | None = None
-            sent: list[tuple[tuple[bytes, bytes], Awaitable[Any]]] = []
+            error: BaseException | None = None
+            sent: list[tuple[tuple[bytes, bytes], asyncio.Future[Any]]] = []
+            owed.count, owed.in_flight = len(remaining), []
+
+            def sort(record: tuple[bytes, bytes], exc: BaseException) -> None:
+                nonlocal error
+                if bounds.never_writable(exc) is not None:
+                    unwritable.append((record, exc))
+                else:
+                    retry.append(record)
+                    error = exc
+
             for record in remaining:
                 size = len(record[0]) + len(record[1])
                 if size > limit:
                     unwritable.append((record, bounds.too_large(size, limit)))
+                    owed.count -= 1
                     continue
                 try:
-                    [future] = await self._enqueue(topic, [record])
-                    sent.append((record, future))
+                    [delivery] = await self._enqueue(topic, [record])
                 except asyncio.CancelledError:
                     raise
-                except Exception as exc:  # noqa: BLE001 - sorted below: never writable, or retried
-                    if bounds.never_writable(exc) is not None:
-                        unwritable.append((record, exc))
-                    else:
-                        retry.append(record)
-                        error = exc
-            for record, future in sent:
-                try:
-                    await future
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001
-                    if bounds.never_writable(exc) is not None:
-                        unwritable.append((record, exc))
-                    else:
-                        retry.append(record)
-                        error = exc
+                except Exception as exc:  # noqa: BLE001 - sorted: never writable, or retried
+                    sort(record, exc)
+                    continue
+                pending: asyncio.Future[Any] = asyncio.ensure_future(delivery)
+                owed.in_flight.append(pending)
+                sent.append((record, pending))
+            if sent:
+                await asyncio.wait([done for _, done in sent])
+            for record, done in sent:
+                if done.cancelled():
+                    sort(record, ConnectionError("a delivery was cancelled by the client"))
+                elif (failure := done.exception()) is not None:
+                    sort(record, failure)
             remaining = retry
             if error is not None:
                 raise error
 
-        await self._with_retry(attempt, what)
-        if unwritable:
-            await self._unwritable(topic, unwritable, what, replace=replace)
+        with self._owing(owed):
+            await self._with_retry(attempt, what)
+            if unwritable:
+                await self._unwritable(topic, unwritable, what, replace=replace)
 
     async def _unwritable(
         self, topic: TopicT, unwritable: list[tuple[tuple[bytes, bytes], BaseException]], what: str, *, replace: bool
@@ -627,12 +763,19 @@ class Sentinel:
     async def _ticks(self) -> None:
         now = round(self.clock() * 1000)
         keys = self.known_keys
-        await self._deliver(self.tallies, [(k.encode(), orjson.dumps(w.tick(now))) for k in sorted(keys)], "send ticks")
+        await self._deliver(
+            self.tallies,
+            [(k.encode(), orjson.dumps(w.tick(now))) for k in sorted(keys)],
+            "send ticks",
+            holds_commits=False,
+        )
 
     # -- readiness and web ----------------------------------------------------------------
 
     def _on_rebalance_complete(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG002 - signal signature
         self.ready = True
+        assigned = {(tp.topic, tp.partition) for tp in self.app.consumer.assignment()}
+        self.handled = {tp: offset for tp, offset in self.handled.items() if tp in assigned}
         self._set_ready()
         log.info(_kv(event="ready", assigned=len(self.app.consumer.assignment())))
 
@@ -641,7 +784,29 @@ class Sentinel:
         self._set_ready()
 
     def _set_ready(self) -> None:
-        self.metrics.ready.set(1 if self.ready and self.publishing_ok else 0)
+        self.metrics.ready.set(1 if self.readiness().ok else 0)
+
+    def readiness(self) -> Readiness:
+        """Partitions assigned, publishing working and the brokers answering (``/ready``)."""
+        broker = self.broker.reachable()
+        return readiness(
+            assigned=self.ready,
+            publishing=self.publishing_ok,
+            broker=broker,
+            broker_detail="" if broker else self.broker.detail(),
+        )
+
+    def _producer_client(self) -> Any:
+        """The producer's aiokafka client, or None before the producer started."""
+        producer = getattr(self.app.producer, "_producer", None)  # Faust's aiokafka Producer keeps it there
+        return None if producer is None else producer.client
+
+    def _on_broker_change(self, reachable: bool) -> None:
+        if reachable:
+            log.info(_kv(event="broker_reachable"))
+        else:
+            log.error(_kv(event="broker_unreachable", detail=self.broker.detail()))
+        self._set_ready()
 
     def drift_view(self) -> dict[str, Any]:
         """Open windows of the keys this worker owns (at most ``max_drift_view_keys``), plus coverage."""
@@ -682,11 +847,8 @@ class Sentinel:
 
         @self.app.page("/ready")
         async def ready(web: View, request: Request) -> Response:  # noqa: ARG001
-            ok = sentinel.ready and sentinel.publishing_ok
-            return web.json(
-                {"ready": ok, "assigned": sentinel.ready, "publishing": sentinel.publishing_ok},
-                status=200 if ok else 503,
-            )
+            verdict = sentinel.readiness()
+            return web.json(verdict.body(), status=200 if verdict.ok else 503)
 
         @self.app.page("/metrics")
         async def metrics(web: View, request: Request) -> Response:  # noqa: ARG001

@@ -17,14 +17,16 @@ import re
 import sys
 from typing import IO, Any
 
-import faust
 from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.config import Settings
 from stream_sentinel.core.errors import BrokerError, SentinelError
 from stream_sentinel.core.validate import Engine, load_engine
+from stream_sentinel.replay.kafka import describe
 from stream_sentinel.worker.app import Sentinel
+from stream_sentinel.worker.health import preflight
+from stream_sentinel.worker.shutdown import EXIT_BROKER, SentinelWorker, Watchdog
 
 EXIT_OK = 0
 EXIT_USAGE = 2
@@ -58,10 +60,19 @@ def _logging_config(settings: Settings) -> dict[str, Any] | None:
     }
 
 
+def engine_for(settings: Settings) -> Engine:
+    """The validation engine these settings ask for (spec dir, per-message caps); exit 2 on a bad spec."""
+    return load_engine(str(settings.spec_dir), max_violations_per_message=settings.max_violations_per_message)
+
+
 def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
-    """The Sentinel for these settings; raises SentinelError (exit 2 bad spec, 3 no broker)."""
-    if engine is None:
-        engine = load_engine(str(settings.spec_dir), max_violations_per_message=settings.max_violations_per_message)
+    """The Sentinel for these settings; raises SentinelError (exit 2 bad spec, 3 no broker).
+
+    The spec is checked first (a bad spec is exit 2 whether or not a broker answers), then a
+    broker must answer within ``connect_timeout`` seconds.
+    """
+    engine = engine if engine is not None else engine_for(settings)
+    preflight(settings)
     return Sentinel(settings, engine, extra_topics=pattern_topics(settings))
 
 
@@ -107,17 +118,31 @@ def run_worker(settings: Settings, stderr: IO[str] = sys.stderr) -> int:
         stderr.write(f"stream-sentinel: {exc}\n")
         return exc.exit_code
     logging_config = _logging_config(settings)
-    worker = faust.Worker(
+    watchdog = Watchdog(settings.shutdown_grace, lambda: sentinel.outstanding().line())
+    worker = SentinelWorker(
         sentinel.app,
         loglevel=settings.log_level,
         quiet=True,
         logging_config=logging_config,
+        watchdog=watchdog,
     )
+    code = EXIT_OK
     try:
         worker.execute_from_commandline()
     except SystemExit as exc:
-        return int(exc.code) if isinstance(exc.code, int) else EXIT_OK
-    return EXIT_OK  # pragma: no cover - execute_from_commandline always raises SystemExit
+        code = int(exc.code) if isinstance(exc.code, int) else EXIT_OK
+        # mode turns a crash into exit 1 (which means "drift" here); a broker that vanished
+        # between the preflight and Faust's start, or failed it later, is exit 3.
+        if code and isinstance(exc.__context__, KafkaError):
+            stderr.write(f"stream-sentinel: the Kafka brokers failed the worker: {describe(exc.__context__)}\n")
+            code = EXIT_BROKER
+    watchdog.disarm()
+    left = sentinel.outstanding()
+    if left.drift or left.tallies:
+        # Stopped in time, but the broker never took these: say so, and do not exit 0.
+        stderr.write(f"stream-sentinel: worker stopped: {left.line()}\n")
+        return code or EXIT_BROKER
+    return code
 
 
 @functools.cache

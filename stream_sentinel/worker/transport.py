@@ -21,8 +21,8 @@ for the consumer side only (``broker_consumer``), so Faust's producer is untouch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import cast
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import TRANSPORTS
@@ -41,7 +41,40 @@ YIELD_EVERY = 100
 
 
 class Consumer(faust_aiokafka.Consumer):
-    """aiokafka consumer whose drain loop races the flow switch per batch, not per message."""
+    """aiokafka consumer whose drain loop races the flow switch per batch, not per message.
+
+    It also refuses a commit while the app reports records it owes the broker (at-least-once:
+    a message's drift event is acknowledged before its offset is committed), and keeps the
+    offsets the broker confirmed as committed (``durable``), for the shutdown summary.
+    """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        #: Offsets the broker confirmed as committed: read at assignment, and every commit that succeeded.
+        self.durable: dict[TP, int] = {}
+        self._refusing = False  # log the refusal once per stretch, not once per commit interval
+
+    async def perform_seek(self) -> None:
+        """Faust's seek to the committed offsets; those offsets are durable."""
+        await super().perform_seek()
+        self.durable.update({tp: offset for tp, offset in self._committed_offset.items() if offset is not None})
+
+    async def _commit(self, offsets: Mapping[TP, int]) -> bool:
+        """Commit unless the app still owes the broker records (``app.unreported``, after Faust's flush)."""
+        unreported: Callable[[], int] | None = getattr(self.app, "unreported", None)
+        owed = unreported() if unreported is not None else 0
+        if owed:
+            if not self._refusing:
+                self.log.warning("Not committing: %s records not yet acknowledged by the broker", owed)
+                self._refusing = True
+            return False
+        if self._refusing:
+            self.log.info("Committing again: every record was acknowledged")
+            self._refusing = False
+        committed = await super()._commit(offsets)
+        if committed:
+            self.durable.update(offsets)
+        return committed
 
     async def _prepare(self, batch: Sequence[tuple[TP, Message]]) -> list[tuple[TP, Message]]:
         """Faust's per-message bookkeeping before delivery, outside the race with a rebalance.

@@ -123,7 +123,7 @@ def test_first_mode_counts_every_violation_but_builds_one_candidate_per_fingerpr
 
 
 def test_the_worker_lists_at_most_max_violations_per_message(tmp_path: Path) -> None:
-    from stream_sentinel.worker.run import build
+    from stream_sentinel.worker.run import engine_for
 
     publisher = Published()
     settings = Settings.load(
@@ -134,7 +134,7 @@ def test_the_worker_lists_at_most_max_violations_per_message(tmp_path: Path) -> 
         alert_mode="every",
         max_violations_per_message=4,
     )
-    s = build(settings)
+    s = Sentinel(settings, engine_for(settings))  # build() would also ask a broker to answer
     s._enqueue = publisher  # type: ignore[method-assign,assignment]
     items = [{"sku": "bad", "name": "x", "quantity": 0, "unit_price_cents": 1}] * 20
     order = {"order_id": "ord_abcdefabcdef", "items": items}

@@ -94,6 +94,8 @@ DEFAULTS: dict[str, Any] = {
     "max_event_types_per_topic": 100,
     "max_fingerprints": 500,
     "max_drift_view_keys": 1000,
+    "connect_timeout": 15.0,
+    "shutdown_grace": 15.0,
     "fetch_max_bytes": 4 * 1024 * 1024,
     "stream_buffer": 16384,
 }
