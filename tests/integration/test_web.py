@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from tests.integration.conftest import Harness
+from tests.integration.conftest import Harness, order_messages, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -215,3 +215,39 @@ def test_malformed_requests_log_one_line_per_cause_without_traceback(worker: tup
     counted = [line for line in metrics.decode().splitlines() if line.startswith("sentinel_http_errors_total{")]
     total = sum(float(line.rsplit(" ", 1)[1]) for line in counted)
     assert total >= REPEAT * len(lines), counted  # every one counted, though logged once
+
+
+def _strings(value: object) -> set[str]:
+    if isinstance(value, str):
+        return {value}
+    if isinstance(value, dict):
+        return set().union(*(_strings(v) for v in value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*(_strings(v) for v in value)) if value else set()
+    return set()
+
+
+def test_drift_view_carries_no_payload_values(worker: tuple[Harness, int, Path]) -> None:
+    h, port, _ = worker
+    messages = order_messages()
+    h.produce(messages)
+
+    def fingerprints() -> bytes | None:
+        body = h.http(port, "/drift")[1]
+        view = orjson.loads(body)["windows"].get(h.topic, {})
+        counted = [w for entry in view.values() for w in entry["windows"] if w["fingerprints"]]
+        return body if counted else None
+
+    body = wait_for(fingerprints, timeout=60)
+    event_types = {v.decode() for _, headers in messages for k, v in headers if k == "event-type"}
+    values: set[str] = set()
+    for value, _ in messages:
+        try:
+            values |= _strings(orjson.loads(value or b"null"))
+        except orjson.JSONDecodeError:
+            continue  # an undecodable message of the capture
+    secrets = {v for v in values if len(v) >= 8} - event_types
+    assert secrets  # the capture has names, e-mails, streets, ids
+    text = body.decode()
+    assert b'"sample"' not in body
+    assert not {v for v in secrets if v in text}
