@@ -143,24 +143,27 @@ def test_a_client_that_stops_reading_a_big_response_is_disconnected() -> None:
 
 
 def test_a_page_that_does_not_answer_in_time_is_a_503_and_other_paths_are_404() -> None:
-    async def scenario() -> tuple[bytes, bytes, bytes]:
+    async def scenario() -> tuple[bytes, bytes, bytes, bytes]:
         runner, port, _, counted = await serve(response_timeout=0.5)
         try:
 
-            async def get(path: str) -> bytes:
+            async def get(path: str, method: str = "GET") -> bytes:
                 reader, writer = await asyncio.open_connection("127.0.0.1", port)
-                writer.write(f"GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
-                head = await asyncio.wait_for(reader.readline(), 30)
+                writer.write(f"{method} {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n".encode())
+                answer = await asyncio.wait_for(reader.read(), 30)
                 writer.close()
-                return head
+                return answer
 
             slow = await get("/metrics")
             assert counted == {"page_timeout": 1}
-            return slow, await get("/other"), await get("/drift")
+            return slow, await get("/other"), await get("/drift"), await get("/drift", "HEAD")
         finally:
             await runner.cleanup()
 
-    slow, other, served = asyncio.run(scenario())
+    slow, other, served, head = asyncio.run(scenario())
     assert slow.startswith(b"HTTP/1.1 503 ")
     assert other.startswith(b"HTTP/1.1 404 ")  # routed by the app, still refused: not a sentinel page
     assert served.startswith(b"HTTP/1.1 200 ")
+    assert served.endswith(BIG)
+    assert head.startswith(b"HTTP/1.1 200 ")
+    assert head.endswith(b"\r\n\r\n")  # headers only
