@@ -11,13 +11,19 @@ import logging
 import socket
 import time
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 import pytest
 from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
+from stream_sentinel.config import Settings
+from stream_sentinel.core.validate import Engine
+from stream_sentinel.worker.app import Sentinel
 from stream_sentinel.worker.web import RateLimitedLog, ServerLog, guard
+
+SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 
 
 class Lines(logging.Handler):
@@ -167,3 +173,20 @@ def test_a_page_that_does_not_answer_in_time_is_a_503_and_other_paths_are_404() 
     assert served.endswith(BIG)
     assert head.startswith(b"HTTP/1.1 200 ")
     assert head.endswith(b"\r\n\r\n")  # headers only
+
+
+def test_the_app_routes_only_the_sentinel_pages_whatever_faust_environment_says(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for name in ("TABLES", "ROUTER", "STATS", "GRAPH", "METRICS"):
+        monkeypatch.setenv(f"APP_WEB_{name}_ENABLED", "true")
+    monkeypatch.setenv("WEB_BIND", "0.0.0.0")  # what must not take effect
+    monkeypatch.setenv("WEB_PORT", "1")
+    settings = Settings.load(None, spec_dir=SPEC, data_dir=tmp_path)
+    app = Sentinel(settings, Engine.from_spec_dir(str(SPEC))).app
+    assert (app.conf.web_bind, app.conf.web_port) == ("127.0.0.1", 6066)
+    app.web.init_server()  # applies Faust's blueprints, as the worker does at start
+    aiohttp_app = app.web.web_app  # type: ignore[attr-defined] # the aiohttp driver's application
+    routes = {r.canonical for r in aiohttp_app.router.resources()}
+    # "/" is Faust's production index (no setting removes it); the middleware answers it 404.
+    assert routes == {"/health", "/ready", "/metrics", "/drift", "/"}
