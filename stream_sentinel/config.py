@@ -267,6 +267,29 @@ class Settings(BaseSettings):
         le=65535,
         description="Port of the web server. 6066 is Faust's default.",
     )
+    web_idle_timeout: float = Field(
+        default=15.0,
+        gt=0,
+        le=3600,
+        description="Seconds an HTTP connection may stay open without a complete request: idle keep-alive "
+        "connections, connections that send nothing and half-sent requests are closed after it. 15 s is far more "
+        "than a probe or scrape needs to send its request; a scraper whose idle connection was closed opens a new one.",
+    )
+    web_response_timeout: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="Seconds to compute and send one HTTP response; a client that has not read it by then is "
+        "disconnected, so it cannot pin the response in memory. 30 s is ample for /drift over a slow link.",
+    )
+    web_error_log_interval: float = Field(
+        default=60.0,
+        gt=0,
+        le=86400,
+        description="Seconds between log lines about bad HTTP requests of one cause (malformed, timed out) or a "
+        "failing page; each line counts the repeats, sentinel_http_errors_total counts every one. A minute keeps "
+        "a flood of junk to one line per cause and minute.",
+    )
 
     # -- local state and logging ----------------------------------------------------------------
     data_dir: Path = Field(

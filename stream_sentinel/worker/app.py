@@ -47,6 +47,7 @@ from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.tables import TableManager
+from stream_sentinel.worker.web import faust_options as web_options
 
 log = logging.getLogger("stream_sentinel.worker")
 
@@ -209,8 +210,20 @@ class Sentinel:
             options["broker_credentials"] = credentials
         transport.register()
         options["broker_consumer"] = ";".join(transport.consumer_urls(settings.bootstrap_list()))
+        options.update(
+            web_options(
+                idle_timeout=settings.web_idle_timeout,
+                response_timeout=settings.web_response_timeout,
+                error_log_interval=settings.web_error_log_interval,
+                on_error=lambda cause: self.metrics.http_errors.labels(cause).inc(),
+            )
+        )
         self.app = _App(
             settings.app_id,
+            # Faust reads unprefixed variables (WEB_BIND, APP_WEB_TABLES_ENABLED, BROKER_URL, ...)
+            # over its keyword settings: a stray WEB_BIND=0.0.0.0 would expose /drift on every
+            # interface. The sentinel's settings (SENTINEL_*, file, options) are the only source.
+            env={},
             autodiscover=False,
             consumer_auto_offset_reset="earliest",
             table_cleanup_interval=3600.0,  # our windows expire in core.windows, not Faust's cleanup

@@ -70,6 +70,12 @@ class Metrics:
             "sentinel_consumer_lag", "High watermark minus next offset to process", ["topic", "partition"], registry=r
         )
         self.ready = Gauge("sentinel_ready", "1 when partitions are assigned and publishing works", registry=r)
+        self.http_errors = Counter(
+            "sentinel_http_errors",
+            "Bad HTTP requests (malformed, timed out) and failed pages, by cause; logged once per interval",
+            ["cause"],
+            registry=r,
+        )
 
     def render(self) -> bytes:
         """The Prometheus text exposition of every metric."""
