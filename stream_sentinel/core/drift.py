@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+import traceback
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from pathlib import PurePath
 from typing import Any, Final, NamedTuple
 
 import orjson
@@ -478,3 +480,32 @@ def build_drift_events(
             )
         )
     return events
+
+
+def raised_at(exc: BaseException) -> str:
+    """``file:line:function`` of the innermost frame of an exception: code, never data."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    if not frames:
+        return "unknown"
+    last = frames[-1]
+    return f"{PurePath(last.filename).name}:{last.lineno}:{last.name}"
+
+
+def internal_error(exc: BaseException, owner: str | None = None) -> Violation:
+    """The violation standing for a failure of the sentinel itself on one message.
+
+    Deny by default: an exception's text may quote the payload (a key, a value), so only its
+    type and the code location where it was raised (file, line, function: no values) are
+    reported. Enough to find the bug; the offset in the drift event replays the message.
+    """
+    return Violation(
+        INTERNAL_ERROR,
+        BREAKING,
+        "",
+        "",
+        "a message the sentinel can check",
+        "error",
+        type(exc).__name__,
+        owner=owner,
+        detail=f"raised at {raised_at(exc)} (the exception text is not shown: it may quote the message)",
+    )

@@ -753,17 +753,7 @@ class TopicChecker:
         return Outcome(compiled.version.event_type, compiled.version, (violation,), payload, None, compiled.walker)
 
     def _internal_error(self, compiled: CompiledVersion, exc: Exception) -> Outcome:
-        violation = d.Violation(
-            d.INTERNAL_ERROR,
-            d.BREAKING,
-            "",
-            "",
-            "a message the sentinel can check",
-            "error",
-            type(exc).__name__,
-            owner=compiled.event.owner or self.topic.owner,
-            detail=str(exc)[:200],
-        )
+        violation = d.internal_error(exc, compiled.event.owner or self.topic.owner)
         return Outcome(compiled.version.event_type, compiled.version, (violation,))
 
     def _explain_avro(

@@ -23,12 +23,10 @@ import asyncio
 import itertools
 import logging
 import time
-import traceback
 from collections import Counter as Tally_
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import PurePath
 from typing import Any, Final, cast
 
 import faust
@@ -62,15 +60,6 @@ def _kv(**fields: object) -> str:
         f"{k}={orjson.dumps(v).decode() if isinstance(v, str) and (' ' in v or not v) else v}"
         for k, v in fields.items()
     )
-
-
-def _raised_at(exc: BaseException) -> str:
-    """``file:line:function`` of the innermost frame of an exception: code, never data."""
-    frames = traceback.extract_tb(exc.__traceback__)
-    if not frames:
-        return "unknown"
-    last = frames[-1]
-    return f"{PurePath(last.filename).name}:{last.lineno}:{last.name}"
 
 
 class _App(faust.App):
@@ -423,11 +412,9 @@ class Sentinel:
     def _internal_error(
         self, topic: str, partition: int, offset: int, ts: int, exc: Exception, now: int, key: object = None
     ) -> d.DriftEvent:
-        # Deny by default: an exception's text may quote the payload (a key, a value), so neither
-        # the drift event nor the log carries it; the exception type and the code location where
-        # it was raised (file, line, function: no values) are enough to find the bug.
-        self.metrics.internal_errors.inc()
-        where = _raised_at(exc)
+        # The drift event and the log carry the exception's type and where it was raised, never
+        # its text (d.internal_error: it may quote the payload). Counted per batch (_update_metrics).
+        violation = d.internal_error(exc)
         log.error(
             _kv(
                 event="internal_error",
@@ -435,18 +422,8 @@ class Sentinel:
                 partition=partition,
                 offset=offset,
                 error=type(exc).__name__,
-                at=where,
+                at=d.raised_at(exc),
             )
-        )
-        violation = d.Violation(
-            d.INTERNAL_ERROR,
-            d.BREAKING,
-            "",
-            "",
-            "a message the sentinel can check",
-            "error",
-            type(exc).__name__,
-            detail=f"raised at {where} (the exception text is not shown: it may quote the message)",
         )
         subject = d.Subject(
             event_type=None, schema_ref=None, schema_version=None, schema_id=None, topic_format="unknown"
@@ -472,6 +449,8 @@ class Sentinel:
             m.sampled_out.labels(topic).inc(n)
         for (topic, kind), n in drift_kinds.items():
             m.drift.labels(topic, kind).inc(n)
+            if kind == d.INTERNAL_ERROR:  # raised in the core (a violation) or around it (_internal_error)
+                m.internal_errors.inc(n)
         if batch:
             m.latency.observe(elapsed / len(batch))
             m.batch.observe(len(batch))

@@ -84,6 +84,23 @@ def test_an_exception_in_the_core_becomes_internal_error_drift_and_the_batch_goe
     assert s.metrics.internal_errors._value.get() == 1
 
 
+def test_an_internal_error_the_core_reports_is_counted_like_one_raised_around_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from stream_sentinel.core import validate
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("explain bug")
+
+    monkeypatch.setattr(validate, "_json_violations", broken)
+    publisher = Published()
+    s = sentinel(tmp_path, publisher)
+    asyncio.run(s.handle_batch([event("orders", 0, b'{"not": "an order"}', HEADERS)]))
+    drift = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
+    assert [e["kind"] for e in drift] == ["internal_error"]
+    assert s.metrics.internal_errors._value.get() == 1
+
+
 def test_a_failing_publisher_is_retried_and_nothing_is_acknowledged_before_it_succeeds(tmp_path: Path) -> None:
     publisher = Published(failures=3)
     s = sentinel(tmp_path, publisher)
