@@ -23,7 +23,7 @@ Pure functions: no Faust, no event loop (aiokafka only for its exception classes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any, Final
 
 import orjson
@@ -186,29 +186,24 @@ def trim_state(state: dict[str, Any], limit: int) -> int:
     whole = [*state["hopping"].values(), *state["tumbling"].values()]
     if sum(len(window.get("drift", {})) for window in whole) * STATS_BYTES_MAX + 4096 <= limit:
         return folded
-    size = len(orjson.dumps(state))
-    group = list(state["tumbling"].values())
-    keep = max((len(window.get("drift", {})) for window in group), default=0)
-    while size > limit and keep > 0:
-        keep //= 2
-        folded += sum(_fold_window(window, keep) for window in group)
-        size = len(orjson.dumps(state))
-    return folded
+    return folded + _halve(list(state["tumbling"].values()), lambda: len(orjson.dumps(state)), limit)
 
 
 def _trim(windows: dict[str, Any], limit: int) -> int:
     """Fold fingerprints of ``windows`` into their overflow until their JSON is under ``limit``."""
     group = list(windows.values())
-    entries = [len(window.get("drift", {})) for window in group]
-    if sum(entries) * STATS_BYTES_MAX <= limit:
+    if sum(len(window.get("drift", {})) for window in group) * STATS_BYTES_MAX <= limit:
         return 0
-    size = len(orjson.dumps(windows))
-    keep = max(entries, default=0)
+    return _halve(group, lambda: len(orjson.dumps(windows)), limit)
+
+
+def _halve(group: list[dict[str, Any]], size: Callable[[], int], limit: int) -> int:
+    """Halve the fingerprints each window of ``group`` keeps until ``size()`` is under ``limit``."""
+    keep = max((len(window.get("drift", {})) for window in group), default=0)
     folded = 0
-    while size > limit and keep > 0:
+    while size() > limit and keep > 0:
         keep //= 2
         folded += sum(_fold_window(window, keep) for window in group)
-        size = len(orjson.dumps(windows))
     return folded
 
 
