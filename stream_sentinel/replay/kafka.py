@@ -23,6 +23,17 @@ from stream_sentinel.core.replay import End, PartitionPlan, Start, check_plans, 
 MAX_RECORDS = 20_000
 
 
+def kafka_cause(exc: BaseException | None) -> KafkaError | None:
+    """The Kafka client error in ``exc``'s chain, if any: Faust wraps aiokafka's (ProducerSendError)."""
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, KafkaError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or exc.__context__
+    return None
+
+
 def describe(exc: BaseException) -> str:
     """One line for a broker failure: aiokafka's messages are often empty or multi-line."""
     text = " ".join(str(exc).split()) or type(exc).__name__

@@ -23,9 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from aiokafka.errors import KafkaError
-
-from stream_sentinel.replay.kafka import describe
+from stream_sentinel.replay.kafka import describe, kafka_cause
 
 #: Loggers whose repeated warnings and errors are limited (and their children).
 LIMITED: Final = ("aiokafka", "faust", "mode")
@@ -75,22 +73,25 @@ class RepeatFilter(logging.Filter):
 
         One verdict per record: installed on several handlers, a record is judged once.
         """
-        if record.exc_info and isinstance(record.exc_info[1], KafkaError):
-            # A broker failure is one known cause; its stack says nothing to an operator.
-            record.msg = f"{record.getMessage()}: {describe(record.exc_info[1])}"
+        limited = record.levelno >= logging.WARNING and self._limited(record.name)
+        verdict: bool | None = getattr(record, VERDICT, None)
+        cause = _cause(record) if limited and verdict is None else None  # before the text changes below
+        broker = kafka_cause(record.exc_info[1]) if record.exc_info else None
+        if broker is not None:
+            # A broker failure (also wrapped by Faust) is one known cause; its stack says nothing
+            # to an operator.
+            record.msg = f"{record.getMessage()}: {describe(broker)}"
             record.args = ()
             record.exc_info = None
             record.exc_text = None
-        if record.levelno < logging.WARNING or not self._limited(record.name):
+        if not limited:
             return True
-        verdict: bool | None = getattr(record, VERDICT, None)
-        if verdict is None:
-            verdict = self._judge(record)
+        if cause is not None:
+            verdict = self._judge(record, cause)
             setattr(record, VERDICT, verdict)
-        return verdict
+        return bool(verdict)
 
-    def _judge(self, record: logging.LogRecord) -> bool:
-        cause = _cause(record)
+    def _judge(self, record: logging.LogRecord, cause: Cause) -> bool:
         now = self.clock()
         seen = self.causes.get(cause)
         if seen is not None and now - seen[0] < self.interval:

@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 from stream_sentinel.config import Settings
 from stream_sentinel.core.errors import BrokerError, SentinelError
 from stream_sentinel.core.validate import Engine, load_engine
-from stream_sentinel.replay.kafka import describe
+from stream_sentinel.replay.kafka import describe, kafka_cause
 from stream_sentinel.worker.app import Sentinel
 from stream_sentinel.worker.health import preflight
 from stream_sentinel.worker.shutdown import EXIT_BROKER, SentinelWorker, Watchdog
@@ -133,8 +133,9 @@ def run_worker(settings: Settings, stderr: IO[str] = sys.stderr) -> int:
         code = int(exc.code) if isinstance(exc.code, int) else EXIT_OK
         # mode turns a crash into exit 1 (which means "drift" here); a broker that vanished
         # between the preflight and Faust's start, or failed it later, is exit 3.
-        if code and isinstance(exc.__context__, KafkaError):
-            stderr.write(f"stream-sentinel: the Kafka brokers failed the worker: {describe(exc.__context__)}\n")
+        broker = kafka_cause(exc.__context__) if code else None
+        if broker is not None:
+            stderr.write(f"stream-sentinel: the Kafka brokers failed the worker: {describe(broker)}\n")
             code = EXIT_BROKER
     watchdog.disarm()
     left = sentinel.outstanding()
