@@ -147,6 +147,7 @@ class JsonSchemaIndex:
         self._shapes: dict[tuple[tuple[int, ...], tuple[int, ...]], _Shape] = {}
         self._root: _Shape | None = None
         self._privacy: dict[tuple[str | int, ...], tuple[bool, bool]] = {}
+        self._privacy_chars = 0  # characters of the names in the keys of _privacy
         self._peers: list[JsonSchemaIndex] = []
         self._opaque = _Shape(self, [], [], opaque=True)
 
@@ -243,10 +244,15 @@ class JsonSchemaIndex:
                 pii = shape is not None and shape.pii
             # A location no schema describes (or below a shape mismatch) proves nothing: sensitive.
             found = (pii, pii or shape is None or shape.sensitive)
-            if len(self._privacy) >= _MAX_CACHED:
+            # Keys are producer field names: bounded in number, in length and in total characters
+            # (a recursive schema with free-form names would otherwise keep deep paths by the GB).
+            size = sum(len(t) if isinstance(t, str) else 1 for t in tokens)
+            if len(self._privacy) >= _MAX_CACHED or self._privacy_chars + size > _MAX_CACHED_CHARS:
                 self._privacy.clear()
+                self._privacy_chars = 0
             if all(isinstance(t, int) or len(t) <= _MAX_CACHED_NAME for t in tokens):  # no megabyte keys kept
                 self._privacy[tokens] = found
+                self._privacy_chars += size
         return found
 
     def mask(self, tokens: tuple[str | int, ...]) -> tuple[str | int, ...]:
@@ -510,6 +516,7 @@ def _mismatch(value: Any, shape: _Shape) -> str:
 
 _MAX_CACHED = 50_000
 _MAX_CHILDREN = 1024
+_MAX_CACHED_CHARS = 2_000_000
 _MAX_CACHED_NAME = 128
 _PATTERNS: dict[str, Callable[[Any], bool] | None] = {}
 

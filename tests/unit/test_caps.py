@@ -374,3 +374,15 @@ def test_producer_field_names_do_not_grow_the_schema_caches(spec_factory: SpecFa
     assert isinstance(walker, JsonSchemaIndex)
     assert len(walker._root_shape()._children) <= 1024
     assert all(len(str(t)) <= 128 for tokens in walker._privacy for t in tokens)
+
+
+def test_the_privacy_cache_holds_a_bounded_number_of_name_characters(spec_factory: SpecFactory) -> None:
+    engine = Engine.from_spec_dir(str(spec_factory(None)))
+    checker = engine.checker("profiles")
+    assert checker is not None
+    walker = checker._events["ProfileUpdated"].newest.walker
+    assert isinstance(walker, JsonSchemaIndex)
+    for i in range(40_000):  # deep paths of long (but cacheable) producer names
+        walker.privacy(tuple(f"{i}-{depth}-" + "n" * 100 for depth in range(12)))
+    held = sum(len(t) for tokens in walker._privacy for t in tokens if isinstance(t, str))
+    assert held <= 2_000_000
