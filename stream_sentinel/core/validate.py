@@ -27,7 +27,7 @@ mis-reported; it only costs a slow-path visit).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, Final, NamedTuple
 from urllib.parse import urljoin
 
@@ -81,6 +81,13 @@ DEFAULT_MAX_VIOLATIONS: Final = 100
 #: value is nested deeper than this ("Recursion limit reached", measured with 0.60: 255 works,
 #: 256 fails). An invalid message that deep is reported as one ``oversized`` violation.
 MAX_NESTING: Final = 255
+#: The largest failing JSON message explained in full. jsonschema-rs' Python ``iter_errors``
+#: builds every error before handing out the first (measured: 100k broken items cost ~190 MiB
+#: and 0.7 s before the first error, a 4.5 MB message ~730 MiB RSS), so past this size only
+#: the first violation is explained (``validate`` stops there: ~20 MiB, 0 s) and an
+#: ``overflow`` violation says the rest were not looked for. 256 KiB is far above ordinary
+#: events and bounds what one message can make the explanation allocate.
+MAX_EXPLAINED_BYTES: Final = 256 * 1024
 # Every validator uses the linear-time regex engine: no pattern's matching time depends on
 # backtracking over producer input. Patterns that need backtracking are refused at load.
 LINEAR_REGEX: Final = jsonschema_rs.RegexOptions()
@@ -614,7 +621,7 @@ class TopicChecker:
                 return slow(value, headers)
             if compiled.fast_is_valid(payload):
                 return compiled.valid_outcome
-            return explain_json(payload, compiled, version is not None)
+            return explain_json(payload, compiled, version is not None, len(value))
 
         return check
 
@@ -633,7 +640,7 @@ class TopicChecker:
         assert isinstance(found, CompiledVersion)
         if found.fast_is_valid(payload):
             return found.valid_outcome
-        return self._explain_json(payload, found, self._declared(payload, headers))
+        return self._explain_json(payload, found, self._declared(payload, headers), len(value))
 
     def _check_confluent_json(self, value: bytes | None, headers: Headers) -> Outcome:  # noqa: ARG002 - same signature for every format
         hit = self._framed(value)
@@ -648,7 +655,7 @@ class TopicChecker:
             return self._undecodable(codecs.json_failure(body, exc), value, hit)
         if hit.fast_is_valid(payload):
             return hit.valid_outcome
-        return self._explain_json(payload, hit, declared=True)
+        return self._explain_json(payload, hit, True, len(body))
 
     def _check_avro(self, value: bytes | None, headers: Headers) -> Outcome:
         if value is None:
@@ -693,7 +700,7 @@ class TopicChecker:
 
     # -- slow path: everything below runs only for messages that need a drift event ---------
 
-    def _explain_json(self, payload: Any, compiled: CompiledVersion, declared: bool) -> Outcome:
+    def _explain_json(self, payload: Any, compiled: CompiledVersion, declared: bool, size: int) -> Outcome:
         """The violations of a payload its version's fast check failed; never raises.
 
         The validator cannot hand back errors nested deeper than ``MAX_NESTING`` (depth is
@@ -701,14 +708,18 @@ class TopicChecker:
         becomes an ``internal_error`` violation, so one message never stops a run.
         """
         try:
-            return self._explained_json(payload, compiled, declared)
+            return self._explained_json(payload, compiled, declared, size)
         except Exception as exc:  # noqa: BLE001 - nothing may escape the core; reported as a violation
             if _deeper_than(payload, MAX_NESTING):
                 return self._too_deep(payload, compiled)
             return self._internal_error(compiled, exc)
 
-    def _explained_json(self, payload: Any, compiled: CompiledVersion, declared: bool) -> Outcome:
-        violations = _json_violations(compiled, payload, cap=self._cap)
+    def _explained_json(self, payload: Any, compiled: CompiledVersion, declared: bool, size: int) -> Outcome:
+        violations = (
+            _json_violations(compiled, payload, cap=self._cap)
+            if size <= MAX_EXPLAINED_BYTES
+            else _first_json_violation(compiled, payload, size)
+        )
         if not violations:
             return compiled.valid_outcome  # the strict variant's finding was documented after all
         event = self._events[compiled.version.event_type]
@@ -929,7 +940,7 @@ def _json_violations(
         if len(found) >= cap:
             exact = False  # the open model's extra fields are not even looked for: "at least"
         else:
-            more_info, exact = _undocumented_open(compiled.strict, payload, ctx, found, cap)
+            more_info, exact = _undocumented_open(compiled.strict.iter_errors(payload), payload, ctx, found, cap)
     if len(found) > cap:  # the root's required fields alone can outnumber a small cap
         more += len(found) - cap
         del found[cap:]
@@ -940,8 +951,51 @@ def _json_violations(
     return tuple(found)
 
 
+def _first_json_violation(compiled: CompiledVersion, payload: Any, size: int) -> tuple[d.Violation, ...]:
+    """A message over ``MAX_EXPLAINED_BYTES``: its first violation, and an ``overflow`` for the rest.
+
+    ``validate`` stops at the first error, so the cost no longer grows with how broken the
+    message is. The real schema is asked first; if it passes, the strict variant's first
+    finding (an undocumented field of an open content model) is the one reported.
+    """
+    ctx = compiled.context
+    assert ctx is not None
+    assert compiled.validator is not None
+    found: list[d.Violation] = []
+    collect(iter(_first_error(compiled.validator, payload)), payload, ctx, found, 1)
+    if not found and compiled.strict is not None:
+        _undocumented_open(_first_error(compiled.strict, payload), payload, ctx, found, 1)
+    breaking = any(v.severity == d.BREAKING for v in found)
+    root = _root_notes(compiled)
+    found.append(
+        d.Violation(
+            d.OVERFLOW,
+            d.BREAKING if breaking else d.INFO,
+            "",
+            "",
+            f"failing messages up to {MAX_EXPLAINED_BYTES} bytes explained in full",
+            "violations",
+            "unknown",
+            requirement=root.requirement or compiled.version.requirement or compiled.event.requirement,
+            owner=root.owner or compiled.version.owner or compiled.event.owner,
+            detail=f"the message is {size} bytes, over the {MAX_EXPLAINED_BYTES}-byte limit for a full "
+            "explanation: only its first violation is listed; others were not looked for",
+        )
+    )
+    return tuple(found)
+
+
+def _first_error(validator: jsonschema_rs.Validator, payload: Any) -> list[jsonschema_rs.ValidationError]:
+    """The first error only (``validate`` stops there; ``iter_errors`` builds them all first)."""
+    try:
+        validator.validate(payload)
+    except jsonschema_rs.ValidationError as error:
+        return [error]
+    return []
+
+
 def _undocumented_open(
-    strict: jsonschema_rs.Validator, payload: Any, ctx: Context, found: list[d.Violation], cap: int
+    errors: Iterable[jsonschema_rs.ValidationError], payload: Any, ctx: Context, found: list[d.Violation], cap: int
 ) -> tuple[int, bool]:
     """Open content models: the strict variant's extra findings are undocumented fields.
 
@@ -950,7 +1004,7 @@ def _undocumented_open(
     """
     reported = {v.path for v in found if v.kind == d.UNDOCUMENTED_FIELD}
     more = 0
-    for error in strict.iter_errors(payload):
+    for error in errors:
         if error.kind.name not in ("unevaluatedProperties", "additionalProperties"):
             continue
         where = tuple(error.instance_path)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import orjson
 import pytest
 
@@ -92,13 +94,53 @@ def test_unknown_schema_id_names_the_id(engine: Engine) -> None:
 def test_ten_megabyte_payload_is_validated_and_sample_is_capped(engine: Engine) -> None:
     huge = valid_order(items=[{"sku": "S", "quantity": 1, "note": "x" * 1000} for _ in range(10_000)])
     outcome = check(engine, "orders", huge, ORDER_HEADERS)
-    # One undocumented /items/N/note each: 100 listed (the default cap), the rest counted.
-    *listed, overflow = outcome.violations
-    assert len(listed) == 100
-    assert {v.rule_path for v in listed} == {"/items/*/note"}
-    assert (overflow.kind, overflow.actual_value) == (d.OVERFLOW, "9900")
+    # Over MAX_EXPLAINED_BYTES: the first violation, and an overflow saying the rest were not looked for.
+    first, overflow = outcome.violations
+    assert (first.kind, first.rule_path) == (d.UNDOCUMENTED_FIELD, "/items/*/note")
+    assert (overflow.kind, overflow.severity, overflow.actual_value) == (d.OVERFLOW, d.BREAKING, "unknown")
+    assert "only its first violation is listed" in overflow.detail
     events = outcome.drift_events(d.Source("orders", 0, 0), "json")
     assert len(events[0].to_json()) < 4_000  # the redacted sample is capped, not 10 MB
+
+
+def test_a_failing_message_up_to_the_explanation_limit_is_explained_in_full(engine: Engine) -> None:
+    from stream_sentinel.core.validate import MAX_EXPLAINED_BYTES
+
+    items = [{"sku": "S", "quantity": 1, "note": "x" * 1000} for _ in range(150)]
+    body = valid_order(items=items)
+    assert len(orjson.dumps(body)) <= MAX_EXPLAINED_BYTES
+    *listed, overflow = check(engine, "orders", body, ORDER_HEADERS).violations
+    assert len(listed) == 100  # the default cap, the rest counted exactly
+    assert {v.rule_path for v in listed} == {"/items/*/note"}
+    assert (overflow.kind, overflow.actual_value) == (d.OVERFLOW, "50")
+
+
+def test_explaining_a_huge_broken_message_allocates_little() -> None:
+    import subprocess
+    import sys
+
+    # A fresh process, so the peak RSS is this message's: 4.5 MB, 100k broken items.
+    script = """
+import resource, orjson
+from pathlib import Path
+from stream_sentinel.core.validate import Engine
+engine = Engine.from_spec_dir(str(Path("spec/events")))
+checker = engine.checker("orders")
+order = orjson.loads(Path("replay/captures/orders-mixed.jsonl").read_bytes().splitlines()[0])
+payload = orjson.loads(order["payload"])
+payload["items"] = [{"sku": "S", "name": "n", "quantity": 0, "unit_price_cents": 1}] * 100_000
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+outcome = checker.check(orjson.dumps(payload), [("event-type", b"OrderCreated"), ("schema-version", b"2")])
+assert outcome.violations[-1].kind == "overflow"
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+    root = Path(__file__).resolve().parents[2]
+    grown_kib = int(
+        subprocess.run([sys.executable, "-c", script], cwd=root, check=True, capture_output=True, text=True).stdout
+    )
+    # Measured: ~690 MiB before (all 100k errors built before the first was read), ~175-210 MiB
+    # now: decoding the 4.5 MB message and the one error's copy of the array it failed on.
+    assert grown_kib < 320 * 1024
 
 
 def test_oversized_payload_is_not_decoded(spec_factory: object) -> None:
