@@ -52,6 +52,8 @@ log = logging.getLogger("stream_sentinel.worker")
 TICK_INTERVAL_MAX: Final = 5.0
 #: Keys (topic|event_type) that get ticks; bounded because event types come from producers.
 MAX_TICKED_KEYS: Final = 10_000
+#: The action ``/ready`` names while a handed-over record failed and is not re-sent yet.
+DELIVERY_FAILED: Final = "re-send failed deliveries"
 
 
 def _kv(**fields: object) -> str:
@@ -190,6 +192,11 @@ class Sentinel:
         # partition handed to the validate stage (for the shutdown summary).
         self._owed: list[_Owed] = []
         self._settling: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
+        # Records of the batch being handed over that are not yet (see _pipelined), per topic.
+        self._unhanded: Tally_[str] = Tally_()
+        # Serialises the agent's hand-over with settling between batches (_settle_soon, its task).
+        self._settle_lock = asyncio.Lock()
+        self._settler: asyncio.Future[None] | None = None
         self.handled: dict[tuple[str, int], int] = {}
 
         options = settings.faust_settings()
@@ -490,23 +497,39 @@ class Sentinel:
         over earlier are acknowledged. What the wait did give — noticing a record that failed
         for good — is kept one batch later: the previous batch's records are checked here, and
         any that failed are re-sent with retries while the agent consumes nothing new.
+        A record that fails while no batch follows is re-sent by ``_settle_soon``.
         Records are handed over one by one, so one the producer refuses is the only one re-sent.
         """
-        previous, self._pending = self._pending, []
-        self._settling = previous  # still owed until settled: no commit may pass them (unreported)
-        for topic, records in sends:
-            refused: list[tuple[bytes, bytes]] = []
-            for record in records:
-                try:
-                    [future] = await self._enqueue(topic, [record])
-                except asyncio.CancelledError:
-                    raise
-                except Exception:  # noqa: BLE001 - not even handed over: delivered with retries below
-                    refused.append(record)
-                    continue
-                self._pending.append((future, topic, record))
-            if refused:
-                await self._deliver(topic, refused, "publish")
+        async with self._settle_lock:
+            previous, self._pending = self._pending, []
+            self._settling = previous  # still owed until settled: no commit may pass them (unreported)
+            # Not handed over yet: in neither _pending nor _owed (the shutdown summary).
+            unhanded = self._unhanded = Tally_()
+            for topic, records in sends:
+                unhanded[topic.get_topic_name()] += len(records)
+            on_done = self._on_delivery
+            for topic, records in sends:
+                name = topic.get_topic_name()
+                refused: list[tuple[bytes, bytes]] = []
+                for record in records:
+                    try:
+                        [future] = await self._enqueue(topic, [record])
+                    except asyncio.CancelledError:
+                        raise
+                    except Exception:  # noqa: BLE001 - not even handed over: delivered with retries below
+                        refused.append(record)
+                        continue
+                    self._pending.append((future, topic, record))
+                    unhanded[name] -= 1
+                    if isinstance(future, asyncio.Future):
+                        future.add_done_callback(on_done)
+                if refused:
+                    unhanded[name] -= len(refused)  # owed by _deliver from its first line on
+                    await self._deliver(topic, refused, "publish")
+            await self._settle(previous)
+
+    async def _settle(self, previous: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]]) -> None:
+        """Wait for ``previous`` deliveries; re-send, with retries, those that failed (under ``_settle_lock``)."""
         failed: dict[str, tuple[TopicT, list[tuple[bytes, bytes]]]] = {}
         for future, topic, record in previous:
             try:
@@ -520,6 +543,41 @@ class Sentinel:
         self._settling = []
         for topic, records, owed in retries:
             await self._deliver(topic, records, "re-publish", owed=owed)
+
+    def _on_delivery(self, future: asyncio.Future[Any]) -> None:
+        """A handed-over record's delivery ended: if it failed, publishing is failing until it is re-sent.
+
+        The re-send must not wait for a next batch that may never come (a quiet source): one
+        task settles every pending delivery (``_settle_soon``); a later batch may have done it.
+        """
+        if future.cancelled() or future.exception() is None:
+            return  # landed, or cancelled by a stopping client (the summary counts it)
+        if DELIVERY_FAILED not in self._failing:
+            self._failing.add(DELIVERY_FAILED)
+            if self.publishing_ok:
+                log.error(
+                    _kv(event="publish_failed", action="publish", error=repr(future.exception())[:200], retry="yes")
+                )
+                self.publishing_ok = False
+                self._set_ready()
+        if self._settler is None:
+            self._settler = asyncio.ensure_future(self._settle_soon())
+
+    async def _settle_soon(self) -> None:
+        """Settle the pending deliveries now, between batches; publishing recovers when all landed."""
+        try:
+            async with self._settle_lock:
+                previous, self._pending = self._pending, []
+                self._settling = previous
+                await self._settle(previous)
+                if DELIVERY_FAILED in self._failing:
+                    self._failing.discard(DELIVERY_FAILED)
+                    if not self._failing:
+                        log.info(_kv(event="publish_recovered", action="re-publish"))
+                        self.publishing_ok = True
+                        self._set_ready()
+        finally:
+            self._settler = None
 
     def _owe(self, topic: TopicT, count: int) -> _Owed:
         owed = _Owed(topic.get_topic_name(), count)
@@ -554,6 +612,7 @@ class Sentinel:
                 unsettled[target.get_topic_name()] += 1
         for owed in list(self._owed):
             unsettled[owed.topic] += owed.unsettled()
+        unsettled.update(self._unhanded)
         durable: dict[Any, int] = dict(getattr(self.app._consumer, "durable", {}))
         behind = {}
         for (name, partition), offset in list(self.handled.items()):

@@ -21,7 +21,7 @@ for the consumer side only (``broker_consumer``), so Faust's producer is untouch
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
 from faust.transport.consumer import CONSUMER_FETCHING
@@ -53,11 +53,32 @@ class Consumer(faust_aiokafka.Consumer):
         #: Offsets the broker confirmed as committed: read at assignment, and every commit that succeeded.
         self.durable: dict[TP, int] = {}
         self._refusing = False  # log the refusal once per stretch, not once per commit interval
+        #: Offsets ``_commit`` refused that Faust nonetheless marked committed: committed at the next commit.
+        self._refused: dict[TP, int] = {}
 
     async def perform_seek(self) -> None:
         """Faust's seek to the committed offsets; those offsets are durable."""
         await super().perform_seek()
         self.durable.update({tp: offset for tp, offset in self._committed_offset.items() if offset is not None})
+        self._refused.clear()  # Faust's marks are the broker's again
+
+    def _filter_committable_offsets(self, tps: Iterable[TP]) -> dict[TP, int]:
+        """Faust's offsets to commit, plus the offsets of partitions whose last commit was refused.
+
+        Faust takes those offsets off its acked lists and marks them committed even when
+        ``_commit`` refused them, and then commits a partition only past that mark: without
+        this, a refused offset was committed only once a newer message arrived on its
+        partition (an idle partition never, not even at the final commit of a clean stop).
+        """
+        offsets = super()._filter_committable_offsets(tps)
+        if self._refused:
+            assignment = self.assignment()
+            for tp, offset in list(self._refused.items()):
+                if tp not in assignment:
+                    del self._refused[tp]  # revoked: its new owner reads from the broker's offset
+                elif offset > offsets.get(tp, -1):
+                    offsets[tp] = offset
+        return offsets
 
     async def _commit(self, offsets: Mapping[TP, int]) -> bool:
         """Commit unless the app still owes the broker records (``app.unreported``, after Faust's flush)."""
@@ -67,6 +88,8 @@ class Consumer(faust_aiokafka.Consumer):
             if not self._refusing:
                 self.log.warning("Not committing: %s records not yet acknowledged by the broker", owed)
                 self._refusing = True
+            for tp, offset in offsets.items():  # due again at the next commit (_filter_committable_offsets)
+                self._refused[tp] = max(offset, self._refused.get(tp, offset))
             return False
         if self._refusing:
             self.log.info("Committing again: every record was acknowledged")
@@ -74,6 +97,9 @@ class Consumer(faust_aiokafka.Consumer):
         committed = await super()._commit(offsets)
         if committed:
             self.durable.update(offsets)
+            for tp, offset in offsets.items():
+                if self._refused.get(tp, offset) <= offset:
+                    self._refused.pop(tp, None)
         return committed
 
     async def _prepare(self, batch: Sequence[tuple[TP, Message]]) -> list[tuple[TP, Message]]:

@@ -18,7 +18,7 @@ from aiokafka.errors import KafkaConnectionError
 from faust.types import TP
 
 from stream_sentinel.worker import transport
-from stream_sentinel.worker.health import BrokerProbe
+from stream_sentinel.worker.health import PUBLISHING_FAILING, BrokerProbe
 from stream_sentinel.worker.logs import RepeatFilter
 from tests.shell.test_worker_batch import HEADERS, Published, event, sentinel
 
@@ -84,7 +84,7 @@ def test_the_probe_loop_reports_a_silent_broker_and_its_return_without_piling_up
     assert flips == [False, True]
 
 
-def test_no_commit_while_drift_records_are_unacknowledged_then_commits_resume(
+def test_no_commit_while_drift_records_are_unacknowledged_then_the_same_offset_is_committed(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     committed: list[dict[TP, int]] = []
@@ -93,19 +93,27 @@ def test_no_commit_while_drift_records_are_unacknowledged_then_commits_resume(
         committed.append(dict(offsets))
         return True
 
+    async def flush() -> None:
+        return None
+
     monkeypatch.setattr(faust.transport.consumer.ThreadDelegateConsumer, "_commit", thread_commit)
     publisher = Published(failures=2)  # the drift event and the tally fail inside the client
     s = sentinel(tmp_path, publisher)
     consumer = s.app.consumer
     assert isinstance(consumer, transport.Consumer)
     tp = TP("orders", 0)
+    monkeypatch.setattr(consumer, "assignment", lambda: {tp})
+    monkeypatch.setattr(s.app.producer, "flush", flush)
 
     async def scenario() -> tuple[int, bool, int, bool]:
         await s.handle_batch([event("orders", 7, b"{broken", HEADERS)])
+        consumer._acked[tp] = [7]  # the batch was acked: offset 8 is due
+        consumer._acked_index[tp] = {7}
         owed = s.unreported()
-        refused = await consumer._commit({tp: 8})
+        refused = await consumer.force_commit()  # through Faust's bookkeeping, not around it
         await s.handle_batch([])  # re-publishes what failed, with retries, before going on
-        return owed, refused, s.unreported(), await consumer._commit({tp: 8})
+        # Nothing new arrived on the partition: the refused offset itself must be committed now.
+        return owed, refused, s.unreported(), await consumer.force_commit()
 
     owed, first, settled, second = asyncio.run(scenario())
     assert (owed, first) == (2, False)
@@ -166,3 +174,53 @@ def test_a_publish_cancelled_in_flight_is_judged_by_its_delivery_not_counted_bli
 
     assert asyncio.run(scenario()) == [(2, 0), (1, 1)]
     assert not held[0].cancelled()  # the cancelled wait left the deliveries alone
+
+
+def test_a_failed_delivery_of_the_last_batch_is_re_sent_while_the_source_is_quiet(tmp_path: Path) -> None:
+    publisher = Published(failures=2)  # the drift event and the tally fail inside the client; re-sent fine
+    s = sentinel(tmp_path, publisher)
+    s.ready = True
+    verdicts: list[tuple[bool, tuple[str, ...]]] = []
+    set_ready = s._set_ready
+
+    def recording() -> None:
+        verdict = s.readiness()
+        verdicts.append((verdict.ok, verdict.reasons))
+        set_ready()
+
+    s._set_ready = recording  # type: ignore[method-assign]
+
+    async def scenario() -> None:
+        await s.handle_batch([event("orders", 7, b"{broken", HEADERS)])
+        # No batch follows: the failed records are re-sent anyway, and then commits may go on.
+        while s.unreported() or not s.publishing_ok or not publisher.sent:
+            await asyncio.sleep(0.01)
+
+    asyncio.run(asyncio.wait_for(scenario(), 10))
+    assert (False, (PUBLISHING_FAILING,)) in verdicts  # /ready said 503 while they were owed
+    assert verdicts[-1] == (True, ())
+    assert sorted(t for t, _, _ in publisher.sent) == ["sentinel.drift", f"{s.settings.app_id}-tallies"]
+    assert s.outstanding().drift == s.outstanding().tallies == 0
+
+
+def test_records_not_yet_handed_over_when_the_worker_stops_are_counted_as_unpublished(tmp_path: Path) -> None:
+    class Stalling(Published):
+        """Takes one record, then blocks: the producer's buffer is full and the broker away."""
+
+        async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
+            if self.sent:
+                await asyncio.sleep(3600)
+            return await super().__call__(topic, records)
+
+    s = sentinel(tmp_path, Stalling())
+
+    async def scenario() -> None:
+        batch = [event("orders", offset, b"{broken", HEADERS) for offset in range(5)]
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(s.handle_batch(batch), 0.2)  # the stop cancels the hand-over
+
+    asyncio.run(scenario())
+    left = s.outstanding()
+    assert (left.drift, left.tallies) == (4, 1)  # one drift event landed; the other four and the tally did not
+    # Not owed for commits: their batch is not acked (take_events acks it when the next is taken).
+    assert s.unreported() == 0
