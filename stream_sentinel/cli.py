@@ -29,7 +29,7 @@ from stream_sentinel.core.capture import problem_outcome, read_capture
 from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
 from stream_sentinel.core.report import DriftReport
 from stream_sentinel.core.spec import COMPATIBILITY_MODES
-from stream_sentinel.core.validate import DEFAULT_MAX_VIOLATIONS, Engine, load_engine
+from stream_sentinel.core.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
 from stream_sentinel.replay import cli as replay_cli
 
 EXIT_OK = 0
@@ -114,6 +114,14 @@ def _build_parser(stdout: TextIO) -> _Parser:
         default=DEFAULT_MAX_VIOLATIONS,
         metavar="N",
         help=f"violations listed per message, the rest counted in one overflow (default {DEFAULT_MAX_VIOLATIONS})",
+    )
+    check.add_argument(
+        "--max-payload-bytes",
+        type=_positive,
+        default=DEFAULT_MAX_PAYLOAD_BYTES,
+        metavar="N",
+        help="larger payloads are reported as 'oversized', not decoded (default "
+        f"{DEFAULT_MAX_PAYLOAD_BYTES}, the max_payload_bytes setting's default)",
     )
     check.add_argument(
         "--examples",
@@ -257,7 +265,9 @@ def _positive(text: str) -> int:
 
 
 def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
-    engine = load_engine(args.spec, max_violations_per_message=args.max_violations)
+    engine = load_engine(
+        args.spec, max_violations_per_message=args.max_violations, max_payload_bytes=args.max_payload_bytes
+    )
     if args.topic is not None and engine.checker(args.topic) is None:
         raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
     report = DriftReport(max_examples=max(args.examples, 0))

@@ -248,6 +248,14 @@ class Settings(BaseSettings):
         "violation. Bounds the cost and output of a message that breaks a rule in every one of thousands of "
         "items; 100 shows every distinct rule a real producer bug breaks.",
     )
+    max_payload_bytes: int = Field(
+        default=16 * 1024 * 1024,
+        ge=1,
+        le=1024 * 1024 * 1024,
+        description="Largest payload decoded and validated, in bytes; a larger one is reported as one 'oversized' "
+        "violation without being decoded. Bounds the memory and time one message can cost; 16 MiB is far above "
+        "Kafka's default message.max.bytes (1 MiB), so only a broken producer reaches it.",
+    )
 
     # -- web server ---------------------------------------------------------------------------
     web_enabled: bool = Field(

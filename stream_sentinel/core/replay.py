@@ -94,6 +94,11 @@ class End:
         }[self.kind]
 
 
+def iso(ms: int) -> str:
+    """Epoch milliseconds as ISO-8601 UTC with milliseconds (``2026-11-21T14:00:00.000Z``)."""
+    return _iso(ms)
+
+
 def _iso(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -201,6 +206,25 @@ def check_plans(plans: Sequence[PartitionPlan]) -> None:
     if plans and all(p.beyond_end for p in plans):
         ends = ", ".join(f"{p.topic}[{p.partition}] ends at {p.end}" for p in plans)
         raise UsageError(f"the start (offset {plans[0].requested}) is after the end of every partition: {ends}")
+
+
+def time_answer_problem(ms: int, at: tuple[int, int] | None, before: tuple[int, int] | None) -> str | None:
+    """Why the broker's ``offsets_for_times`` answer for ``ms`` cannot be right, or None.
+
+    Kafka answers the first offset whose record timestamp is at or after ``ms`` (the log end
+    when there is none). That holds for CreateTime and LogAppendTime topics alike, and also
+    when CreateTime timestamps go back and forth: every record before the answer is earlier
+    than ``ms``. So the record at the answer (``at``: its offset and timestamp; None at the log
+    end) must not be earlier than ``ms``, and the record just before it (``before``; None at the
+    log start, or when a gap hides it) must be. Records without a timestamp (-1, pre-0.10
+    formats) prove nothing and are not judged.
+    """
+    if at is not None and 0 <= at[1] < ms:
+        return f"the record at offset {at[0]} has timestamp {_iso(at[1])}, before {_iso(ms)}"
+    if before is not None and before[1] >= ms:
+        where = "the last record" if at is None else "the record before it"
+        return f"{where} (offset {before[0]}) has timestamp {_iso(before[1])}, not before {_iso(ms)}"
+    return None
 
 
 # -- current vs candidate --------------------------------------------------------------------

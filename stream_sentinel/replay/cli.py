@@ -31,7 +31,7 @@ _JOB_KEYS = {"topics", "partitions", "from", "to", "spec", "against", "format", 
 
 #: Options whose value may start with "-" (relative times like -2h), which argparse would take
 #: for an option; ``join_time_values`` turns ``--from-time -2h`` into ``--from-time=-2h``.
-_TIME_OPTIONS = ("--from-time", "--to-time")
+_TIME_OPTIONS = ("--from-time", "--to-time", "--to-datetime")
 
 
 def join_time_values(argv: Sequence[str]) -> list[str]:
@@ -82,6 +82,13 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
         "max_violations_per_message setting, 100)",
     )
     replay.add_argument(
+        "--max-payload-bytes",
+        type=int,
+        metavar="N",
+        help="larger payloads are reported as 'oversized', not decoded (default: the max_payload_bytes setting, "
+        "16 MiB)",
+    )
+    replay.add_argument(
         "--sample",
         action="store_true",
         help="apply the catalog's sample_rate per topic, by partition/offset exactly as the worker does "
@@ -102,10 +109,11 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
 
     rewind = sub.add_parser(
         "rewind",
-        help="reset the worker's consumer group offsets (refused while the group has members)",
+        help="reset the worker's consumer group offsets: plan by default, apply with --execute",
         description="Move the committed offsets of the worker's consumer group, like kafka-consumer-groups "
-        "--reset-offsets. The plan is always printed; --dry-run stops there. Refused (exit 2) while the group has "
-        "active members. Exit 0 done, 2 usage error or active group, 3 broker error.",
+        "--reset-offsets: the plan is printed and nothing changes unless --execute is given. --execute is refused "
+        "(exit 2) while the group has active members. Exit 0 planned or done, 2 usage error or active group, 3 broker "
+        "error (including a time lookup the record timestamps contradict).",
         stdout=stdout,
     )
     _connection_options(rewind)
@@ -115,12 +123,27 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     )
     rewind.add_argument("--spec", help=f"contracts dir whose topics are moved by default (default {spec_default})")
     to = rewind.add_mutually_exclusive_group(required=True)
-    to.add_argument("--to-time", metavar="TIME", help="first offset at or after TIME (ISO-8601 or -2h)")
+    to.add_argument(
+        "--to-time",
+        "--to-datetime",
+        dest="to_time",
+        metavar="TIME",
+        help="first offset at or after TIME: ISO-8601 (2026-11-21T14:00:00.000; UTC without an offset) or -2h",
+    )
     to.add_argument("--to-offset", type=int, metavar="N", help="offset N in every partition (clamped to the log)")
     to.add_argument("--to-earliest", action="store_true", help="the log start")
     to.add_argument("--to-latest", action="store_true", help="the log end (skip everything)")
-    to.add_argument("--by", type=int, metavar="N", help="shift by N (negative: re-read N messages per partition)")
-    rewind.add_argument("--dry-run", action="store_true", help="print the plan, change nothing")
+    to.add_argument(
+        "--by",
+        "--shift-by",
+        dest="by",
+        type=int,
+        metavar="N",
+        help="shift by N (negative: re-read N messages per partition)",
+    )
+    mode = rewind.add_mutually_exclusive_group()
+    mode.add_argument("--execute", action="store_true", help="apply the plan (default: print it only)")
+    mode.add_argument("--dry-run", action="store_true", help="print the plan only (the default; kept for scripts)")
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -344,9 +367,13 @@ def _replay(
     cap = args.max_violations if args.max_violations is not None else settings.max_violations_per_message
     if cap < 1:
         raise UsageError(f"--max-violations {cap}: must be at least 1")
+    size = args.max_payload_bytes if args.max_payload_bytes is not None else settings.max_payload_bytes
+    if size < 1:
+        raise UsageError(f"--max-payload-bytes {size}: must be at least 1")
+    limits = {"max_violations_per_message": cap, "max_payload_bytes": size}
     engines = (
-        load_engine(str(spec), max_violations_per_message=cap),
-        load_engine(str(against), max_violations_per_message=cap) if against else None,
+        load_engine(str(spec), **limits),
+        load_engine(str(against), **limits) if against else None,
     )
     options = ReplayOptions(
         spec=str(spec),
@@ -376,20 +403,9 @@ def _replay(
 def _rewind(
     args: argparse.Namespace, settings: Any, connection: Any, stdout: TextIO, now_ms: int, spec_default: str
 ) -> int:
-    from stream_sentinel.replay.rewind import Target, rewind
+    from stream_sentinel.replay.rewind import rewind
 
-    if args.to_time is not None:
-        target = Target("time", parse_time(args.to_time, now_ms))
-    elif args.to_offset is not None:
-        if args.to_offset < 0:
-            raise UsageError("--to-offset must be 0 or more")
-        target = Target("offset", args.to_offset)
-    elif args.to_earliest:
-        target = Target("earliest")
-    elif args.to_latest:
-        target = Target("latest")
-    else:
-        target = Target("by", args.by)
+    target = rewind_target(args, now_ms)
     group = args.group or settings.app_id
     topics, explicit = tuple(args.topic), bool(args.topic)
     if not explicit:
@@ -398,8 +414,25 @@ def _rewind(
         catalog = load_engine(args.spec or spec_default).catalog
         topics = tuple(t for t in sorted(catalog.topics) if t != settings.drift_topic)
     return asyncio.run(
-        rewind(group, topics, target, connection.kwargs, connection.timeout, args.dry_run, stdout, explicit=explicit)
+        rewind(group, topics, target, connection.kwargs, connection.timeout, args.execute, stdout, explicit=explicit)
     )
 
 
-__all__ = ["COMMANDS", "add_parsers", "run"]
+def rewind_target(args: argparse.Namespace, now_ms: int) -> Any:
+    """The rewind target the options name (``--to-datetime`` and ``--shift-by`` are Kafka's names)."""
+    from stream_sentinel.replay.rewind import Target
+
+    if args.to_time is not None:
+        return Target("time", parse_time(args.to_time, now_ms))
+    if args.to_offset is not None:
+        if args.to_offset < 0:
+            raise UsageError("--to-offset must be 0 or more")
+        return Target("offset", args.to_offset)
+    if args.to_earliest:
+        return Target("earliest")
+    if args.to_latest:
+        return Target("latest")
+    return Target("by", args.by)
+
+
+__all__ = ["COMMANDS", "add_parsers", "rewind_target", "run"]

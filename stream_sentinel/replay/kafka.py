@@ -17,7 +17,15 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.core.errors import BrokerError, UsageError
-from stream_sentinel.core.replay import End, PartitionPlan, Start, check_plans, plan_partition
+from stream_sentinel.core.replay import (
+    End,
+    PartitionPlan,
+    Start,
+    check_plans,
+    iso,
+    plan_partition,
+    time_answer_problem,
+)
 
 #: Records per ``getmany``: large batches amortise the per-call cost (measured in bench/replay.py).
 MAX_RECORDS = 20_000
@@ -110,8 +118,11 @@ async def plan(
     """Ask the brokers for log start/end (and time) offsets and plan each partition's range."""
     earliest = await bounded(client.beginning_offsets(tps), timeout, "reading log start offsets")
     latest = await bounded(client.end_offsets(tps), timeout, "reading end offsets")
-    start_times = await offsets_for_time(client, tps, start.value, timeout) if start.kind == "time" else {}
-    end_times = await offsets_for_time(client, tps, end.value, timeout) if end.kind == "time" else {}
+    start_times, end_times = {}, {}
+    if start.kind == "time":
+        start_times = await offsets_for_time(client, tps, start.value, timeout, earliest, latest)
+    if end.kind == "time":
+        end_times = await offsets_for_time(client, tps, end.value, timeout, earliest, latest)
     plans = [
         plan_partition(
             tp.topic,
@@ -130,9 +141,19 @@ async def plan(
 
 
 async def offsets_for_time(
-    client: AIOKafkaConsumer, tps: Sequence[TopicPartition], ms: int, timeout: float
+    client: AIOKafkaConsumer,
+    tps: Sequence[TopicPartition],
+    ms: int,
+    timeout: float,
+    earliest: dict[TopicPartition, int],
+    latest: dict[TopicPartition, int],
 ) -> dict[TopicPartition, int | None]:
-    """First offset at or after ``ms`` per partition; ``None`` where no record is that late."""
+    """First offset at or after ``ms`` per partition; ``None`` where no record is that late.
+
+    The broker's answers are checked against the timestamps of the records around them
+    (:func:`verify_time_answers`): an answer that cannot be right is a :class:`BrokerError`
+    (exit 3), never a silently wrong range.
+    """
     found = await bounded(client.offsets_for_times(dict.fromkeys(tps, ms)), timeout, "looking up offsets by time")
     result: dict[TopicPartition, int | None] = {}
     for tp in tps:
@@ -144,7 +165,73 @@ async def offsets_for_time(
             result[tp] = None
         else:
             result[tp] = hit.offset
+    await verify_time_answers(client, ms, result, earliest, latest, timeout)
     return result
+
+
+async def verify_time_answers(
+    client: AIOKafkaConsumer,
+    ms: int,
+    answers: dict[TopicPartition, int | None],
+    earliest: dict[TopicPartition, int],
+    latest: dict[TopicPartition, int],
+    timeout: float,
+) -> None:
+    """Read the record at each answer and the one before it; refuse answers they contradict.
+
+    Costs one small fetch per partition with records. A broker that answers offset 0 for any
+    time (the embedded Tansu does) would otherwise make ``--from-time -30m`` read everything
+    and ``--to-time -2h`` read nothing.
+    """
+    wanted: dict[TopicPartition, int] = {}
+    for tp, answer in answers.items():
+        low, high = earliest[tp], latest[tp]
+        if low >= high:
+            continue  # an empty partition: nothing to read, nothing to get wrong
+        position = high if answer is None else answer
+        if not low <= position <= high:
+            raise BrokerError(
+                f"{tp.topic}[{tp.partition}]: the broker's offset for {iso(ms)} is {position}, outside the log "
+                f"({low}..{high}): its time lookup cannot be trusted; use --from-offset/--to-offset or --last"
+            )
+        wanted[tp] = position
+    if not wanted:
+        return
+    seen: dict[TopicPartition, list[tuple[int, int]]] = {tp: [] for tp in wanted}
+    # The record before the answer, and the one at it (the log end has none).
+    stops = {tp: min(position + 1, latest[tp]) for tp, position in wanted.items()}
+    client.assign(list(wanted))
+    for tp, position in wanted.items():
+        client.seek(tp, max(earliest[tp], position - 1))
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    pending = set(wanted)
+    try:
+        while pending:
+            if loop.time() > deadline:
+                where = ", ".join(f"{tp.topic}[{tp.partition}]" for tp in sorted(pending))
+                raise BrokerError(f"checking the offsets for {iso(ms)} in {where}: no records within {timeout:g} s")
+            fetched = await client.getmany(*pending, timeout_ms=200, max_records=2 * len(pending))
+            for tp, records in fetched.items():
+                seen[tp].extend((r.offset, r.timestamp) for r in records if r.offset < stops[tp])
+            for tp in list(pending):
+                if await client.position(tp) >= stops[tp]:
+                    pending.discard(tp)
+                    client.pause(tp)
+    except KafkaError as exc:
+        raise BrokerError(f"checking the offsets for {iso(ms)}: {describe(exc)}") from exc
+    finally:
+        client.unsubscribe()
+    for tp, position in wanted.items():
+        at = next((r for r in seen[tp] if r[0] >= position), None)
+        before = next((r for r in reversed(seen[tp]) if r[0] < position), None)
+        problem = time_answer_problem(ms, at, before)
+        if problem is not None:
+            said = "none (no record that late)" if answers[tp] is None else str(position)
+            raise BrokerError(
+                f"{tp.topic}[{tp.partition}]: the broker's offset for {iso(ms)} is {said}, but {problem}: its "
+                "time lookup cannot be trusted; use --from-offset/--to-offset or --last"
+            )
 
 
 async def read(

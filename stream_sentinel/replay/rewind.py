@@ -1,8 +1,9 @@
 """``rewind``: move the worker's consumer group to a time or offset, kafka-consumer-groups style.
 
-Like ``kafka-consumer-groups --reset-offsets``: a plan is always printed, ``--dry-run`` stops
-there, and a group with active members is refused (moving offsets under running workers
-would be overwritten by their next commit, or worse, half-applied).
+Like ``kafka-consumer-groups --reset-offsets``: the plan is printed and nothing changes unless
+``--execute`` is given (``--dry-run`` says so explicitly), and applying to a group with active
+members is refused (offsets moved under running workers would be overwritten by their next
+commit, or worse, half-applied).
 """
 
 from __future__ import annotations
@@ -91,12 +92,12 @@ async def rewind(
     target: Target,
     kwargs: dict[str, Any],
     timeout: float,
-    dry_run: bool,
+    execute: bool,
     out: IO[str],
     *,
     explicit: bool = True,
 ) -> int:
-    """Plan (and unless ``dry_run``, commit) the group's new offsets on ``topics``; print the plan.
+    """Print the plan of the group's new offsets on ``topics``; commit it only when ``execute``.
 
     Only event topics are moved (the caller passes the catalog's topics by default): Faust's
     own topics (``<app_id>-tallies``, changelogs) are the worker's state and stay where they are.
@@ -122,20 +123,22 @@ async def rewind(
         latest = await kafka.bounded(client.end_offsets(tps), timeout, "reading end offsets")
         for_time: dict[TopicPartition, int | None] = {}
         if target.kind == "time":
-            for_time = await kafka.offsets_for_time(client, tps, target.value, timeout)
+            for_time = await kafka.offsets_for_time(client, tps, target.value, timeout, earliest, latest)
     moves = []
     for tp in tps:
         found = committed.get(tp)
         current = found.offset if found is not None and found.offset >= 0 else None
         moves.append(Move(tp, current, target_offset(target, current, earliest[tp], latest[tp], for_time.get(tp))))
-    _print(group, state, moves, out)
-    if members:
+    if execute and members:
         raise UsageError(
-            f"group {group!r} has {members} active member(s) (state {state}): stop its workers, then rewind"
-            + ("" if not dry_run else " (the plan above is what would be done)")
+            f"group {group!r} has {members} active member(s) (state {state}): stop its workers, then rewind "
+            "(nothing changed)"
         )
-    if dry_run:
-        out.write("dry run: no offsets changed\n")
+    _print(group, state, moves, out)
+    if not execute:
+        if members:
+            out.write(f"group {group!r} has {members} active member(s): --execute is refused until its workers stop\n")
+        out.write("plan only: no offsets changed (apply it with --execute)\n")
         return 0
     await _commit(group, moves, kwargs, timeout)
     out.write(f"group {group!r}: {len(moves)} partition offset(s) committed\n")

@@ -62,7 +62,11 @@ def _logging_config(settings: Settings) -> dict[str, Any] | None:
 
 def engine_for(settings: Settings) -> Engine:
     """The validation engine these settings ask for (spec dir, per-message caps); exit 2 on a bad spec."""
-    return load_engine(str(settings.spec_dir), max_violations_per_message=settings.max_violations_per_message)
+    return load_engine(
+        str(settings.spec_dir),
+        max_violations_per_message=settings.max_violations_per_message,
+        max_payload_bytes=settings.max_payload_bytes,
+    )
 
 
 def build(settings: Settings, engine: Engine | None = None) -> Sentinel:

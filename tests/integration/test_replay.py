@@ -289,7 +289,7 @@ def test_a_replay_job_file_gives_the_range_and_contracts(harness: Harness) -> No
     assert "#/form: unknown key" in err
 
 
-def test_rewind_refuses_a_group_with_active_members_and_shows_the_plan(harness: Harness) -> None:
+def test_rewind_plans_for_an_active_group_and_refuses_to_execute(harness: Harness) -> None:
     harness.produce(order_messages()[:20])
     harness.start_worker()
     deadline = time.monotonic() + 60
@@ -299,11 +299,17 @@ def test_rewind_refuses_a_group_with_active_members_and_shows_the_plan(harness: 
             break
         time.sleep(0.5)
     base = ("rewind", "--bootstrap", harness.bootstrap, "--group", harness.app_id, "--spec", str(harness.spec))
-    code, out, err = cli(*base, "--to-earliest")
+    for plan_only in ((), ("--dry-run",)):
+        code, out, err = cli(*base, "--to-earliest", *plan_only)
+        assert (code, err) == (0, "")
+        assert re.search(rf"^{re.escape(harness.topic)}\[0\] +\d+ +0 +-\d+$", out, re.MULTILINE)  # the plan
+        assert "active member(s): --execute is refused until its workers stop" in out
+        assert "plan only: no offsets changed" in out
+    code, out, err = cli(*base, "--to-earliest", "--execute")
     assert code == 2
     assert "active member" in err
     assert err.count("\n") == 1
-    assert re.search(rf"^{re.escape(harness.topic)}\[0\] +\d+ +0 +-\d+$", out, re.MULTILINE)  # the plan
+    assert out == ""
     assert asyncio.run(committed_offsets(harness.bootstrap, harness.topic, harness.app_id)) == committed
 
 
@@ -319,21 +325,23 @@ def test_rewind_moves_a_stopped_group_by_shift_time_and_earliest(harness: Harnes
     ends = asyncio.run(commit_ends(harness.bootstrap, harness.topic, group))
     base = ("rewind", "--bootstrap", harness.bootstrap, "--group", group, "--topic", harness.topic)
 
-    code, out, err = cli(*base, "--by", "-3", "--dry-run")
-    assert code == 0, err
-    assert "dry run: no offsets changed" in out
-    assert asyncio.run(committed_offsets(harness.bootstrap, harness.topic, group)) == ends
+    for plan_only in ((), ("--dry-run",)):
+        code, out, err = cli(*base, "--by", "-3", *plan_only)
+        assert code == 0, err
+        assert "plan only: no offsets changed (apply it with --execute)" in out
+        assert asyncio.run(committed_offsets(harness.bootstrap, harness.topic, group)) == ends
 
-    code, out, err = cli(*base, "--by", "-3")
+    code, out, err = cli(*base, "--shift-by", "-3", "--execute")
     assert code == 0, err
     assert asyncio.run(committed_offsets(harness.bootstrap, harness.topic, group)) == {
         p: max(0, end - 3) for p, end in ends.items()
     }
-    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(boundary)) + "Z"
-    assert cli(*base, "--to-time", iso)[0] == 0
+    iso = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(boundary)) + f".{int(boundary * 1000) % 1000:03d}"
+    code, out, err = cli(*base, "--to-datetime", iso, "--execute")
+    assert code == 0, err
     early_counts = {p: sum(1 for q, _ in early if q == p) for p in range(PARTITIONS)}
     assert asyncio.run(committed_offsets(harness.bootstrap, harness.topic, group)) == early_counts
-    assert cli(*base, "--to-earliest")[0] == 0
+    assert cli(*base, "--to-earliest", "--execute")[0] == 0
     assert asyncio.run(committed_offsets(harness.bootstrap, harness.topic, group)) == dict.fromkeys(
         range(PARTITIONS), 0
     )
