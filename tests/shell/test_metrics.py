@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import platform
+import re
 import shutil
 import subprocess
 from pathlib import Path
@@ -155,3 +156,19 @@ def test_promtool_accepts_the_rendered_metrics(tmp_path: Path) -> None:
     )
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert checked.stdout + checked.stderr == b"", checked.stdout + checked.stderr  # no lint warnings either
+
+
+@pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian: apt-get install prometheus)")
+def test_the_readmes_breaking_drift_alert_is_valid_promql_over_exported_labels(tmp_path: Path) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    found = re.search(r"^Alert on breaking drift: `([^`]+)`", readme, re.MULTILINE)
+    assert found is not None
+    expr = found.group(1)
+    s, _ = drifting_batch(tmp_path)
+    exported = {label for labels, _ in samples(s)["sentinel_drift_total"] for label in labels}
+    assert set(re.findall(r"\b(topic|event_type|kind|severity)\b", expr)) <= exported
+    rules = tmp_path / "rules.yml"
+    rules.write_text(f"groups:\n- name: sentinel\n  rules:\n  - alert: BreakingDrift\n    expr: '{expr}'\n")
+    assert PROMTOOL is not None
+    checked = subprocess.run([PROMTOOL, "check", "rules", str(rules)], capture_output=True, timeout=60, check=False)
+    assert checked.returncode == 0, checked.stdout + checked.stderr
