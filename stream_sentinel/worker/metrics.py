@@ -1,15 +1,56 @@
 """The worker's Prometheus metrics.
 
 They live in a registry of their own (two apps in one test process must not share counters).
-Every update is per batch, never per message: the hot path stays free of metric calls.
+Every update is per batch (or per tick), never per message: the hot path stays free of metric calls.
 """
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+import platform
+from collections.abc import Iterable
+from importlib.metadata import version
 
-#: Buckets for the mean validation time per message (seconds): 1 µs .. 10 ms.
-LATENCY_BUCKETS = (1e-6, 2.5e-6, 5e-6, 1e-5, 2.5e-5, 5e-5, 1e-4, 2.5e-4, 1e-3, 1e-2)
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    PlatformCollector,
+    ProcessCollector,
+    generate_latest,
+)
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from stream_sentinel import __version__
+
+#: Buckets for the wall time of one batch (seconds): 100 µs .. 10 s (a batch holds up to ``batch_size``).
+BATCH_SECONDS_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+
+#: The samples a counter or histogram adds for its creation time, left out of ``/metrics``.
+_CREATED_TYPES = frozenset({"counter", "histogram", "summary", "gaugehistogram"})
+
+
+class _WithoutCreated(Collector):
+    """A registry's metrics without the ``_created`` samples.
+
+    prometheus_client switches those off only process-wide (``disable_created_metrics()`` or
+    ``PROMETHEUS_DISABLE_CREATED_SERIES``), which would change every other registry in the
+    process; filtering here keeps it to this registry, at scrape time only.
+    """
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
+    def collect(self) -> Iterable[Metric]:
+        for family in self._registry.collect():
+            if family.type in _CREATED_TYPES:
+                created = family.name + "_created"
+                kept = Metric(family.name, family.documentation, family.type, family.unit)
+                kept.samples = [s for s in family.samples if s.name != created]
+                yield kept
+            else:
+                yield family
 
 
 class Metrics:
@@ -18,6 +59,15 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry(auto_describe=True)
         r = self.registry
+        ProcessCollector(registry=r)
+        PlatformCollector(registry=r)
+        self.build_info = Gauge(
+            "sentinel_build_info",
+            "Always 1; the labels say which sentinel, Python and Faust this worker runs",
+            ["version", "python", "faust"],
+            registry=r,
+        )
+        self.build_info.labels(__version__, platform.python_version(), version("faust-streaming")).set(1)
         self.messages = Counter(
             "sentinel_messages",
             "Messages consumed, by topic; covered=false: no contract",
@@ -27,7 +77,13 @@ class Metrics:
         self.sampled_out = Counter(
             "sentinel_sampled_out", "Messages skipped by the topic's sampling rate", ["topic"], registry=r
         )
-        self.drift = Counter("sentinel_drift", "Violations found, by topic and kind", ["topic", "kind"], registry=r)
+        self.drift = Counter(
+            "sentinel_drift",
+            "Violations found, by topic, event type (catalog types, at most max_event_types_per_topic unknown "
+            "ones per topic, then ~other; empty: unreadable), kind and severity",
+            ["topic", "event_type", "kind", "severity"],
+            registry=r,
+        )
         self.published = Counter(
             "sentinel_published", "Records published on the drift topic, by type (drift, summary)", ["type"], registry=r
         )
@@ -57,17 +113,20 @@ class Metrics:
         self.late = Counter(
             "sentinel_late_messages", "Messages counted after their window had closed (not in any window)", registry=r
         )
-        self.latency = Histogram(
-            "sentinel_validation_seconds",
-            "Mean decode+validate time per message, one observation per batch",
-            buckets=LATENCY_BUCKETS,
+        self.batch_seconds = Histogram(
+            "sentinel_batch_duration_seconds",
+            "Wall time to decode, validate and tally one batch (sum / sentinel_batch_size_sum: mean per message)",
+            buckets=BATCH_SECONDS_BUCKETS,
             registry=r,
         )
         self.batch = Histogram(
             "sentinel_batch_size", "Messages per batch", buckets=(1, 10, 100, 500, 1000, 5000), registry=r
         )
         self.lag = Gauge(
-            "sentinel_consumer_lag", "High watermark minus next offset to process", ["topic", "partition"], registry=r
+            "sentinel_consumer_lag_messages",
+            "Messages behind the high watermark, per assigned source partition",
+            ["topic", "partition"],
+            registry=r,
         )
         self.ready = Gauge("sentinel_ready", "1 when partitions are assigned and publishing works", registry=r)
         self.http_errors = Counter(
@@ -76,7 +135,20 @@ class Metrics:
             ["cause"],
             registry=r,
         )
+        self._exposed = _WithoutCreated(r)
+        self._lag_series: set[tuple[str, int]] = set()
+
+    def set_lag(self, topic: str, partition: int, lag: int) -> None:
+        """One partition's lag (never below 0)."""
+        self.lag.labels(topic, str(partition)).set(max(0, lag))
+        self._lag_series.add((topic, partition))
+
+    def keep_lag(self, assigned: Iterable[tuple[str, int]]) -> None:
+        """Remove the lag series of partitions not in ``assigned`` (revoked in a rebalance)."""
+        for topic, partition in self._lag_series - set(assigned):
+            self.lag.remove(topic, str(partition))
+            self._lag_series.discard((topic, partition))
 
     def render(self) -> bytes:
-        """The Prometheus text exposition of every metric."""
-        return generate_latest(self.registry)
+        """The Prometheus text exposition of every metric (without ``_created`` samples)."""
+        return generate_latest(self._exposed)

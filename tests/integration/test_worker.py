@@ -131,9 +131,9 @@ def test_first_mode_alerts_once_per_window_and_summaries_carry_rates_REQ_SEN_4(h
     assert status == 200
     text = body.decode()
     assert f'sentinel_messages_total{{covered="true",topic="{harness.topic}"}} {float(len(messages))}' in text
-    assert "sentinel_validation_seconds_bucket" in text
+    assert "sentinel_batch_duration_seconds_bucket" in text
     assert 'sentinel_published_total{type="summary"}' in text
-    assert "sentinel_consumer_lag" in text
+    assert "sentinel_consumer_lag_messages{" in text
 
 
 def test_health_ready_and_drift_view(harness: Harness) -> None:
