@@ -90,6 +90,19 @@ def _build_parser(stdout: TextIO) -> _Parser:
         help="check every line against this topic's contract (required for raw payload lines)",
     )
     check.add_argument(
+        "--event-type",
+        metavar="NAME",
+        help="event type of lines that do not carry one (raw payloads, envelopes without the topic's "
+        "event-type header); needs --topic",
+    )
+    check.add_argument(
+        "--version",
+        dest="schema_version",
+        type=int,
+        metavar="N",
+        help="schema version of lines that do not declare one (default: the newest); needs --topic",
+    )
+    check.add_argument(
         "--format",
         choices=("table", "jsonl", "json"),
         default="table",
@@ -260,6 +273,7 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
     engine = load_engine(args.spec, max_violations_per_message=args.max_violations)
     if args.topic is not None and engine.checker(args.topic) is None:
         raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
+    declared = _declared_headers(args, engine)
     report = DriftReport(max_examples=max(args.examples, 0))
     stream = _open_input(args.input, stdin)
     # Only drift events are written while reading: output cut short there means drift was found,
@@ -280,7 +294,11 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
             if message.problem is not None:  # a broken envelope line: reported, and the run goes on
                 outcome = problem_outcome(message, checker.topic)
             else:
-                outcome = checker.check(message.value, message.headers)
+                headers: tuple[tuple[str, bytes], ...] = message.headers
+                if declared:
+                    present = {name for name, _ in headers}
+                    headers += tuple(h for h in declared if h[0] not in present)
+                outcome = checker.check(message.value, headers)
             source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
             events = outcome.drift_events(
                 source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix
@@ -300,6 +318,47 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
         elif args.format == "json":
             stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return code
+
+
+def _declared_headers(args: argparse.Namespace, engine: Engine) -> tuple[tuple[str, bytes], ...]:
+    """The headers ``--event-type``/``--version`` stand for, checked against the topic's catalog entry.
+
+    They are added to a line only where the line lacks that header, so a capture's own headers win.
+    A topic that reads its event type or version from the payload (a JSON pointer) or the schema id
+    has nothing to add: naming one there is a usage error, not a silent no-op.
+    """
+    name, version = args.event_type, args.schema_version
+    if name is None and version is None:
+        return ()
+    if args.topic is None:
+        raise UsageError("--event-type and --version name the contract of --topic: give --topic")
+    topic = engine.catalog.topics[args.topic]
+    known = ", ".join(topic.events)
+    out: list[tuple[str, bytes]] = []
+    locator = topic.event_type
+    if name is not None:
+        if name not in topic.events:
+            raise UsageError(f"--event-type {name!r}: topic {topic.name!r} has no such event type (known: {known})")
+        if locator.kind == "fixed" and name != locator.value:
+            raise UsageError(f"--event-type {name!r}: every message of topic {topic.name!r} is {locator.value}")
+        if locator.kind in ("pointer", "schema_id"):
+            where = f"field {locator.value}" if locator.kind == "pointer" else "the schema id"
+            raise UsageError(f"--event-type: topic {topic.name!r} reads the event type from {where} of each message")
+        if locator.kind == "header":
+            out.append((locator.value, name.encode()))
+    if version is not None:
+        if name is None and locator.kind != "fixed":
+            raise UsageError(f"--version needs --event-type for topic {topic.name!r} (known: {known})")
+        event = topic.events[name if name is not None else locator.value]
+        versions = ", ".join(str(v.version) for v in event.versions)
+        if version not in {v.version for v in event.versions}:
+            raise UsageError(f"--version {version}: {event.name} has no such version (known: {versions})")
+        ver = topic.version
+        if ver is None or ver.kind != "header":
+            where = "declares no version" if ver is None else f"reads the version from field {ver.value}"
+            raise UsageError(f"--version: topic {topic.name!r} {where}; messages are checked against the newest")
+        out.append((ver.value, str(version).encode()))
+    return tuple(out)
 
 
 def _known(engine: Engine) -> str:

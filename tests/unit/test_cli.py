@@ -220,3 +220,42 @@ def test_pipefail_pipeline_through_head_sees_drift(spec_factory: SpecFactory, tm
     done = subprocess.run(["bash", "-c", script], capture_output=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr.decode()
     assert b"Traceback" not in done.stderr
+
+
+def test_check_raw_payloads_of_a_header_typed_topic_with_event_type_and_version(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    raw = orjson.dumps(valid_order(version=1)) + b"\n"
+    # Without them every raw line is unknown_event_type (nothing is validated).
+    code, out, _ = cli(["check", "--spec", spec, "--topic", "orders", "--format", "jsonl"], raw)
+    assert [orjson.loads(line)["kind"] for line in out.splitlines()] == ["unknown_event_type"]
+    code, out, err = cli(["check", "--spec", spec, "--topic", "orders", "--event-type", "OrderCreated"], raw)
+    assert (code, err) == (1, "")  # undeclared: checked against the newest (v2), passes the older v1
+    assert "unknown_event_type" not in out
+    assert "version_lag" in out
+    args = ["check", "--spec", spec, "--topic", "orders", "--event-type", "OrderCreated", "--version", "1"]
+    code, out, err = cli(args, raw)
+    assert (code, err) == (0, "")
+    assert out.startswith("1 messages, 0 with drift")
+    # An envelope's own header wins over the flag; one lacking it gets the flag's value.
+    both = envelope(valid_order(version=1), 0, ["event-type", "OrderCreated", "schema-version", "2"])
+    code, out, _ = cli([*args, "--format", "jsonl"], both + b"\n" + envelope(valid_order(version=1), 1))
+    assert [(e["source"]["offset"], e["schema"]["version"]) for e in map(orjson.loads, out.splitlines())] == [(0, 2)]
+
+
+def test_check_event_type_and_version_are_validated_against_the_catalog(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    base = ["check", "--spec", spec]
+    cases = {
+        ("--topic", "orders", "--event-type", "Nope"): "known: OrderCreated",
+        ("--topic", "orders", "--event-type", "OrderCreated", "--version", "7"): "(known: 1, 2)",
+        ("--topic", "orders", "--version", "1"): "--version needs --event-type",
+        ("--event-type", "OrderCreated"): "give --topic",
+        ("--topic", "typed", "--event-type", "Ping"): "reads the event type from field /type",
+        ("--topic", "profiles", "--event-type", "Other"): "no such event type",
+        ("--topic", "profiles", "--version", "1"): "declares no version",
+    }
+    for extra, needle in cases.items():
+        code, _, err = cli([*base, *extra], b"{}\n")
+        assert code == 2, extra
+        assert needle in err, (extra, err)
+        assert err.count("\n") == 1
