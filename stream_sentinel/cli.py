@@ -50,7 +50,9 @@ class _Parser(argparse.ArgumentParser):
         self._stdout = stdout
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        """One line naming the (sub)command, then its usage; ``run`` adds the ``stream-sentinel:`` prefix."""
+        command = self.prog.removeprefix("stream-sentinel").strip()
+        raise UsageError(f"{command + ': ' if command else ''}{message}\n{self.format_usage().rstrip()}")
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:  # noqa: ARG002 - ours
         if message:
@@ -69,8 +71,10 @@ def _build_parser(stdout: TextIO) -> _Parser:
         stdout=stdout,
     )
     parser.add_argument("--version", action="version", version=f"stream-sentinel {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    parser.set_defaults(subparsers=sub)
     spec_default = os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR)
+    spec_source = spec_default_text()
 
     check = sub.add_parser(
         "check",
@@ -83,7 +87,7 @@ def _build_parser(stdout: TextIO) -> _Parser:
     check.add_argument(
         "--spec",
         default=spec_default,
-        help=f"contracts dir (default: $SENTINEL_SPEC_DIR or {DEFAULT_SPEC_DIR})",
+        help=f"contracts dir (default {spec_source})",
     )
     check.add_argument(
         "--topic",
@@ -138,11 +142,22 @@ def _build_parser(stdout: TextIO) -> _Parser:
     spec = sub.add_parser(
         "spec",
         help="load and check a spec dir, then list its contracts (exit 2 on any problem)",
+        description="Load the catalog and every schema exactly as the worker does (every $ref resolved, every "
+        "pattern compiled), then list each topic with its format and owner and each event type with its versions, "
+        "requirement and compatibility mode. Exit 0: the spec loads, 2: the first problem as file#/pointer: cause. "
+        "Use it in CI.",
         stdout=stdout,
     )
-    spec.add_argument("--spec", default=spec_default, help="contracts dir")
+    spec.add_argument("--spec", default=spec_default, help=f"contracts dir (default {spec_source})")
 
-    sub.add_parser("kinds", help="list the drift kinds and what each means", stdout=stdout)
+    sub.add_parser(
+        "kinds",
+        help="list the drift kinds, their severity and what each means",
+        description="Print every drift kind a drift event can carry: its severity (breaking, warning or info; "
+        "unknown_version, tombstone and the like are fixed, type and constraint violations are breaking) and what "
+        "it means. Exit 0.",
+        stdout=stdout,
+    )
 
     worker = sub.add_parser(
         "worker",
@@ -172,14 +187,20 @@ def _build_parser(stdout: TextIO) -> _Parser:
     diff.add_argument("old", nargs="?", help="old schema file or spec dir")
     diff.add_argument("new", nargs="?", help="new schema file or spec dir")
     diff.add_argument("--against", metavar="GIT_REF", help="compare --spec with the same dir at this git ref")
-    diff.add_argument("--spec", default=spec_default, help="contracts dir for --against (default: as for check)")
+    diff.add_argument("--spec", default=spec_default, help=f"contracts dir for --against (default {spec_source})")
     diff.add_argument(
         "--mode",
         type=str.upper,
         choices=COMPATIBILITY_MODES,
         help="mode for every comparison (default: each event type's from the catalog; BACKWARD for two files)",
     )
-    diff.add_argument("--format", choices=("table", "json", "markdown", "github"), default="table")
+    diff.add_argument(
+        "--format",
+        choices=("table", "json", "markdown", "github"),
+        default="table",
+        help="table (default: one line per change), json (every change with kind, path, verdict and reason), "
+        "markdown (a PR comment) or github (::error/::warning workflow annotations)",
+    )
     diff.add_argument(
         "--fail-on",
         choices=("compatible", "breaking"),
@@ -196,7 +217,7 @@ def _build_parser(stdout: TextIO) -> _Parser:
         "everything.",
         stdout=stdout,
     )
-    demo.add_argument("--spec", default=spec_default, help="contracts dir")
+    demo.add_argument("--spec", default=spec_default, help=f"contracts dir (default {spec_source})")
     demo.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (default: run until Ctrl-C)"
     )
@@ -205,7 +226,7 @@ def _build_parser(stdout: TextIO) -> _Parser:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
-    replay_cli.add_parsers(sub, stdout, spec_default)
+    replay_cli.add_parsers(sub, stdout, spec_source)
     return parser
 
 
@@ -214,7 +235,9 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
     try:
         parser = _build_parser(stdout)
         try:
-            args = parser.parse_args(replay_cli.join_time_values(argv))
+            args, extras = parser.parse_known_args(replay_cli.join_time_values(argv))
+            if extras:  # argparse blames the main parser; the subcommand's usage is what helps
+                args.subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0)
         if args.command == "check":
@@ -235,8 +258,9 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
             return replay_cli.run(args, stdout, stderr, os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR))
         if args.command == "kinds":
             width = max(len(k) for k in d.KINDS)
+            level = max(len(s) for s in d.KIND_SEVERITY.values())
             for kind, meaning in d.KINDS.items():
-                stdout.write(f"{kind.ljust(width)}  {meaning}\n")
+                stdout.write(f"{kind.ljust(width)}  {d.KIND_SEVERITY[kind].ljust(level)}  {meaning}\n")
             return EXIT_OK
         raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
     except SentinelError as exc:
@@ -247,6 +271,14 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
     except KeyboardInterrupt:
         stderr.write("stream-sentinel: interrupted\n")
         return 130
+
+
+def spec_default_text() -> str:
+    """The ``--spec`` default as help shows it: the effective value, and where it comes from."""
+    env = os.environ.get("SENTINEL_SPEC_DIR")
+    if env:
+        return f"{env}, from $SENTINEL_SPEC_DIR"
+    return f"{DEFAULT_SPEC_DIR}; $SENTINEL_SPEC_DIR overrides it"
 
 
 def _open_input(path: str, stdin: IO[bytes]) -> IO[bytes]:

@@ -72,6 +72,25 @@ KINDS: Final[Mapping[str, str]] = {
     OVERFLOW: "the message broke more rules than max_violations_per_message: the rest are counted here, not listed",
 }
 
+#: Each kind's severity as ``kinds`` prints it (README "Drift kinds"); two depend on the contract.
+KIND_SEVERITY: Final[Mapping[str, str]] = {
+    UNDECODABLE: BREAKING,
+    SCHEMA_MISMATCH: BREAKING,
+    UNKNOWN_SCHEMA_ID: BREAKING,
+    UNKNOWN_EVENT_TYPE: WARNING,
+    UNKNOWN_VERSION: BREAKING,
+    MISSING_REQUIRED: BREAKING,
+    TYPE_MISMATCH: BREAKING,
+    UNDOCUMENTED_FIELD: f"{BREAKING} / {INFO}",
+    CONSTRAINT: BREAKING,
+    COMPOSITION: BREAKING,
+    VERSION_LAG: WARNING,
+    TOMBSTONE: WARNING,
+    OVERSIZED: f"{BREAKING} / {INFO}",
+    INTERNAL_ERROR: BREAKING,
+    OVERFLOW: f"{BREAKING} / {INFO}",
+}
+
 # -- size caps: no drift event grows with the payload -------------------------------------------
 #: Longest pointer (``path``, ``rule_path``) a violation carries; longer ones are cut with a marker.
 MAX_PATH: Final = 256

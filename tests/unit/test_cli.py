@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shlex
 import subprocess
 import sys
@@ -259,3 +260,47 @@ def test_check_event_type_and_version_are_validated_against_the_catalog(spec_fac
         assert code == 2, extra
         assert needle in err, (extra, err)
         assert err.count("\n") == 1
+
+
+def test_usage_errors_name_the_subcommand_once_and_show_its_usage(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    code, _, err = cli(["check", "--spec", spec, "--bogus", "-"])
+    assert code == 2
+    first, *usage = err.splitlines()
+    assert first == "stream-sentinel: check: unrecognized arguments: --bogus"
+    assert usage[0].startswith("usage: stream-sentinel check ")
+    code, _, err = cli(["diff", "--format", "yaml"])
+    assert code == 2
+    assert err.startswith("stream-sentinel: diff: argument --format: invalid choice: 'yaml'")
+    assert "usage: stream-sentinel diff " in err
+    code, _, err = cli(["frobnicate"])
+    assert code == 2
+    assert err.startswith("stream-sentinel: argument COMMAND: invalid choice: 'frobnicate'")
+    assert "stream-sentinel: stream-sentinel" not in err
+
+
+def test_help_texts_for_spec_kinds_and_diff_format_and_the_spec_default(monkeypatch: Any) -> None:
+    assert "requirement and compatibility mode" in " ".join(cli(["spec", "--help"])[1].split())
+    assert "severity" in cli(["kinds", "--help"])[1]
+    diff_help = " ".join(cli(["diff", "--help"])[1].split())
+    assert "markdown (a PR comment)" in diff_help
+    assert "github (::error/::warning" in diff_help
+    monkeypatch.delenv("SENTINEL_SPEC_DIR", raising=False)
+    for command in ("check", "replay", "spec", "diff", "demo"):
+        text = " ".join(cli([command, "--help"])[1].split())
+        assert "spec/events; $SENTINEL_SPEC_DIR overrides it" in text, command
+    monkeypatch.setenv("SENTINEL_SPEC_DIR", "/contracts")
+    for command in ("check", "replay", "spec", "diff", "demo"):
+        text = " ".join(cli([command, "--help"])[1].split())
+        assert "/contracts, from $SENTINEL_SPEC_DIR" in text, command
+
+
+def test_kinds_prints_each_kinds_severity_as_the_readme_documents() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = dict(re.findall(r"^\| `([a-z_]+)` \| ((?:breaking|warning|info)(?: / info)?) \|", readme, re.M))
+    code, out, _ = cli(["kinds"])
+    assert code == 0
+    printed = {line.split()[0]: " ".join(line.split()[1:4]) for line in out.splitlines()}
+    assert set(printed) == set(d.KINDS) == set(documented)
+    for kind, severity in documented.items():
+        assert printed[kind].startswith(severity), kind
