@@ -50,9 +50,14 @@ class _Parser(argparse.ArgumentParser):
         self._stdout = stdout
 
     def error(self, message: str) -> NoReturn:
-        """One line naming the (sub)command, then its usage; ``run`` adds the ``stream-sentinel:`` prefix."""
+        """One line naming the (sub)command and ending with its usage; ``run`` adds ``stream-sentinel:``.
+
+        Errors are one line everywhere (grep-able, one log record), so argparse's wrapped usage is
+        joined into it.
+        """
         command = self.prog.removeprefix("stream-sentinel").strip()
-        raise UsageError(f"{command + ': ' if command else ''}{message}\n{self.format_usage().rstrip()}")
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        raise UsageError(f"{command + ': ' if command else ''}{message}; usage: {usage}")
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:  # noqa: ARG002 - ours
         if message:
