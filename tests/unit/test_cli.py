@@ -304,3 +304,13 @@ def test_kinds_prints_each_kinds_severity_as_the_readme_documents() -> None:
     assert set(printed) == set(d.KINDS) == set(documented)
     for kind, severity in documented.items():
         assert printed[kind].startswith(severity), kind
+
+
+def test_whole_message_path_is_words_in_the_table_and_empty_in_json(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    line = envelope(valid_order(), 0, [])  # no event type: a finding about the whole message
+    _, table, _ = cli(["check", "--spec", spec], line)
+    (row,) = [r.split() for r in table.splitlines() if r.startswith("warning")]
+    assert row[1:5] == ["unknown_event_type", "-", "orders/?", "(message)"]
+    _, report, _ = cli(["check", "--spec", spec, "--format", "json"], line)
+    assert orjson.loads(report)["fingerprints"][0]["path"] == ""
