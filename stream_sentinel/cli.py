@@ -246,7 +246,7 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0)
         if args.command == "check":
-            return _check(args, stdin, stdout)
+            return _check(args, stdin, stdout, stderr)
         if args.command == "spec":
             return _spec(args, stdout)
         if args.command == "worker":
@@ -306,11 +306,12 @@ def _positive(text: str) -> int:
     return value
 
 
-def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
+def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
     engine = load_engine(args.spec, max_violations_per_message=args.max_violations)
     if args.topic is not None and engine.checker(args.topic) is None:
         raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
     declared = _declared_headers(args, engine)
+    hint = args.event_type is None
     report = DriftReport(max_examples=max(args.examples, 0))
     stream = _open_input(args.input, stdin)
     # Only drift events are written while reading: output cut short there means drift was found,
@@ -327,6 +328,14 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
                 raise UsageError(
                     f"record {line_no}: topic {topic!r} has no contract (known: {_known(engine)}); "
                     "use --topic to check it against one"
+                )
+            raw = message.topic is None and not message.headers and message.problem is None
+            if hint and raw and checker.topic.event_type.kind == "header":
+                hint = False  # once: raw lines have no headers, so nothing names their event type
+                stderr.write(
+                    f"stream-sentinel: note: topic {topic!r} reads the event type from header "
+                    f"{checker.topic.event_type.value!r}, which raw payload lines lack: give --event-type "
+                    f"(one of {', '.join(checker.topic.events)})\n"
                 )
             if message.problem is not None:  # a broken envelope line: reported, and the run goes on
                 outcome = problem_outcome(message, checker.topic)

@@ -227,8 +227,12 @@ def test_check_raw_payloads_of_a_header_typed_topic_with_event_type_and_version(
     spec = str(spec_factory(None))
     raw = orjson.dumps(valid_order(version=1)) + b"\n"
     # Without them every raw line is unknown_event_type (nothing is validated).
-    code, out, _ = cli(["check", "--spec", spec, "--topic", "orders", "--format", "jsonl"], raw)
-    assert [orjson.loads(line)["kind"] for line in out.splitlines()] == ["unknown_event_type"]
+    code, out, err = cli(["check", "--spec", spec, "--topic", "orders", "--format", "jsonl"], raw + raw)
+    assert [orjson.loads(line)["kind"] for line in out.splitlines()] == ["unknown_event_type"] * 2
+    assert err == (  # said once, not per line
+        "stream-sentinel: note: topic 'orders' reads the event type from header 'event-type', which raw payload "
+        "lines lack: give --event-type (one of OrderCreated)\n"
+    )
     code, out, err = cli(["check", "--spec", spec, "--topic", "orders", "--event-type", "OrderCreated"], raw)
     assert (code, err) == (1, "")  # undeclared: checked against the newest (v2), passes the older v1
     assert "unknown_event_type" not in out
