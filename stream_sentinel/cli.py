@@ -50,7 +50,14 @@ class _Parser(argparse.ArgumentParser):
         self._stdout = stdout
 
     def error(self, message: str) -> NoReturn:
-        raise UsageError(f"{self.prog}: {message}")
+        """One line naming the (sub)command and ending with its usage; ``run`` adds ``stream-sentinel:``.
+
+        Errors are one line everywhere (grep-able, one log record), so argparse's wrapped usage is
+        joined into it.
+        """
+        command = self.prog.removeprefix("stream-sentinel").strip()
+        usage = " ".join(self.format_usage().split()).removeprefix("usage: ")
+        raise UsageError(f"{command + ': ' if command else ''}{message}; usage: {usage}")
 
     def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:  # noqa: ARG002 - ours
         if message:
@@ -69,8 +76,10 @@ def _build_parser(stdout: TextIO) -> _Parser:
         stdout=stdout,
     )
     parser.add_argument("--version", action="version", version=f"stream-sentinel {__version__}")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=_Parser)
+    parser.set_defaults(subparsers=sub)
     spec_default = os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR)
+    spec_source = spec_default_text()
 
     check = sub.add_parser(
         "check",
@@ -83,11 +92,24 @@ def _build_parser(stdout: TextIO) -> _Parser:
     check.add_argument(
         "--spec",
         default=spec_default,
-        help=f"contracts dir (default: $SENTINEL_SPEC_DIR or {DEFAULT_SPEC_DIR})",
+        help=f"contracts dir (default {spec_source})",
     )
     check.add_argument(
         "--topic",
         help="check every line against this topic's contract (required for raw payload lines)",
+    )
+    check.add_argument(
+        "--event-type",
+        metavar="NAME",
+        help="event type of lines that do not carry one (raw payloads, envelopes without the topic's "
+        "event-type header); needs --topic",
+    )
+    check.add_argument(
+        "--version",
+        dest="schema_version",
+        type=int,
+        metavar="N",
+        help="schema version of lines that do not declare one (default: the newest); needs --topic",
     )
     check.add_argument(
         "--format",
@@ -133,11 +155,22 @@ def _build_parser(stdout: TextIO) -> _Parser:
     spec = sub.add_parser(
         "spec",
         help="load and check a spec dir, then list its contracts (exit 2 on any problem)",
+        description="Load the catalog and every schema exactly as the worker does (every $ref resolved, every "
+        "pattern compiled), then list each topic with its format and owner and each event type with its versions, "
+        "requirement and compatibility mode. Exit 0: the spec loads, 2: the first problem as file#/pointer: cause. "
+        "Use it in CI.",
         stdout=stdout,
     )
-    spec.add_argument("--spec", default=spec_default, help="contracts dir")
+    spec.add_argument("--spec", default=spec_default, help=f"contracts dir (default {spec_source})")
 
-    sub.add_parser("kinds", help="list the drift kinds and what each means", stdout=stdout)
+    sub.add_parser(
+        "kinds",
+        help="list the drift kinds, their severity and what each means",
+        description="Print every drift kind a drift event can carry: its severity (breaking, warning or info; "
+        "unknown_version, tombstone and the like are fixed, type and constraint violations are breaking) and what "
+        "it means. Exit 0.",
+        stdout=stdout,
+    )
 
     worker = sub.add_parser(
         "worker",
@@ -167,14 +200,20 @@ def _build_parser(stdout: TextIO) -> _Parser:
     diff.add_argument("old", nargs="?", help="old schema file or spec dir")
     diff.add_argument("new", nargs="?", help="new schema file or spec dir")
     diff.add_argument("--against", metavar="GIT_REF", help="compare --spec with the same dir at this git ref")
-    diff.add_argument("--spec", default=spec_default, help="contracts dir for --against (default: as for check)")
+    diff.add_argument("--spec", default=spec_default, help=f"contracts dir for --against (default {spec_source})")
     diff.add_argument(
         "--mode",
         type=str.upper,
         choices=COMPATIBILITY_MODES,
         help="mode for every comparison (default: each event type's from the catalog; BACKWARD for two files)",
     )
-    diff.add_argument("--format", choices=("table", "json", "markdown", "github"), default="table")
+    diff.add_argument(
+        "--format",
+        choices=("table", "json", "markdown", "github"),
+        default="table",
+        help="table (default: one line per change), json (every change with kind, path, verdict and reason), "
+        "markdown (a PR comment) or github (::error/::warning workflow annotations)",
+    )
     diff.add_argument(
         "--fail-on",
         choices=("compatible", "breaking"),
@@ -191,7 +230,7 @@ def _build_parser(stdout: TextIO) -> _Parser:
         "everything.",
         stdout=stdout,
     )
-    demo.add_argument("--spec", default=spec_default, help="contracts dir")
+    demo.add_argument("--spec", default=spec_default, help=f"contracts dir (default {spec_source})")
     demo.add_argument(
         "--duration", type=float, default=0.0, help="stop after this many seconds (default: run until Ctrl-C)"
     )
@@ -200,7 +239,7 @@ def _build_parser(stdout: TextIO) -> _Parser:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
-    replay_cli.add_parsers(sub, stdout, spec_default)
+    replay_cli.add_parsers(sub, stdout, spec_source)
     return parser
 
 
@@ -209,11 +248,13 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
     try:
         parser = _build_parser(stdout)
         try:
-            args = parser.parse_args(replay_cli.join_time_values(argv))
+            args, extras = parser.parse_known_args(replay_cli.join_time_values(argv))
+            if extras:  # argparse blames the main parser; the subcommand's usage is what helps
+                args.subparsers.choices[args.command].error(f"unrecognized arguments: {' '.join(extras)}")
         except SystemExit as exc:  # --help / --version
             return int(exc.code or 0)
         if args.command == "check":
-            return _check(args, stdin, stdout)
+            return _check(args, stdin, stdout, stderr)
         if args.command == "spec":
             return _spec(args, stdout)
         if args.command == "worker":
@@ -230,8 +271,9 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
             return replay_cli.run(args, stdout, stderr, os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR))
         if args.command == "kinds":
             width = max(len(k) for k in d.KINDS)
+            level = max(len(s) for s in d.KIND_SEVERITY.values())
             for kind, meaning in d.KINDS.items():
-                stdout.write(f"{kind.ljust(width)}  {meaning}\n")
+                stdout.write(f"{kind.ljust(width)}  {d.KIND_SEVERITY[kind].ljust(level)}  {meaning}\n")
             return EXIT_OK
         raise UsageError(f"unknown command {args.command}")  # pragma: no cover - argparse prevents it
     except SentinelError as exc:
@@ -242,6 +284,14 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
     except KeyboardInterrupt:
         stderr.write("stream-sentinel: interrupted\n")
         return 130
+
+
+def spec_default_text() -> str:
+    """The ``--spec`` default as help shows it: the effective value, and where it comes from."""
+    env = os.environ.get("SENTINEL_SPEC_DIR")
+    if env:
+        return f"{env}, from $SENTINEL_SPEC_DIR"
+    return f"{DEFAULT_SPEC_DIR}; $SENTINEL_SPEC_DIR overrides it"
 
 
 def _open_input(path: str, stdin: IO[bytes]) -> IO[bytes]:
@@ -264,12 +314,14 @@ def _positive(text: str) -> int:
     return value
 
 
-def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
+def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
     engine = load_engine(
         args.spec, max_violations_per_message=args.max_violations, max_payload_bytes=args.max_payload_bytes
     )
     if args.topic is not None and engine.checker(args.topic) is None:
         raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
+    declared = _declared_headers(args, engine)
+    hint = args.event_type is None
     report = DriftReport(max_examples=max(args.examples, 0))
     stream = _open_input(args.input, stdin)
     # Only drift events are written while reading: output cut short there means drift was found,
@@ -287,10 +339,22 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
                     f"record {line_no}: topic {topic!r} has no contract (known: {_known(engine)}); "
                     "use --topic to check it against one"
                 )
+            raw = message.topic is None and not message.headers and message.problem is None
+            if hint and raw and checker.topic.event_type.kind == "header":
+                hint = False  # once: raw lines have no headers, so nothing names their event type
+                stderr.write(
+                    f"stream-sentinel: note: topic {topic!r} reads the event type from header "
+                    f"{checker.topic.event_type.value!r}, which raw payload lines lack: give --event-type "
+                    f"(one of {', '.join(checker.topic.events)})\n"
+                )
             if message.problem is not None:  # a broken envelope line: reported, and the run goes on
                 outcome = problem_outcome(message, checker.topic)
             else:
-                outcome = checker.check(message.value, message.headers)
+                headers: tuple[tuple[str, bytes], ...] = message.headers
+                if declared:
+                    present = {name for name, _ in headers}
+                    headers += tuple(h for h in declared if h[0] not in present)
+                outcome = checker.check(message.value, headers)
             source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
             events = outcome.drift_events(
                 source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix
@@ -310,6 +374,47 @@ def _check(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO) -> int:
         elif args.format == "json":
             stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return code
+
+
+def _declared_headers(args: argparse.Namespace, engine: Engine) -> tuple[tuple[str, bytes], ...]:
+    """The headers ``--event-type``/``--version`` stand for, checked against the topic's catalog entry.
+
+    They are added to a line only where the line lacks that header, so a capture's own headers win.
+    A topic that reads its event type or version from the payload (a JSON pointer) or the schema id
+    has nothing to add: naming one there is a usage error, not a silent no-op.
+    """
+    name, version = args.event_type, args.schema_version
+    if name is None and version is None:
+        return ()
+    if args.topic is None:
+        raise UsageError("--event-type and --version name the contract of --topic: give --topic")
+    topic = engine.catalog.topics[args.topic]
+    known = ", ".join(topic.events)
+    out: list[tuple[str, bytes]] = []
+    locator = topic.event_type
+    if name is not None:
+        if name not in topic.events:
+            raise UsageError(f"--event-type {name!r}: topic {topic.name!r} has no such event type (known: {known})")
+        if locator.kind == "fixed" and name != locator.value:
+            raise UsageError(f"--event-type {name!r}: every message of topic {topic.name!r} is {locator.value}")
+        if locator.kind in ("pointer", "schema_id"):
+            where = f"field {locator.value}" if locator.kind == "pointer" else "the schema id"
+            raise UsageError(f"--event-type: topic {topic.name!r} reads the event type from {where} of each message")
+        if locator.kind == "header":
+            out.append((locator.value, name.encode()))
+    if version is not None:
+        if name is None and locator.kind != "fixed":
+            raise UsageError(f"--version needs --event-type for topic {topic.name!r} (known: {known})")
+        event = topic.events[name if name is not None else locator.value]
+        versions = ", ".join(str(v.version) for v in event.versions)
+        if version not in {v.version for v in event.versions}:
+            raise UsageError(f"--version {version}: {event.name} has no such version (known: {versions})")
+        ver = topic.version
+        if ver is None or ver.kind != "header":
+            where = "declares no version" if ver is None else f"reads the version from field {ver.value}"
+            raise UsageError(f"--version: topic {topic.name!r} {where}; messages are checked against the newest")
+        out.append((ver.value, str(version).encode()))
+    return tuple(out)
 
 
 def _known(engine: Engine) -> str:

@@ -311,7 +311,8 @@ class Settings(BaseSettings):
     )
     log_format: Literal["text", "json"] = Field(
         default="text",
-        description="Log line format: 'text' for people, 'json' (one object per line) for log shippers.",
+        description="Log line format: 'text' for people, 'json' (one object per line: ts as RFC 3339 UTC with "
+        "milliseconds, level, logger, message) for log shippers.",
     )
 
     # -- consumer group and producer tuning -----------------------------------------------------

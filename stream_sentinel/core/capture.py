@@ -3,6 +3,8 @@
 A line is a kcat envelope when it is a JSON object with a ``payload`` key and at least one of
 ``topic``/``partition``/``offset``; anything else is a raw payload (so a line of broken JSON is a
 raw payload that will be reported as ``undecodable``, which is what a developer wants to see).
+An object with all of ``topic``, ``partition`` and ``offset`` but no ``payload`` (``payload_b64``,
+say) is a broken envelope: reported with the keys expected and the keys found.
 
 Envelope fields read: ``topic``, ``partition``, ``offset``, ``ts`` (ms), ``key``, ``headers``
 (kcat's flat ``[k1, v1, k2, v2]`` list, or a list of pairs / an object), ``payload`` (string,
@@ -23,6 +25,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -125,10 +128,18 @@ def parse_line(line: bytes, line_no: int) -> CapturedMessage | None:
     if not stripped.strip():
         return None
     envelope = _envelope(stripped)
-    if not (isinstance(envelope, dict) and "payload" in envelope and any(k in envelope for k in _ENVELOPE_KEYS)):
+    payload_less = (
+        isinstance(envelope, dict) and "payload" not in envelope and all(k in envelope for k in _ENVELOPE_KEYS)
+    )
+    if not payload_less and not (
+        isinstance(envelope, dict) and "payload" in envelope and any(k in envelope for k in _ENVELOPE_KEYS)
+    ):
         return CapturedMessage(None, 0, line_no - 1, None, None, (), stripped)
+    assert isinstance(envelope, dict)
     topic = envelope.get("topic")
     try:
+        if payload_less:  # topic, partition and offset: kcat's, but the value is under another name
+            raise _BadLine(_no_payload(envelope))
         return _from_envelope(envelope, line_no)
     except _BadLine as exc:
         return CapturedMessage(
@@ -141,6 +152,20 @@ def parse_line(line: bytes, line_no: int) -> CapturedMessage | None:
             stripped,
             problem=f"line {line_no}: {exc}",
         )
+
+
+_KEY_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_.-]{0,31}")
+
+
+def _no_payload(envelope: dict[str, Any]) -> str:
+    """Which keys were expected and which the line has (names that look like payload are counted, not shown)."""
+    names = sorted(k for k in envelope if isinstance(k, str) and _KEY_NAME.fullmatch(k))
+    more = len(envelope) - min(len(names), 8)
+    shown = ", ".join(names[:8]) + (f" and {more} more" if more else "")
+    return (
+        'a kcat -J envelope needs "payload" (a string, null for a tombstone; "payload_encoding": "base64" '
+        f"for binary) with topic, partition, offset, ts, key, headers; this line has {shown}"
+    )
 
 
 def _from_envelope(envelope: dict[str, Any], line_no: int) -> CapturedMessage:
@@ -195,7 +220,7 @@ def problem_outcome(message: CapturedMessage, topic: TopicContract) -> Outcome:
         d.BREAKING,
         "",
         "",
-        "a kcat -J envelope line",
+        d.ENVELOPE_EXPECTED,
         "bytes",
         f"{len(line)} bytes",
         owner=topic.owner,

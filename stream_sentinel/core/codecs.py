@@ -16,6 +16,7 @@ runs only the check and fastavro decodes only when a record is needed (slow path
 
 from __future__ import annotations
 
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,16 +47,44 @@ class DecodeFailure:
     schema_id: int | None = None
 
 
+#: orjson's position suffix, ``: line 1 column 7 (char 6)``, kept as ``(line 1, column 7)``.
+_POSITION = re.compile(r":? line (\d+) column (\d+) \(char \d+\)$")
+
+
 def json_failure(data: bytes | memoryview, exc: Exception) -> DecodeFailure:
-    """Classify an ``orjson.loads`` failure."""
+    """Classify an ``orjson.loads`` failure, in the user's words where orjson's are its own."""
     if len(data) == 0:
         return DecodeFailure("undecodable", "empty payload (0 bytes; a deleted key would be a null tombstone)")
     text = str(exc)
+    found = _POSITION.search(text)
+    where = f" (line {found[1]}, column {found[2]})" if found else ""
+    said = text[: found.start()] if found else text
     if "depth limit" in text:
         text = f"nesting deeper than 1024 levels ({text})"
     elif "NaN" in text or "Infinity" in text:
         text = f"NaN/Infinity are not JSON ({text})"
+    elif "not valid UTF-8" in said:  # orjson says "surrogates not allowed" for any bad byte
+        text = _not_utf8(bytes(data))
+    elif "surrogate" in said:
+        text = (
+            "a \\u escape is half of a UTF-16 surrogate pair (\\ud800 to \\udfff without its partner), "
+            f"which is not text{where}"
+        )
+    elif said.startswith("unexpected end of data"):
+        text = f"the JSON text ends early{where}: the payload is cut short"
     return DecodeFailure("undecodable", "not valid JSON: " + text[:_MAX_REASON])
+
+
+def _not_utf8(data: bytes) -> str:
+    """Where and how the bytes stop being UTF-8 (JSON text must be UTF-8)."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        lead = data[exc.start : exc.start + 2]
+        if len(lead) == 2 and lead[0] == 0xED and lead[1] >= 0xA0:
+            return f"byte {exc.start} starts a UTF-16 surrogate (U+D800 to U+DFFF), which is not text: invalid UTF-8"
+        return f"byte {exc.start} is not valid UTF-8 (JSON text must be UTF-8)"
+    return "the bytes are not valid UTF-8 (JSON text must be UTF-8)"
 
 
 def confluent_schema_id(data: bytes) -> int | DecodeFailure:

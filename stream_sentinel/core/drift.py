@@ -72,6 +72,25 @@ KINDS: Final[Mapping[str, str]] = {
     OVERFLOW: "the message broke more rules than max_violations_per_message: the rest are counted here, not listed",
 }
 
+#: Each kind's severity as ``kinds`` prints it (README "Drift kinds"); two depend on the contract.
+KIND_SEVERITY: Final[Mapping[str, str]] = {
+    UNDECODABLE: BREAKING,
+    SCHEMA_MISMATCH: BREAKING,
+    UNKNOWN_SCHEMA_ID: BREAKING,
+    UNKNOWN_EVENT_TYPE: WARNING,
+    UNKNOWN_VERSION: BREAKING,
+    MISSING_REQUIRED: BREAKING,
+    TYPE_MISMATCH: BREAKING,
+    UNDOCUMENTED_FIELD: f"{BREAKING} / {INFO}",
+    CONSTRAINT: BREAKING,
+    COMPOSITION: BREAKING,
+    VERSION_LAG: WARNING,
+    TOMBSTONE: WARNING,
+    OVERSIZED: f"{BREAKING} / {INFO}",
+    INTERNAL_ERROR: BREAKING,
+    OVERFLOW: f"{BREAKING} / {INFO}",
+}
+
 # -- size caps: no drift event grows with the payload -------------------------------------------
 #: Longest pointer (``path``, ``rule_path``) a violation carries; longer ones are cut with a marker.
 MAX_PATH: Final = 256
@@ -292,11 +311,31 @@ def _where(violation: Violation) -> str:
     return f"{where} ({violation.requirement})" if violation.requirement else where
 
 
+#: How tables and text show the path of the whole message. JSON keeps RFC 6901's ``""`` (``/`` is
+#: the pointer to a member named ``""``, not the whole document), so text says it in words.
+WHOLE_MESSAGE: Final = "(message)"
+
+
+def shown_path(path: str) -> str:
+    """A payload pointer for a table or sentence: ``(message)`` for the whole message."""
+    return path or WHOLE_MESSAGE
+
+
+def _actual(violation: Violation) -> str:
+    """``type value``, without repeating the type when the rendering already names it (``array of 5 items``)."""
+    value = violation.actual_value
+    if not value:
+        return violation.actual_type
+    if value.startswith(f"{violation.actual_type} "):
+        return value
+    return f"{violation.actual_type} {value}"
+
+
 def describe(violation: Violation, event_type: str | None, version: int | None) -> str:
     """One sentence a person understands: what the producer sent versus what the contract says."""
     subject = f"{event_type} v{version}" if event_type and version else (event_type or "message")
     where = _where(violation)
-    actual = violation.actual_type + (f" {violation.actual_value}" if violation.actual_value else "")
+    actual = _actual(violation)
     kind = violation.kind
     if kind == TYPE_MISMATCH:
         return f"producer sends {violation.actual_type}; contract says {violation.expected} at {where}"
@@ -343,6 +382,34 @@ def describe(violation: Violation, event_type: str | None, version: int | None) 
     return f"{subject}: {violation.detail or kind}"
 
 
+#: ``expected`` of a capture line that is not a readable kcat envelope (core/capture.py).
+ENVELOPE_EXPECTED: Final = "a kcat -J envelope line"
+#: How decoders say the bytes stop before the datum does (core/codecs.py uses these words).
+_TRUNCATED: Final = re.compile(r"\bthe (?:data|JSON text) ends (?:early|inside)\b|runs past the end of the data")
+
+
+def _undecodable_fix(violation: Violation, topic_format: str) -> str:
+    """Cut short, damaged, not the format at all, or a broken capture line: each has its own next step."""
+    detail = violation.detail or ""
+    if violation.expected == ENVELOPE_EXPECTED:
+        return "fix or re-capture this line: it is not a kcat -J envelope check can read (the message itself is unread)"
+    if _TRUNCATED.search(detail):
+        older = ", or written with an older, shorter schema than the contract's" if "Avro" in detail else ""
+        return (
+            f"the payload ends before its {topic_format} datum does: it was cut short (a size limit, a proxy, "
+            f"a partial write){older}; compare the producer's bytes with what it meant to send"
+        )
+    if "Avro:" in detail:
+        return (
+            "the bytes are not a valid datum of the contract's Avro schema where it says: the producer writes "
+            "with another schema, or the bytes were damaged; decode one with the producer's writer schema"
+        )
+    return (
+        f"the producer's serializer does not write {topic_format}: "
+        "check its configuration and the topic's format in catalog.yaml"
+    )
+
+
 def suggest_fix(violation: Violation, event_type: str | None, topic_format: str) -> str:
     """The next step for the owner, phrased for whoever reads the alert."""
     path = violation.path or "the message"
@@ -385,10 +452,7 @@ def suggest_fix(violation: Violation, event_type: str | None, topic_format: str)
             "version (and a version header), or align the producer"
         )
     if kind == UNDECODABLE:
-        return (
-            f"the producer's serializer does not write {topic_format}: "
-            "check its configuration and the topic's format in catalog.yaml"
-        )
+        return _undecodable_fix(violation, topic_format)
     if kind == TOMBSTONE:
         return "stop deleting keys on this topic, or set tombstones: ignore for it in catalog.yaml"
     if kind == OVERSIZED:

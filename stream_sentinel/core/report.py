@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from stream_sentinel.core.drift import SEVERITY_RANK, DriftEvent, fingerprint
+from stream_sentinel.core.drift import SEVERITY_RANK, DriftEvent, fingerprint, shown_path
 
 if TYPE_CHECKING:
     from stream_sentinel.core.validate import Outcome
@@ -250,7 +250,7 @@ class DriftReport:
                     s.kind,
                     s.requirement or "-",
                     f"{s.topic}/{s.event_type or '?'}",
-                    s.path or "/",
+                    shown_path(s.path),
                     str(s.count),
                     f"p{s.first[0]}@{s.first[1]}",
                     s.owner or "-",

@@ -477,6 +477,11 @@ def _at(payload: Any, tokens: tuple[str, ...]) -> object:
     return node if type(node) in (str, bytes, int) else None
 
 
+def _key_type(key: object) -> str:
+    """The JSON type of an event-type or version key: a header value is a string, a field keeps its type."""
+    return "integer" if type(key) is int else "string"
+
+
 def _text(key: object) -> str:
     raw = key.decode("utf-8", "replace") if isinstance(key, bytes) else str(key)
     return raw if len(raw) <= 64 else raw[:64] + "…"
@@ -797,7 +802,7 @@ class TopicChecker:
         older: CompiledVersion,
         against_newest: tuple[d.Violation, ...],
     ) -> d.Violation:
-        shown = "; ".join(f"{v.kind} at {v.path or '/'}" for v in against_newest[:5])
+        shown = "; ".join(f"{v.kind} at {d.shown_path(v.path)}" for v in against_newest[:5])
         more = f" (+{len(against_newest) - 5} more)" if len(against_newest) > 5 else ""
         notes = _root_notes(older)
         return d.Violation(
@@ -869,7 +874,7 @@ class TopicChecker:
             path,
             path,
             f"one of {names}",
-            "missing" if key is None else "string",
+            "missing" if key is None else _key_type(key),
             None if key is None else _text(key),
             owner=self.topic.owner,
             detail=f"event type taken from {where}" + (" (absent)" if key is None else ""),
@@ -884,7 +889,7 @@ class TopicChecker:
             "",
             "",
             f"one of {known}",
-            "string",
+            _key_type(key),
             _text(key),
             requirement=event.contract.requirement,
             owner=event.contract.owner,

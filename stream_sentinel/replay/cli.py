@@ -51,7 +51,10 @@ def join_time_values(argv: Sequence[str]) -> list[str]:
 
 
 def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
-    """Register the three commands on the main parser's subparsers."""
+    """Register the three commands on the main parser's subparsers.
+
+    ``spec_default`` is the ``--spec`` default as help shows it (value and where it comes from).
+    """
     replay = sub.add_parser(
         "replay",
         help="re-validate a topic range against the contracts (and a candidate set with --against)",
@@ -63,7 +66,7 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     )
     replay.add_argument("--job", metavar="FILE", help="a replay job (YAML); options given here override it")
     _range_options(replay)
-    replay.add_argument("--spec", help=f"contracts to check against (default {spec_default})")
+    replay.add_argument("--spec", help=f"contracts to check against (default: the --job's spec, else {spec_default})")
     replay.add_argument("--against", metavar="DIR2", help="candidate contracts: report what they newly break or fix")
     replay.add_argument("--format", choices=FORMATS, help="report format (default table)")
     replay.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
@@ -317,7 +320,15 @@ def _capture(args: argparse.Namespace, what: Any, connection: Any, stdout: TextI
         out: Any = handle if handle is not None else getattr(stdout, "buffer", None)
         if out is None:  # an in-process text stream (tests): encode through it
             out = _TextSink(stdout)
-        return asyncio.run(capture(what, connection, out, stderr, progress=_interactive(stderr, args)))
+        code = asyncio.run(capture(what, connection, out, stderr, progress=_interactive(stderr, args)))
+    _written(args.output, "capture", stderr)
+    return code
+
+
+def _written(path: str | None, what: str, stderr: TextIO) -> None:
+    """One stderr line saying where ``--output`` went (stdout carries nothing to say it)."""
+    if path is not None:
+        stderr.write(f"stream-sentinel: {what} written to {path}\n")
 
 
 class _TextSink:
@@ -387,7 +398,7 @@ def _replay(
     )
     output = args.output or job.get("output")
     with _output(str(output) if output else None, binary=False) as handle:
-        return asyncio.run(
+        code = asyncio.run(
             replay(
                 what,
                 connection,
@@ -398,6 +409,8 @@ def _replay(
                 progress=_interactive(stderr, args),
             )
         )
+    _written(str(output) if output else None, f"{fmt} report", stderr)
+    return code
 
 
 def _rewind(

@@ -10,6 +10,7 @@ from typing import Any, TextIO
 
 import orjson
 
+from stream_sentinel.core import drift as d
 from stream_sentinel.core.replay import Comparison, End, PartitionPlan, Start
 from stream_sentinel.core.report import DriftReport
 
@@ -137,7 +138,7 @@ def _comparison_table(result: ReplayResult, comparison: Comparison, out: TextIO)
                     c.kind,
                     c.requirement or "-",
                     f"{c.topic}/{c.event_type or '?'}",
-                    c.path or "/",
+                    d.shown_path(c.path),
                     str(c.new),
                     str(c.fixed),
                     str(c.same),
@@ -148,7 +149,7 @@ def _comparison_table(result: ReplayResult, comparison: Comparison, out: TextIO)
         )
         for c in ranked:
             for how, partition, offset, message in c.examples[:1]:
-                out.write(f"  {c.kind} {c.path or '/'} ({how}): p{partition}@{offset}: {message}\n")
+                out.write(f"  {c.kind} {d.shown_path(c.path)} ({how}): p{partition}@{offset}: {message}\n")
 
 
 def _pct(part: int, whole: int) -> str:
@@ -189,7 +190,7 @@ def _markdown(result: ReplayResult, out: TextIO) -> None:
                 verdict = "❌ breaks" if c.new else ("✅ fixes" if c.fixed else "same")
                 out.write(
                     f"| {verdict} | `{c.kind}` | {c.requirement or '-'} | `{c.topic}/{c.event_type or '?'}` | "
-                    f"`{c.path or '/'}` | {c.new} | {c.fixed} | {c.same} |\n"
+                    f"`{d.shown_path(c.path)}` | {c.new} | {c.fixed} | {c.same} |\n"
                 )
         return
     out.write(
@@ -202,7 +203,7 @@ def _markdown(result: ReplayResult, out: TextIO) -> None:
         for rule in report.ranked():
             out.write(
                 f"| {rule.severity} | `{rule.kind}` | {rule.requirement or '-'} | "
-                f"`{rule.topic}/{rule.event_type or '?'}` | `{rule.path or '/'}` | {rule.count:,} | "
+                f"`{rule.topic}/{rule.event_type or '?'}` | `{d.shown_path(rule.path)}` | {rule.count:,} | "
                 f"p{rule.first[0]}@{rule.first[1]} | {rule.owner or '-'} |\n"
             )
     out.write("\n| topic/event | messages | drifting | % |\n|---|---:|---:|---:|\n")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime
 import functools
 import json
 import logging
@@ -32,13 +33,19 @@ EXIT_OK = 0
 EXIT_USAGE = 2
 
 
+def _rfc3339(created: float) -> str:
+    """RFC 3339 UTC time with milliseconds, e.g. ``2026-12-05T07:10:41.123Z``."""
+    moment = datetime.datetime.fromtimestamp(created, tz=datetime.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
 class JsonFormatter(logging.Formatter):
     """One JSON object per log line (``log_format: json``), for log shippers."""
 
     def format(self, record: logging.LogRecord) -> str:
         """Render time, level, logger, message and, if any, the exception."""
         entry: dict[str, Any] = {
-            "ts": self.formatTime(record, "%Y-%m-%dT%H:%M:%S%z"),
+            "ts": _rfc3339(record.created),
             "level": record.levelname.lower(),
             "logger": record.name,
             "message": record.getMessage(),

@@ -55,6 +55,7 @@ def test_replay_of_a_topic_reports_what_check_reports_on_its_capture(harness: Ha
     lines = [json.loads(line) for line in capture.read_text().splitlines()]
     assert sorted((r["partition"], r["offset"]) for r in lines) == sorted(coordinates)
     assert f"captured {len(coordinates)} records" in err
+    assert err.endswith(f"stream-sentinel: capture written to {capture}\n")
 
     code, out, err = replay(
         harness,
@@ -261,12 +262,15 @@ def test_output_files_are_replaced_only_by_a_successful_run(harness: Harness) ->
     report = harness.tmp / "report.txt"
     report.write_text("the previous report\n")
     down = ("replay", "--bootstrap", f"127.0.0.1:{free_port()}", "--topic", harness.topic, "--spec", str(harness.spec))
-    assert cli(*down, "--timeout", "2", "--output", str(report))[0] == 3
+    code, _, err = cli(*down, "--timeout", "2", "--output", str(report))
+    assert code == 3
+    assert "written to" not in err
     assert report.read_text() == "the previous report\n"
     assert [p.name for p in harness.tmp.iterdir() if p.name.startswith(".report")] == []  # no partial file left
-    code, out, _ = replay(harness, "--output", str(report))
+    code, out, err = replay(harness, "--output", str(report))
     assert code == 1
     assert out == ""
+    assert err.endswith(f"stream-sentinel: table report written to {report}\n")  # says where it went
     assert report.read_text().startswith("replay ")
     assert replay(harness, "--output", "/dev/null")[0] == 1
     assert Path("/dev/null").is_char_device()  # written to, never replaced

@@ -262,3 +262,22 @@ def test_the_check_is_never_more_lenient_than_fastavro(example: Engine) -> None:
                 reader = io.BytesIO(data)
                 fastavro.schemaless_reader(reader, parsed, None)
                 assert reader.tell() == len(data), (version.ref, data.hex())
+
+
+def test_a_truncated_or_corrupt_avro_payload_gets_its_own_fix_naming_the_field(example: Engine) -> None:
+    checker = example.checker("payments")
+    assert checker is not None
+    whole = payment()
+    cut = checker.check(whole[: len(whole) // 2], PAY)
+    (violation,) = cut.violations
+    assert violation.kind == d.UNDECODABLE
+    assert violation.detail is not None
+    assert violation.detail.startswith("not decodable as Avro: ")
+    assert " at /" in violation.detail  # the field being read when the bytes ran out
+    (event,) = cut.drift_events(d.Source("payments", 0, 0), "avro")
+    assert "cut short" in event.suggested_fix
+    assert "does not write avro" not in event.suggested_fix
+    corrupt = checker.check(payment(three_ds_verified=b"\x02"), PAY)
+    (event,) = corrupt.drift_events(d.Source("payments", 0, 0), "avro")
+    assert "damaged" in event.suggested_fix
+    assert "does not write avro" not in event.suggested_fix

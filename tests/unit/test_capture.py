@@ -144,6 +144,25 @@ def test_check_reports_bad_lines_and_reads_on() -> None:
     assert (code, stderr.getvalue()) == (1, "")
     events = [orjson.loads(line) for line in stdout.getvalue().splitlines()]
     assert [(e["kind"], e["source"]["offset"]) for e in events] == [("undecodable", 900), ("undecodable", 2)]
-    assert "surrogates not allowed" in events[0]["detail"]
+    assert "surrogates not allowed" not in events[0]["detail"]  # orjson's words, for any bad byte
+    assert events[0]["detail"].endswith("a UTF-16 surrogate (U+D800 to U+DFFF), which is not text: invalid UTF-8")
+    assert "does not write json" in events[0]["suggested_fix"]
+    assert events[1]["suggested_fix"].startswith("fix or re-capture this line")  # not the serializer's fault
     assert events[1]["detail"] == "line 3: partition must be an integer from 0 to 2147483647"
     assert events[1]["sample"] == {"size": len(lines[2])}
+
+
+def test_an_envelope_without_payload_says_which_keys_were_expected() -> None:
+    line = b'{"topic": "orders", "partition": 0, "offset": 3, "payload_b64": "e30=", "jane@example.com": 1}'
+    message = parse_line(line, 4)
+    assert message is not None
+    assert (message.topic, message.offset) == ("orders", 3)
+    assert message.problem == (
+        'line 4: a kcat -J envelope needs "payload" (a string, null for a tombstone; "payload_encoding": '
+        '"base64" for binary) with topic, partition, offset, ts, key, headers; this line has offset, partition, '
+        "payload_b64, topic and 1 more"
+    )
+    raw = parse_line(b'{"topic": "t", "offset": 1, "name": "x"}', 1)  # not all of kcat's keys: a raw payload
+    assert raw is not None
+    assert raw.problem is None
+    assert raw.topic is None

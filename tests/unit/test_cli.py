@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import re
 import shlex
 import subprocess
 import sys
@@ -220,3 +221,100 @@ def test_pipefail_pipeline_through_head_sees_drift(spec_factory: SpecFactory, tm
     done = subprocess.run(["bash", "-c", script], capture_output=True, timeout=120, check=False)
     assert done.returncode == 1, done.stderr.decode()
     assert b"Traceback" not in done.stderr
+
+
+def test_check_raw_payloads_of_a_header_typed_topic_with_event_type_and_version(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    raw = orjson.dumps(valid_order(version=1)) + b"\n"
+    # Without them every raw line is unknown_event_type (nothing is validated).
+    code, out, err = cli(["check", "--spec", spec, "--topic", "orders", "--format", "jsonl"], raw + raw)
+    assert [orjson.loads(line)["kind"] for line in out.splitlines()] == ["unknown_event_type"] * 2
+    assert err == (  # said once, not per line
+        "stream-sentinel: note: topic 'orders' reads the event type from header 'event-type', which raw payload "
+        "lines lack: give --event-type (one of OrderCreated)\n"
+    )
+    code, out, err = cli(["check", "--spec", spec, "--topic", "orders", "--event-type", "OrderCreated"], raw)
+    assert (code, err) == (1, "")  # undeclared: checked against the newest (v2), passes the older v1
+    assert "unknown_event_type" not in out
+    assert "version_lag" in out
+    args = ["check", "--spec", spec, "--topic", "orders", "--event-type", "OrderCreated", "--version", "1"]
+    code, out, err = cli(args, raw)
+    assert (code, err) == (0, "")
+    assert out.startswith("1 messages, 0 with drift")
+    # An envelope's own header wins over the flag; one lacking it gets the flag's value.
+    both = envelope(valid_order(version=1), 0, ["event-type", "OrderCreated", "schema-version", "2"])
+    code, out, _ = cli([*args, "--format", "jsonl"], both + b"\n" + envelope(valid_order(version=1), 1))
+    assert [(e["source"]["offset"], e["schema"]["version"]) for e in map(orjson.loads, out.splitlines())] == [(0, 2)]
+
+
+def test_check_event_type_and_version_are_validated_against_the_catalog(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    base = ["check", "--spec", spec]
+    cases = {
+        ("--topic", "orders", "--event-type", "Nope"): "known: OrderCreated",
+        ("--topic", "orders", "--event-type", "OrderCreated", "--version", "7"): "(known: 1, 2)",
+        ("--topic", "orders", "--version", "1"): "--version needs --event-type",
+        ("--event-type", "OrderCreated"): "give --topic",
+        ("--topic", "typed", "--event-type", "Ping"): "reads the event type from field /type",
+        ("--topic", "profiles", "--event-type", "Other"): "no such event type",
+        ("--topic", "profiles", "--version", "1"): "declares no version",
+    }
+    for extra, needle in cases.items():
+        code, _, err = cli([*base, *extra], b"{}\n")
+        assert code == 2, extra
+        assert needle in err, (extra, err)
+        assert err.count("\n") == 1
+
+
+def test_usage_errors_name_the_subcommand_once_and_show_its_usage(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    code, _, err = cli(["check", "--spec", spec, "--bogus", "-"])
+    assert code == 2
+    assert err.startswith("stream-sentinel: check: unrecognized arguments: --bogus; usage: stream-sentinel check [-h]")
+    assert "[--event-type NAME]" in err
+    assert err.count("\n") == 1
+    code, _, err = cli(["diff", "--format", "yaml"])
+    assert code == 2
+    assert err.startswith("stream-sentinel: diff: argument --format: invalid choice: 'yaml'")
+    assert "; usage: stream-sentinel diff [-h]" in err
+    code, _, err = cli(["frobnicate"])
+    assert code == 2
+    assert err.startswith("stream-sentinel: argument COMMAND: invalid choice: 'frobnicate'")
+    assert "stream-sentinel: stream-sentinel" not in err
+
+
+def test_help_texts_for_spec_kinds_and_diff_format_and_the_spec_default(monkeypatch: Any) -> None:
+    assert "requirement and compatibility mode" in " ".join(cli(["spec", "--help"])[1].split())
+    assert "severity" in cli(["kinds", "--help"])[1]
+    diff_help = " ".join(cli(["diff", "--help"])[1].split())
+    assert "markdown (a PR comment)" in diff_help
+    assert "github (::error/::warning" in diff_help
+    monkeypatch.delenv("SENTINEL_SPEC_DIR", raising=False)
+    for command in ("check", "replay", "spec", "diff", "demo"):
+        text = " ".join(cli([command, "--help"])[1].split())
+        assert "spec/events; $SENTINEL_SPEC_DIR overrides it" in text, command
+    monkeypatch.setenv("SENTINEL_SPEC_DIR", "/contracts")
+    for command in ("check", "replay", "spec", "diff", "demo"):
+        text = " ".join(cli([command, "--help"])[1].split())
+        assert "/contracts, from $SENTINEL_SPEC_DIR" in text, command
+
+
+def test_kinds_prints_each_kinds_severity_as_the_readme_documents() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = dict(re.findall(r"^\| `([a-z_]+)` \| ((?:breaking|warning|info)(?: / info)?) \|", readme, re.M))
+    code, out, _ = cli(["kinds"])
+    assert code == 0
+    printed = {line.split()[0]: " ".join(line.split()[1:4]) for line in out.splitlines()}
+    assert set(printed) == set(d.KINDS) == set(documented)
+    for kind, severity in documented.items():
+        assert printed[kind].startswith(severity), kind
+
+
+def test_whole_message_path_is_words_in_the_table_and_empty_in_json(spec_factory: SpecFactory) -> None:
+    spec = str(spec_factory(None))
+    line = envelope(valid_order(), 0, [])  # no event type: a finding about the whole message
+    _, table, _ = cli(["check", "--spec", spec], line)
+    (row,) = [r.split() for r in table.splitlines() if r.startswith("warning")]
+    assert row[1:5] == ["unknown_event_type", "-", "orders/?", "(message)"]
+    _, report, _ = cli(["check", "--spec", spec, "--format", "json"], line)
+    assert orjson.loads(report)["fingerprints"][0]["path"] == ""

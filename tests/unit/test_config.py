@@ -820,3 +820,18 @@ def test_config_file_alias_bomb_is_refused_not_expanded(tmp_path: Path) -> None:
     config = write(tmp_path, "bomb.yaml", "\n".join(lines) + "\n")
     message = load_error(config)
     assert message.startswith(f"{config}: line 2: not valid YAML: aliases (*name) are not allowed")
+
+
+def test_json_log_lines_carry_rfc3339_utc_timestamps_with_milliseconds() -> None:
+    import json
+    import logging
+    import re
+
+    from stream_sentinel.worker.run import JsonFormatter
+
+    record = logging.LogRecord("sentinel", logging.INFO, __file__, 1, "started", None, None)
+    record.created = 1_764_918_641.1234  # 2025-12-05T07:10:41.123Z
+    entry = json.loads(JsonFormatter().format(record))
+    assert entry["ts"] == "2025-12-05T07:10:41.123Z"
+    record.created = 1_764_918_641.0
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.000Z", json.loads(JsonFormatter().format(record))["ts"])

@@ -86,3 +86,37 @@ def test_pointer_resolve_and_generalize() -> None:
     assert jp.generalize(("a", 0, "b")) == "/a/*/b"
     with pytest.raises(ValueError, match="must be empty or start"):
         jp.parse("a")
+
+
+def test_describe_names_the_actual_type_once() -> None:
+    array = d.Violation(d.CONSTRAINT, d.BREAKING, "/items", "/items", "at most 3 items", "array", "array of 5 items")
+    assert d.describe(array, "OrderCreated", 2) == (
+        "OrderCreated v2: value at /items must be at most 3 items; got array of 5 items"
+    )
+    text = d.Violation(d.CONSTRAINT, d.BREAKING, "/s", "/s", "one of a", "string", '"b"')
+    assert d.describe(text, "E", 1).endswith('got string "b"')
+
+
+def test_the_whole_message_is_shown_in_words_in_tables_and_stays_empty_in_json() -> None:
+    assert d.shown_path("") == "(message)"
+    assert d.shown_path("/a") == "/a"
+
+
+@pytest.mark.parametrize(
+    ("payload", "words", "fix"),
+    [
+        (b'{"a": 1', "the JSON text ends early (line 1, column 8): the payload is cut short", "cut short"),
+        (b'"\\ud800"', "a \\u escape is half of a UTF-16 surrogate pair", "does not write json"),
+        (b'"\xff"', "byte 1 is not valid UTF-8 (JSON text must be UTF-8)", "does not write json"),
+        (b"<xml/>", "not valid JSON: unexpected character", "does not write json"),
+    ],
+)
+def test_undecodable_json_is_explained_in_the_users_words(engine: Engine, payload: bytes, words: str, fix: str) -> None:
+    checker = engine.checker("orders")
+    assert checker is not None
+    (violation,) = checker.check(payload, ORDER_HEADERS).violations
+    assert violation.kind == d.UNDECODABLE
+    assert violation.detail is not None
+    assert words in violation.detail
+    assert "surrogates not allowed" not in violation.detail
+    assert fix in d.suggest_fix(violation, "OrderCreated", "json")

@@ -248,3 +248,12 @@ def test_confluent_avro_and_json(engine: Engine) -> None:
     bad = only(check(engine, "stock", stock))
     assert (bad.kind, bad.path) == (d.TYPE_MISMATCH, "/delta")
     assert check(engine, "stock", stock.replace(b'"1"', b"1")).ok
+
+
+def test_unknown_version_and_event_type_report_the_type_the_message_used(engine: Engine) -> None:
+    from_field = only(check(engine, "typed", {"type": "Ping", "v": 3}))
+    assert (from_field.kind, from_field.actual_type, from_field.actual_value) == (d.UNKNOWN_VERSION, "integer", "3")
+    from_header = only(check(engine, "orders", valid_order(), [*ORDER_HEADERS, ("schema-version", b"9")]))
+    assert (from_header.actual_type, from_header.actual_value) == ("string", "9")
+    assert only(check(engine, "typed", {"type": 7})).actual_type == "integer"
+    assert only(check(engine, "typed", {"type": "Pong"})).actual_type == "string"
