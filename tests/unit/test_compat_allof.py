@@ -104,7 +104,7 @@ class _Schemas:
     def same_conjunction(self, schema: dict[str, Any]) -> None:
         """The allOf with a branch repeated, or ``{}``/``true`` added: it accepts the same values."""
         branches = schema["allOf"]
-        extra = self.rng.choice((json.loads(json.dumps(self.rng.choice(branches))), {}, True))
+        extra: Any = self.rng.choice((json.loads(json.dumps(self.rng.choice(branches))), {}, True))
         branches.insert(self.rng.randint(0, len(branches)), extra)
 
     def switched(self, schema: dict[str, Any]) -> None:
