@@ -239,9 +239,13 @@ class _Documents:
 
     def __init__(self, documents: Mapping[str, Any]) -> None:
         self.resources: dict[str, tuple[str, Tokens, Any, str]] = {}
+        #: files whose dialect (draft-04/06/07) ignores the keywords beside ``$ref``
+        self.ref_alone: set[str] = set()
         for uri, doc in documents.items():
             file = uri.removeprefix(SPEC_BASE_URI)
             self.resources[uri] = (file, (), doc, uri)
+            if _ref_ignores_siblings(doc):
+                self.ref_alone.add(file)
             for tokens, node, base in _embedded_ids(doc, uri, ()):
                 self.resources.setdefault(base, (file, tokens, node, base))
 
@@ -266,6 +270,24 @@ class _Documents:
                 if found is not None:
                     return found[1], Loc(file, (*root_tokens, *found[0]), base, self)
         raise SpecError(site.file, jp.to_pointer((*site.tokens, "$ref")), f"$ref {reference!r} cannot be followed")
+
+
+_REF_ALONE_DIALECTS = re.compile(r"^https?://json-schema\.org/draft-0[3-7]/schema#?$")
+
+
+def _ref_ignores_siblings(doc: Any) -> bool:
+    """Whether ``doc`` is draft-04/06/07, where a ``$ref`` makes every keyword beside it ignored."""
+    dialect = doc.get("$schema") if isinstance(doc, dict) else None
+    return isinstance(dialect, str) and _REF_ALONE_DIALECTS.match(dialect) is not None
+
+
+def _beside_ref_kept(key: str) -> bool:
+    """Keywords kept beside a draft-04/06/07 ``$ref``.
+
+    The reference, the dialect, and ``x-`` annotations, which the sentinel reads in every
+    dialect (``x-pii`` is never dropped).
+    """
+    return key in ("$ref", "$schema") or key.startswith("x-")
 
 
 def _embedded_ids(node: Any, base: str, tokens: Tokens) -> Iterator[tuple[Tokens, Any, str]]:
@@ -328,6 +350,8 @@ def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
             break
         if not isinstance(raw, dict):
             break
+        if isinstance(raw.get("$ref"), str) and site.file in docs.ref_alone:
+            raw = {k: v for k, v in raw.items() if _beside_ref_kept(k)}
         ident = raw.get("$id")
         if isinstance(ident, str) and site.tokens:
             site = Loc(site.file, site.tokens, urljoin(site.base, ident), site.docs)
