@@ -553,3 +553,33 @@ def test_catalog_default_dialect_is_checked_and_applied(tmp_path: Path) -> None:
     checker = engine.checker("t")
     assert checker is not None
     assert not checker.check(b'["a", "b"]', None).ok
+
+
+def test_redaction_ignores_keywords_beside_ref_in_draft07(tmp_path: Path) -> None:
+    """A field only an ignored sibling of $ref documents is undocumented (draft-07) and not echoed;
+    an x-pii there still hides the value. From 2019-09 the sibling documents it."""
+    schema = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"a": {"$ref": "#/definitions/C", "properties": {"extra": {"type": "string"}}}},
+        "definitions": {"C": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    payload = b'{"a": {"n": 1, "extra": "jane@example.com"}}'
+    cases = (
+        (schema, "[UNDOCUMENTED string]"),
+        ({"$schema": "https://json-schema.org/draft/2019-09/schema", **schema}, "jane@example.com"),
+    )
+    for number, (document, shown) in enumerate(cases):
+        engine = Engine(load_catalog(_dialect_spec(tmp_path / str(number), document)))
+        checker = engine.checker("t")
+        assert checker is not None
+        assert checker.check(payload, None).sample()["a"] == {"n": 1, "extra": shown}
+    pii = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"a": {"$ref": "#/definitions/O", "properties": {"name": {"x-pii": True}}}},
+        "definitions": {"O": {"type": "object"}},
+    }
+    checker = Engine(load_catalog(_dialect_spec(tmp_path / "pii", pii))).checker("t")
+    assert checker is not None
+    assert b"jane" not in json.dumps(checker.check(b'{"a": {"name": "jane"}}', None).sample()).encode()
