@@ -327,9 +327,13 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
     json_docs, avro_docs = _read_schema_files(root)
     dialect = default_dialect or raw.get("default_dialect", DEFAULT_DIALECT)
     json_docs = {ref: _with_dialect(ref, doc, dialect) for ref, doc in json_docs.items()}
+    # Each schema against its meta-schema first: the $ref registry's crawl assumes well-formed
+    # schemas (array-form items holding a number crashed it).
+    for ref, doc in json_docs.items():
+        _check_meta_schema(ref, doc)
     registry = _build_registry(json_docs)
     for ref, doc in json_docs.items():
-        _check_json_schema(ref, doc, registry)
+        _check_json_refs(ref, doc, registry)
         _check_json_annotations(ref, doc)
     for ref, doc in avro_docs.items():
         _check_avro_document(ref, doc)
@@ -523,7 +527,9 @@ def _build_registry(json_docs: Mapping[str, Any]) -> referencing.Registry[Any]:
         raise SpecError("?", "", f"cannot determine the JSON Schema dialect: {exc}") from exc
 
 
-def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) -> None:
+def _check_meta_schema(ref: str, doc: Any) -> None:
+    if not isinstance(doc, dict | bool):
+        raise SpecError(ref, "", "a JSON Schema must be an object or a boolean")
     dialect = doc.get("$schema", DRAFT_2020_12) if isinstance(doc, dict) else DRAFT_2020_12
     cls = _DIALECTS.get(dialect.rstrip("#").replace("http://", "https://") if isinstance(dialect, str) else "")
     if cls is None:
@@ -537,6 +543,9 @@ def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) 
         raise SpecError(ref, "", "schema nested too deeply to check") from None
     if error is not None:
         raise SpecError(ref, jp.to_pointer(error.absolute_path), error.message)
+
+
+def _check_json_refs(ref: str, doc: Any, registry: referencing.Registry[Any]) -> None:
     for pointer, base, reference in _iter_refs(doc, uri_for(ref), ()):
         try:
             registry.resolver(base_uri=base).lookup(reference)

@@ -479,3 +479,21 @@ def test_catalog_default_dialect_decides_and_dialect_option_is_for_files(tmp_pat
     # a file inside that catalog is read with the catalog's default
     code, _, err = cli([str(tmp_path / "old" / "e.schema.json"), str(tmp_path / "new" / "e.schema.json")])
     assert (code, err) == (EXIT_DIFF_BREAKING, ""), err
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        ({"$schema": 5}, "#/$schema: unsupported dialect 5"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#", "items": [1]}, "#/items/0: 1 is not of type"),
+        ({"items": [{"type": "string"}], "additionalItems": [1]}, "#/additionalItems: [1] is not of type"),
+        ({"$schema": "http://json-schema.org/draft-04/schema#", "dependencies": {"a": 5}}, "#/dependencies/a: "),
+    ],
+)
+def test_malformed_schema_is_a_one_line_load_error(tmp_path: Path, schema: dict[str, object], where: str) -> None:
+    """Checked against its meta-schema before the $ref crawl, which crashed on these."""
+    path = _schema(tmp_path / "bad.json", schema)
+    code, out, err = cli([path, path])
+    assert (code, out) == (EXIT_USAGE, "")
+    assert f"old {path}{where}" in err, err
+    assert err.count("\n") == 1
