@@ -1379,13 +1379,17 @@ class JsonDiff:
             elif keyword in old_kws:
                 self._combinator_removed(old, new, keyword)
 
-    def _branch_nodes(self, node: Node, keyword: str, dropped: list[Node] | None = None) -> list[Node]:
+    def _branch_nodes(
+        self, node: Node, keyword: str, dropped: list[Node] | None = None, *, keep_empty: bool = False
+    ) -> list[Node]:
         """The branches of a combinator; of an ``allOf``, only those that change what it accepts.
 
         ``allOf`` is a conjunction, so a branch accepting everything (``true``, ``{}``) and a
         branch written twice (same text, so it resolves alike) add nothing, not even under
         ``unevaluated*`` (an empty branch evaluates nothing, a copy what the first evaluates).
         Not so for ``anyOf`` (``{}`` accepts everything) and ``oneOf`` (a copy matches twice).
+        ``keep_empty`` (under ``unevaluated*``, where a branch count is not judged by pairing
+        empty branches) keeps the empty ones, so branches still pair one to one as written.
         """
         raws = node.get(keyword) or []
         branches: list[Node] = []
@@ -1394,7 +1398,8 @@ class JsonDiff:
             branch = replace(self.child(node, keyword, i), outer=(node, keyword, i))
             if keyword == "allOf":
                 text = _canonical(raws[i])
-                if text in seen or (trivial(branch) and not any(k.startswith("x-") for k in branch.keywords)):
+                empty = not keep_empty and trivial(branch) and not any(k.startswith("x-") for k in branch.keywords)
+                if text in seen or empty:
                     if dropped is not None:
                         dropped.append(branch)
                     continue
@@ -1404,11 +1409,16 @@ class JsonDiff:
 
     def _branches(self, old: Node, new: Node, old_kw: str, new_kw: str) -> None:
         """Same or switched combinator: pair branches up as the registry does (maximum matching)."""
+        # An unevaluated* keyword here or around sees what the branches evaluate: a branch more
+        # or less, or another combinator (anyOf counts only the branches that pass), changes what
+        # it accepts in ways the pairing below does not see, so neither direction is proven.
+        unproven = _unevaluated_around(old, new)
+        note = " (unevaluated* sees what the branches evaluate)" if unproven else ""
         old_dropped: list[Node] = []
         new_dropped: list[Node] = []
-        old_branches = self._branch_nodes(old, old_kw, old_dropped)
-        new_branches = self._branch_nodes(new, new_kw, new_dropped)
-        if old_kw == new_kw == "allOf" and len(old_branches) != len(new_branches):
+        old_branches = self._branch_nodes(old, old_kw, old_dropped, keep_empty=unproven)
+        new_branches = self._branch_nodes(new, new_kw, new_dropped, keep_empty=unproven)
+        if old_kw == new_kw == "allOf" and len(old_branches) != len(new_branches) and not unproven:
             # allOf [X...] is allOf [X..., {}]: with the shorter side padded by empty branches
             # (those it dropped first, where they are written) a one-to-one pairing may prove
             # what the branch count cannot, e.g. a branch that accepts everything old data held.
@@ -1419,11 +1429,6 @@ class JsonDiff:
             grew = len(new_branches) > len(old_branches)
             if (_matching(padded, all_backward) >= size) if grew else (_matching(padded, all_forward) >= size):
                 old_branches, new_branches = old_padded, new_padded
-        # An unevaluated* keyword here or around sees what the branches evaluate: a branch more
-        # or less, or another combinator (anyOf counts only the branches that pass), changes what
-        # it accepts in ways the pairing below does not see, so neither direction is proven.
-        unproven = _unevaluated_around(old, new)
-        note = " (unevaluated* sees what the branches evaluate)" if unproven else ""
         pairs = {(i, j): self.sub(o, n) for i, o in enumerate(old_branches) for j, n in enumerate(new_branches)}
         if old_kw != new_kw and "oneOf" not in (old_kw, new_kw):
             self._switched(old, new, (old_kw, new_kw), pairs, unproven, note)
