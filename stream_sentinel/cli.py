@@ -28,7 +28,7 @@ from stream_sentinel.core import drift as d
 from stream_sentinel.core.capture import problem_outcome, read_capture
 from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
 from stream_sentinel.core.report import DriftReport
-from stream_sentinel.core.spec import COMPATIBILITY_MODES
+from stream_sentinel.core.spec import COMPATIBILITY_MODES, DEFAULT_DIALECT, DIALECT_URIS
 from stream_sentinel.core.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
 from stream_sentinel.replay import cli as replay_cli
 
@@ -206,6 +206,12 @@ def _build_parser(stdout: TextIO) -> _Parser:
         type=str.upper,
         choices=COMPATIBILITY_MODES,
         help="mode for every comparison (default: each event type's from the catalog; BACKWARD for two files)",
+    )
+    diff.add_argument(
+        "--dialect",
+        choices=tuple(DIALECT_URIS),
+        help="JSON Schema dialect of a schema FILE without $schema (default: its catalog's default_dialect, "
+        f"else {DEFAULT_DIALECT}); spec dirs use their catalog's",
     )
     diff.add_argument(
         "--format",

@@ -94,6 +94,9 @@ def run_diff(args: argparse.Namespace, stdout: TextIO) -> int:
 
 def _compare(args: argparse.Namespace) -> Outcome:
     mode = args.mode
+    dialect: str | None = getattr(args, "dialect", None)
+    if dialect is not None and (args.against is not None or (args.old is not None and Path(args.old).is_dir())):
+        raise UsageError("diff: --dialect is for schema files; a spec dir's catalog.yaml sets default_dialect")
     if args.against is not None:
         if args.old is not None:
             raise UsageError("diff: give either OLD NEW or --against GIT_REF, not both")
@@ -124,8 +127,8 @@ def _compare(args: argparse.Namespace) -> Outcome:
         return Outcome(str(old_path), str(new_path), mode, changes, old_path, new_path, args.fail_on)
     if old_path.is_dir() or new_path.is_dir():
         raise UsageError("diff: OLD and NEW must both be schema files or both be spec dirs")
-    old_source, old_root = load_file(old_path, "old")
-    new_source, new_root = load_file(new_path, "new")
+    old_source, old_root = load_file(old_path, "old", dialect)
+    new_source, new_root = load_file(new_path, "new", dialect)
     changes = compat.compare_schemas(old_source, new_source, mode or compat.DEFAULT_MODE)
     # ``mode`` in the JSON output is the override, as for catalogs; each change names its own.
     return Outcome(str(old_path), str(new_path), mode, changes, old_root, new_root, args.fail_on)
@@ -143,8 +146,12 @@ def _side(side: str, locate: Callable[[str], str]) -> Iterator[None]:
         raise SpecError(f"{side} {locate(exc.file)}", exc.pointer, exc.cause) from exc
 
 
-def load_file(path: Path, side: str = "new") -> tuple[compat.SchemaSource, Path]:
-    """A schema file as a ``SchemaSource`` and the dir its spec-relative name is relative to."""
+def load_file(path: Path, side: str = "new", dialect: str | None = None) -> tuple[compat.SchemaSource, Path]:
+    """A schema file as a ``SchemaSource`` and the dir its spec-relative name is relative to.
+
+    ``dialect`` (``--dialect``) is the dialect of a schema without ``$schema``; without it, the
+    catalog's ``default_dialect`` (or the loader's default) decides.
+    """
     if path.suffix not in _SUFFIXES:
         raise UsageError(f"diff: {path}: schema files end in .json (JSON Schema) or .avsc (Avro)")
     resolved = path.resolve()
@@ -155,10 +162,10 @@ def load_file(path: Path, side: str = "new") -> tuple[compat.SchemaSource, Path]
         for _ in ref.split("/")[1:]:
             shown_root = shown_root.parent
         with _side(side, lambda file: (shown_root / file).as_posix()):
-            catalog = load_catalog(parent)
+            catalog = load_catalog(parent, dialect)
         return compat.source_of(catalog, ref, _references(catalog, ref)), shown_root
     with _side(side, lambda file: str(path) if file == path.name else file):
-        catalog = _lone_catalog(path)
+        catalog = _lone_catalog(path, dialect)
     return compat.source_of(catalog, path.name), path.parent
 
 
@@ -170,7 +177,7 @@ def _references(catalog: Catalog, ref: str) -> tuple[str, ...] | None:
     return None
 
 
-def _lone_catalog(path: Path) -> Catalog:
+def _lone_catalog(path: Path, dialect: str | None = None) -> Catalog:
     """Load one schema file through the catalog loader, as a catalog of its own.
 
     The loader is the one place that knows how to check a schema (dialect, meta-schema, every
@@ -194,7 +201,7 @@ def _lone_catalog(path: Path) -> Catalog:
             },
         }
         (root / CATALOG_FILE).write_text(yaml.safe_dump(catalog), encoding="utf-8")
-        return load_catalog(root)
+        return load_catalog(root, dialect)
 
 
 def extract_at_ref(spec: Path, ref: str, into: Path) -> Path | None:

@@ -19,6 +19,7 @@ version never echoes what a newer one marks, or the reverse.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
@@ -150,6 +151,11 @@ class JsonSchemaIndex:
         self._privacy_chars = 0  # characters of the names in the keys of _privacy
         self._peers: list[JsonSchemaIndex] = []
         self._opaque = _Shape(self, [], [], opaque=True)
+        # draft-04/06/07 ignore the keywords beside a $ref: such a node documents nothing beside
+        # its $ref. Its view keeps x- annotations, and the ignored keywords under _IGNORED where
+        # only the x-pii search looks (an x-pii there still makes the location sensitive). Views
+        # are kept here so their identity, which shapes are cached by, stays stable.
+        self._ref_views: dict[int, dict[str, Any]] = {}
 
     def link_versions(self, peers: Iterable[JsonSchemaIndex]) -> None:
         """Count the ``x-pii`` marks of the event type's other versions at every location.
@@ -294,8 +300,15 @@ class JsonSchemaIndex:
             if not isinstance(node, dict) or id(node) in seen:
                 continue
             seen.add(id(node))
-            out.append((node, resolver))
             ref = node.get("$ref")
+            if isinstance(ref, str) and _ref_ignores_siblings(resolver):
+                view = self._ref_views.get(id(node))
+                if view is None:
+                    view = {k: v for k, v in node.items() if k == "$ref" or k.startswith("x-")}
+                    view[_IGNORED] = {k: v for k, v in node.items() if k not in view}
+                    self._ref_views[id(node)] = view
+                node = view
+            out.append((node, resolver))
             if isinstance(ref, str):
                 try:
                     resolved = resolver.lookup(ref)
@@ -441,6 +454,20 @@ def _declared_types(nodes: list[tuple[dict[str, Any], Any]]) -> frozenset[str] |
     if found is not None and "number" in found:
         found.add("integer")
     return None if found is None else frozenset(found)
+
+
+_IGNORED: Final = "x-sentinel-ignored-beside-ref"
+_REF_ALONE_DIALECTS: Final = re.compile(r"^https?://json-schema\.org/draft-0[3-7]/schema#?$")
+
+
+def _ref_ignores_siblings(resolver: Any) -> bool:
+    """Whether ``resolver``'s document is draft-04/06/07, where keywords beside ``$ref`` are ignored."""
+    try:
+        root = resolver.lookup("").contents
+    except referencing.exceptions.Unresolvable:
+        return False
+    dialect = root.get("$schema") if isinstance(root, dict) else None
+    return isinstance(dialect, str) and _REF_ALONE_DIALECTS.match(dialect) is not None
 
 
 def _subtree_has_pii(nodes: list[tuple[dict[str, Any], Any]]) -> bool:

@@ -239,9 +239,13 @@ class _Documents:
 
     def __init__(self, documents: Mapping[str, Any]) -> None:
         self.resources: dict[str, tuple[str, Tokens, Any, str]] = {}
+        #: files whose dialect (draft-04/06/07) ignores the keywords beside ``$ref``
+        self.ref_alone: set[str] = set()
         for uri, doc in documents.items():
             file = uri.removeprefix(SPEC_BASE_URI)
             self.resources[uri] = (file, (), doc, uri)
+            if _ref_ignores_siblings(doc):
+                self.ref_alone.add(file)
             for tokens, node, base in _embedded_ids(doc, uri, ()):
                 self.resources.setdefault(base, (file, tokens, node, base))
 
@@ -266,6 +270,24 @@ class _Documents:
                 if found is not None:
                     return found[1], Loc(file, (*root_tokens, *found[0]), base, self)
         raise SpecError(site.file, jp.to_pointer((*site.tokens, "$ref")), f"$ref {reference!r} cannot be followed")
+
+
+_REF_ALONE_DIALECTS = re.compile(r"^https?://json-schema\.org/draft-0[3-7]/schema#?$")
+
+
+def _ref_ignores_siblings(doc: Any) -> bool:
+    """Whether ``doc`` is draft-04/06/07, where a ``$ref`` makes every keyword beside it ignored."""
+    dialect = doc.get("$schema") if isinstance(doc, dict) else None
+    return isinstance(dialect, str) and _REF_ALONE_DIALECTS.match(dialect) is not None
+
+
+def _beside_ref_kept(key: str) -> bool:
+    """Keywords kept beside a draft-04/06/07 ``$ref``.
+
+    The reference, the dialect, and ``x-`` annotations, which the sentinel reads in every
+    dialect (``x-pii`` is never dropped).
+    """
+    return key in ("$ref", "$schema") or key.startswith("x-")
 
 
 def _embedded_ids(node: Any, base: str, tokens: Tokens) -> Iterator[tuple[Tokens, Any, str]]:
@@ -328,6 +350,8 @@ def node_at(docs: _Documents, raw: Any, loc: Loc) -> Node:
             break
         if not isinstance(raw, dict):
             break
+        if isinstance(raw.get("$ref"), str) and site.file in docs.ref_alone:
+            raw = {k: v for k, v in raw.items() if _beside_ref_kept(k)}
         ident = raw.get("$id")
         if isinstance(ident, str) and site.tokens:
             site = Loc(site.file, site.tokens, urljoin(site.base, ident), site.docs)
@@ -1355,26 +1379,68 @@ class JsonDiff:
             elif keyword in old_kws:
                 self._combinator_removed(old, new, keyword)
 
-    def _branch_nodes(self, node: Node, keyword: str) -> list[Node]:
-        return [
-            replace(self.child(node, keyword, i), outer=(node, keyword, i)) for i in range(len(node.get(keyword) or []))
-        ]
+    def _branch_nodes(
+        self, node: Node, keyword: str, dropped: list[Node] | None = None, *, keep_empty: bool = False
+    ) -> list[Node]:
+        """The branches of a combinator; of an ``allOf``, only those that change what it accepts.
+
+        ``allOf`` is a conjunction, so a branch accepting everything (``true``, ``{}``) and a
+        branch written twice (same text, so it resolves alike) add nothing, not even under
+        ``unevaluated*`` (an empty branch evaluates nothing, a copy what the first evaluates).
+        Not so for ``anyOf`` (``{}`` accepts everything) and ``oneOf`` (a copy matches twice).
+        ``keep_empty`` (under ``unevaluated*``, where a branch count is not judged by pairing
+        empty branches) keeps the empty ones, so branches still pair one to one as written.
+        """
+        raws = node.get(keyword) or []
+        branches: list[Node] = []
+        seen: set[str] = set()
+        for i in range(len(raws)):
+            branch = replace(self.child(node, keyword, i), outer=(node, keyword, i))
+            if keyword == "allOf":
+                text = _canonical(raws[i])
+                empty = not keep_empty and trivial(branch) and not any(k.startswith("x-") for k in branch.keywords)
+                if text in seen or empty:
+                    if dropped is not None:
+                        dropped.append(branch)
+                    continue
+                seen.add(text)
+            branches.append(branch)
+        return branches
 
     def _branches(self, old: Node, new: Node, old_kw: str, new_kw: str) -> None:
         """Same or switched combinator: pair branches up as the registry does (maximum matching)."""
-        old_branches, new_branches = self._branch_nodes(old, old_kw), self._branch_nodes(new, new_kw)
         # An unevaluated* keyword here or around sees what the branches evaluate: a branch more
         # or less, or another combinator (anyOf counts only the branches that pass), changes what
         # it accepts in ways the pairing below does not see, so neither direction is proven.
         unproven = _unevaluated_around(old, new)
         note = " (unevaluated* sees what the branches evaluate)" if unproven else ""
+        old_dropped: list[Node] = []
+        new_dropped: list[Node] = []
+        old_branches = self._branch_nodes(old, old_kw, old_dropped, keep_empty=unproven)
+        new_branches = self._branch_nodes(new, new_kw, new_dropped, keep_empty=unproven)
+        if old_kw == new_kw == "allOf" and len(old_branches) != len(new_branches) and not unproven:
+            # allOf [X...] is allOf [X..., {}]: with the shorter side padded by empty branches
+            # (those it dropped first, where they are written) a one-to-one pairing may prove
+            # what the branch count cannot, e.g. a branch that accepts everything old data held.
+            old_padded = self._padded(old, old_branches, old_dropped, len(new_branches))
+            new_padded = self._padded(new, new_branches, new_dropped, len(old_branches))
+            padded = {(i, j): self.sub(o, n) for i, o in enumerate(old_padded) for j, n in enumerate(new_padded)}
+            size = len(old_padded)
+            grew = len(new_branches) > len(old_branches)
+            if (_matching(padded, all_backward) >= size) if grew else (_matching(padded, all_forward) >= size):
+                old_branches, new_branches = old_padded, new_padded
+        pairs = {(i, j): self.sub(o, n) for i, o in enumerate(old_branches) for j, n in enumerate(new_branches)}
+        if old_kw != new_kw and "oneOf" not in (old_kw, new_kw):
+            self._switched(old, new, (old_kw, new_kw), pairs, unproven, note)
+            for i, j in _report_pairs(pairs):
+                self.sink.extend(pairs[i, j])
+            return
         if old_kw != new_kw:
             singles = (len(old_branches) == 1, len(new_branches) == 1)
             backward = _criterion_ok(old_kw, new_kw, *singles) and not unproven
             forward = _criterion_ok(new_kw, old_kw, singles[1], singles[0]) and not unproven
             kind = "combined_type_extended" if backward else "combined_type_changed"
             self._emit(kind, old, new, new_kw, f"{old_kw} -> {new_kw}{note}", backward=backward, forward=forward)
-        pairs = {(i, j): self.sub(o, n) for i, o in enumerate(old_branches) for j, n in enumerate(new_branches)}
         size = min(len(old_branches), len(new_branches))
         backward = _matching(pairs, all_backward) >= size
         forward = _matching(pairs, all_forward) >= size
@@ -1411,6 +1477,42 @@ class JsonDiff:
             )
         for i, j in _report_pairs(pairs):
             self.sink.extend(pairs[i, j])
+
+    def _padded(self, node: Node, branches: list[Node], dropped: list[Node], size: int) -> list[Node]:
+        """``branches`` of an allOf made up to ``size`` with empty ones (its dropped ones first)."""
+        pads = [*dropped, *(_true(node.at("allOf"), node.docs) for _ in range(size))]
+        return [*branches, *pads[: max(0, size - len(branches))]]
+
+    def _switched(
+        self,
+        old: Node,
+        new: Node,
+        keywords: tuple[str, str],
+        pairs: Mapping[tuple[int, int], list[Change]],
+        unproven: bool,
+        note: str,
+    ) -> None:
+        """``allOf`` <-> ``anyOf``, judged by what each accepts, not by how many branches.
+
+        Data written under ``allOf: [W...]`` is valid under ``anyOf: [R...]`` if one ``W`` fits in
+        one ``R`` (the conjunction is inside each of its branches, each ``R`` inside the
+        disjunction); data written under ``anyOf: [W...]`` is valid under ``allOf: [R...]`` if every
+        ``W`` fits in every ``R``. Pair verdicts come from comparing the branches one to one.
+        """
+        old_kw, new_kw = keywords
+        sizes = {i for i, _ in pairs}, {j for _, j in pairs}
+
+        def holds(writer: str, fits: set[tuple[int, int]], writers: set[int], readers: set[int]) -> bool:
+            if writer == "allOf":  # the reader is anyOf
+                return bool(fits)
+            return all((w, r) in fits for w in writers for r in readers)
+
+        back_fits = {(i, j) for (i, j), changes in pairs.items() if all_backward(changes)}
+        fore_fits = {(j, i) for (i, j), changes in pairs.items() if all_forward(changes)}
+        backward = holds(old_kw, back_fits, sizes[0], sizes[1]) and not unproven
+        forward = holds(new_kw, fore_fits, sizes[1], sizes[0]) and not unproven
+        kind = "combined_type_extended" if backward else "combined_type_changed"
+        self._emit(kind, old, new, new_kw, f"{old_kw} -> {new_kw}{note}", backward=backward, forward=forward)
 
     def _combinator_added(self, old: Node, new: Node, keyword: str) -> None:
         # Distribute: the old schema plus one branch's constraints, per branch.

@@ -73,6 +73,7 @@ CATALOG_SCHEMA: dict[str, Any] = {
     "properties": {
         "catalog": {"const": 1},
         "description": {"type": "string"},
+        "default_dialect": {"enum": ["draft-04", "draft-06", "draft-07", "2019-09", "2020-12"]},
         "defaults": {"type": "object", "additionalProperties": False, "properties": _TOPIC_KEYS},
         "topics": {
             "type": "object",
@@ -153,6 +154,70 @@ _DIALECTS: dict[str, type[jsonschema.protocols.Validator]] = {
     DRAFT_2020_12: jsonschema.Draft202012Validator,
     "https://json-schema.org/draft/2019-09/schema": jsonschema.Draft201909Validator,
     "https://json-schema.org/draft-07/schema": jsonschema.Draft7Validator,
+    "https://json-schema.org/draft-06/schema": jsonschema.Draft6Validator,
+    "https://json-schema.org/draft-04/schema": jsonschema.Draft4Validator,
+}
+#: ``default_dialect`` names -> the ``$schema`` a schema without one is read as. The spelling is
+#: each meta-schema's own ``$id`` (draft-04..07 are ``http://...#``), so validators and the
+#: ``referencing`` library recognise it.
+DIALECT_URIS: dict[str, str] = {
+    "draft-04": "http://json-schema.org/draft-04/schema#",
+    "draft-06": "http://json-schema.org/draft-06/schema#",
+    "draft-07": "http://json-schema.org/draft-07/schema#",
+    "2019-09": "https://json-schema.org/draft/2019-09/schema",
+    "2020-12": DRAFT_2020_12,
+}
+#: The dialect of a JSON Schema without ``$schema`` when the catalog does not set
+#: ``default_dialect``: draft-07, as Confluent's Schema Registry reads such a schema, so a schema
+#: copied from (or registered in) the registry means here what it means to its serializers.
+DEFAULT_DIALECT = "draft-07"
+# Keywords a dialect does not know but another one does: in a schema without ``$schema`` read as
+# that dialect they would be silently ignored, so the loader refuses them and names the fix.
+_FOREIGN_KEYWORDS: dict[str, frozenset[str]] = {
+    "draft-04": frozenset(
+        {
+            "const",
+            "contains",
+            "propertyNames",
+            "if",
+            "then",
+            "else",
+            "prefixItems",
+            "unevaluatedProperties",
+            "unevaluatedItems",
+            "dependentSchemas",
+            "dependentRequired",
+            "minContains",
+            "maxContains",
+        }
+    ),
+    "draft-06": frozenset(
+        {
+            "if",
+            "then",
+            "else",
+            "prefixItems",
+            "unevaluatedProperties",
+            "unevaluatedItems",
+            "dependentSchemas",
+            "dependentRequired",
+            "minContains",
+            "maxContains",
+        }
+    ),
+    "draft-07": frozenset(
+        {
+            "prefixItems",
+            "unevaluatedProperties",
+            "unevaluatedItems",
+            "dependentSchemas",
+            "dependentRequired",
+            "minContains",
+            "maxContains",
+        }
+    ),
+    "2019-09": frozenset({"prefixItems", "dependencies"}),
+    "2020-12": frozenset({"additionalItems", "dependencies"}),
 }
 
 
@@ -241,8 +306,14 @@ def uri_for(ref: str) -> str:
     return SPEC_BASE_URI + ref
 
 
-def load_catalog(root: str | Path) -> Catalog:
-    """Load, check and freeze the catalog under ``root``; raise ``SpecError`` on any problem."""
+def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalog:
+    """Load, check and freeze the catalog under ``root``; raise ``SpecError`` on any problem.
+
+    A JSON Schema without ``$schema`` is read as ``default_dialect`` if given (``diff
+    --dialect``), else as the catalog's ``default_dialect``, else as ``DEFAULT_DIALECT``; the
+    loaded document carries that ``$schema``, so every reader of it (meta-schema check,
+    ``$ref`` registry, validators, redaction, diff) reads the same dialect.
+    """
     root = Path(root)
     catalog_path = root / CATALOG_FILE
     if not root.is_dir():
@@ -254,9 +325,15 @@ def load_catalog(root: str | Path) -> Catalog:
     _check_against(raw, CATALOG_SCHEMA, CATALOG_FILE)
 
     json_docs, avro_docs = _read_schema_files(root)
+    dialect = default_dialect or raw.get("default_dialect", DEFAULT_DIALECT)
+    json_docs = {ref: _with_dialect(ref, doc, dialect) for ref, doc in json_docs.items()}
+    # Each schema against its meta-schema first: the $ref registry's crawl assumes well-formed
+    # schemas (array-form items holding a number crashed it).
+    for ref, doc in json_docs.items():
+        _check_meta_schema(ref, doc)
     registry = _build_registry(json_docs)
     for ref, doc in json_docs.items():
-        _check_json_schema(ref, doc, registry)
+        _check_json_refs(ref, doc, registry)
         _check_json_annotations(ref, doc)
     for ref, doc in avro_docs.items():
         _check_avro_document(ref, doc)
@@ -387,6 +464,51 @@ def _check_against(instance: Any, schema: dict[str, Any], file: str) -> None:
         raise SpecError(file, jp.to_pointer(error.absolute_path), message)
 
 
+def _with_dialect(ref: str, doc: Any, dialect: str) -> Any:
+    """``doc`` with ``$schema`` set to ``dialect`` if it has none.
+
+    Refused if it then uses keywords ``dialect`` does not know (they would be ignored without a word).
+    """
+    if not isinstance(doc, dict) or "$schema" in doc:
+        return doc
+    found = _foreign_keyword(doc, dialect, ())
+    if found is not None:
+        keyword, path = found
+        raise SpecError(
+            ref,
+            jp.to_pointer(path),
+            f"{keyword} is not a {dialect} keyword, and a schema without $schema is read as {dialect} "
+            '(the catalog\'s default_dialect, or diff --dialect): add "$schema" to say which dialect it is',
+        )
+    return {"$schema": DIALECT_URIS[dialect], **doc}
+
+
+def _foreign_keyword(node: Any, dialect: str, path: tuple[str, ...]) -> tuple[str, tuple[str, ...]] | None:
+    """The first keyword (and where) in a schema that ``dialect`` does not know."""
+    stack: list[tuple[Any, tuple[str, ...]]] = [(node, path)]
+    foreign = _FOREIGN_KEYWORDS[dialect]
+    while stack:
+        current, at = stack.pop()
+        if isinstance(current, list):
+            stack.extend((item, (*at, str(i))) for i, item in enumerate(current))
+            continue
+        if not isinstance(current, dict):
+            continue
+        for key, value in current.items():
+            if key in foreign or (key == "items" and isinstance(value, list) and dialect == "2020-12"):
+                shown = "items (array form)" if key == "items" else key
+                return shown, (*at, key)
+            if key in VALUE_KEYWORDS:
+                continue
+            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
+                stack.extend((sub, (*at, key, name)) for name, sub in value.items())
+            elif key in ("dependencies",) and isinstance(value, dict):
+                stack.extend((sub, (*at, key, name)) for name, sub in value.items() if isinstance(sub, dict))
+            elif isinstance(value, dict | list) and key not in ("required", "type"):
+                stack.append((value, (*at, key)))
+    return None
+
+
 def _build_registry(json_docs: Mapping[str, Any]) -> referencing.Registry[Any]:
     resources = []
     for ref, doc in json_docs.items():
@@ -405,7 +527,9 @@ def _build_registry(json_docs: Mapping[str, Any]) -> referencing.Registry[Any]:
         raise SpecError("?", "", f"cannot determine the JSON Schema dialect: {exc}") from exc
 
 
-def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) -> None:
+def _check_meta_schema(ref: str, doc: Any) -> None:
+    if not isinstance(doc, dict | bool):
+        raise SpecError(ref, "", "a JSON Schema must be an object or a boolean")
     dialect = doc.get("$schema", DRAFT_2020_12) if isinstance(doc, dict) else DRAFT_2020_12
     cls = _DIALECTS.get(dialect.rstrip("#").replace("http://", "https://") if isinstance(dialect, str) else "")
     if cls is None:
@@ -419,6 +543,9 @@ def _check_json_schema(ref: str, doc: Any, registry: referencing.Registry[Any]) 
         raise SpecError(ref, "", "schema nested too deeply to check") from None
     if error is not None:
         raise SpecError(ref, jp.to_pointer(error.absolute_path), error.message)
+
+
+def _check_json_refs(ref: str, doc: Any, registry: referencing.Registry[Any]) -> None:
     for pointer, base, reference in _iter_refs(doc, uri_for(ref), ()):
         try:
             registry.resolver(base_uri=base).lookup(reference)

@@ -90,11 +90,29 @@ class _Schemas:
         if self.rng.random() < 0.5:
             return old, self.top()
         new = json.loads(json.dumps(old))
-        if "allOf" in new and self.rng.random() < 0.5:
+        roll = self.rng.random()
+        if "allOf" in new and roll < 0.2:
             del new["allOf"]
+        elif "allOf" in new and roll < 0.5:
+            self.same_conjunction(new)
+        elif "allOf" in new and roll < 0.7:
+            self.switched(new)
         else:
             new["allOf"] = [self.branch(1)]
         return old, new
+
+    def same_conjunction(self, schema: dict[str, Any]) -> None:
+        """The allOf with a branch repeated, or ``{}``/``true`` added: it accepts the same values."""
+        branches = schema["allOf"]
+        extra: Any = self.rng.choice((json.loads(json.dumps(self.rng.choice(branches))), {}, True))
+        branches.insert(self.rng.randint(0, len(branches)), extra)
+
+    def switched(self, schema: dict[str, Any]) -> None:
+        """The allOf turned into an anyOf of some of its branches (wider), and/or of other ones."""
+        branches = schema.pop("allOf")
+        kept = self.rng.sample(branches, self.rng.randint(0, len(branches)))
+        kept += [self.branch(1) for _ in range(self.rng.randint(0 if kept else 1, 2))]
+        schema["anyOf"] = kept
 
     def branch(self, depth: int) -> dict[str, Any]:
         """A schema for an allOf branch of ``top``'s kind."""
@@ -124,7 +142,49 @@ def test_no_missed_break_around_allof_and_unevaluated_properties(seed: int) -> N
         assert not missed, (json.dumps(old), json.dumps(new), missed[:2])
 
 
+@pytest.mark.parametrize("seed", range(4))
+def test_no_missed_break_when_an_allof_is_rewritten(seed: int) -> None:
+    """allOf judged by what it accepts: a branch repeated, ``{}``/``true`` added, a branch
+    dropped, or the allOf turned into an anyOf of some of its branches and/or others."""
+    schemas = _Schemas(seed)
+    checked = 0
+    while checked < 150:
+        old = schemas.top()
+        if "allOf" not in old:
+            continue
+        new = json.loads(json.dumps(old))
+        roll = schemas.rng.random()
+        if roll < 0.3:
+            schemas.same_conjunction(new)
+        elif roll < 0.5 and len(new["allOf"]) > 1:
+            new["allOf"].pop(schemas.rng.randrange(len(new["allOf"])))  # one branch fewer
+        else:
+            schemas.switched(new)
+        checked += 1
+        for before, after in ((old, new), (new, old)):
+            missed = _missed_breaks(before, after)
+            assert not missed, (json.dumps(before), json.dumps(after), missed[:2])
+
+
 REGRESSIONS = [
+    pytest.param(
+        {
+            "type": "object",
+            "allOf": [{"properties": {"a": {"type": "string"}}}, {"properties": {"b": True}}],
+            "unevaluatedProperties": False,
+        },
+        {"type": "object", "allOf": [{"properties": {"a": {"type": "string"}}}], "unevaluatedProperties": False},
+        id="allOf branch accepting everything but evaluating a property dropped under unevaluatedProperties",
+    ),
+    pytest.param(
+        {"type": "object", "allOf": [{"properties": {"a": {"type": "string"}}}], "unevaluatedProperties": False},
+        {
+            "type": "object",
+            "allOf": [{"properties": {"a": {"type": "string"}}}, {"properties": {"b": True}}],
+            "unevaluatedProperties": False,
+        },
+        id="allOf branch accepting everything but evaluating a property added under unevaluatedProperties",
+    ),
     pytest.param(
         {"type": "object", "properties": {"a": {"type": "string"}}, "additionalProperties": False},
         {

@@ -246,8 +246,10 @@ def _nested(depth: int, leaf: object) -> object:
 
 
 def test_deeply_nested_schema_is_a_one_line_error(tmp_path: Path) -> None:
-    old = _schema(tmp_path / "old.schema.json", _nested(100, {"type": "string"}))
-    new = _schema(tmp_path / "new.schema.json", _nested(100, {"type": "integer"}))
+    # 2020-12's meta-schema check recurses deepest ($dynamicRef), so 100 levels are too deep for it.
+    draft = {"$schema": "https://json-schema.org/draft/2020-12/schema"}
+    old = _schema(tmp_path / "old.schema.json", {**draft, **_nested(100, {"type": "string"})})  # type: ignore[dict-item]
+    new = _schema(tmp_path / "new.schema.json", {**draft, **_nested(100, {"type": "integer"})})  # type: ignore[dict-item]
     code, out, err = cli([old, new])
     assert (code, out) == (EXIT_USAGE, "")
     assert "nested too deeply" in err
@@ -418,3 +420,80 @@ def test_against_without_git_exits_2(repo: Path, monkeypatch: pytest.MonkeyPatch
     code, _, err = cli(["--against", "HEAD", "--spec", str(repo / "spec" / "events")])
     assert code == EXIT_USAGE
     assert "needs git" in err
+
+
+# -- dialect of a schema without $schema --------------------------------------------------------
+
+DRAFT7_TUPLE = {"type": "array", "items": [{"type": "string"}], "additionalItems": False}
+
+
+def test_schema_without_dialect_using_draft07_forms_gets_a_verdict(tmp_path: Path) -> None:
+    """Array-form items, additionalItems, dependencies: read as draft-07 by default, not a crash."""
+    old = _schema(tmp_path / "old.json", {**DRAFT7_TUPLE, "dependencies": {"a": ["b"]}})
+    new = _schema(tmp_path / "new.json", {**DRAFT7_TUPLE, "additionalItems": {"type": "string"}})
+    code, out, err = cli([old, new, "--format", "json"])
+    assert (code, err) == (EXIT_DIFF_COMPATIBLE, ""), err
+    kinds = sorted(c["kind"] for c in orjson.loads(out)["changes"])
+    assert kinds == ["additional_items_added", "dependency_array_removed"]
+
+
+def test_dialect_option_reads_a_bare_file_as_that_dialect(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "old.json", {"type": "array", "prefixItems": [{"type": "string"}], "items": False})
+    new = _schema(tmp_path / "new.json", {"type": "array", "prefixItems": [{"type": "string"}]})
+    code, out, err = cli([old, new])
+    # read as draft-07, prefixItems would be ignored without a word: refused, one line, exit 2
+    assert (code, out) == (EXIT_USAGE, "")
+    assert f"old {old}#/prefixItems: prefixItems is not a draft-07 keyword" in err
+    assert err.count("\n") == 1
+    code, out, err = cli([old, new, "--dialect", "2020-12", "--format", "json"])
+    assert (code, err) == (EXIT_DIFF_COMPATIBLE, ""), err
+    assert [c["kind"] for c in orjson.loads(out)["changes"]] == ["additional_items_added"]
+    code, _, err = cli([old, new, "--dialect", "draft-07"])
+    assert code == EXIT_USAGE
+    assert 'add "$schema"' in err
+
+
+def test_a_2020_12_reading_refuses_draft07_tuple_items(tmp_path: Path) -> None:
+    old = _schema(tmp_path / "old.json", DRAFT7_TUPLE)
+    code, out, err = cli([old, old, "--dialect", "2020-12"])
+    assert (code, out) == (EXIT_USAGE, "")
+    assert "#/items: items (array form) is not a 2020-12 keyword" in err
+    assert err.count("\n") == 1
+
+
+def test_catalog_default_dialect_decides_and_dialect_option_is_for_files(tmp_path: Path) -> None:
+    for side, closed in (("old", False), ("new", True)):
+        spec = tmp_path / side
+        spec.mkdir()
+        schema = {"type": "array", "prefixItems": [{"type": "string"}], **({"items": False} if closed else {})}
+        (spec / "e.schema.json").write_text(json.dumps(schema), encoding="utf-8")
+        catalog = "catalog: 1\ndefault_dialect: '2020-12'\ntopics:\n  t:\n    event_type: {fixed: E}\n"
+        catalog += "    events:\n      E:\n        versions: [{version: 1, schema: e.schema.json}]\n"
+        (spec / "catalog.yaml").write_text(catalog, encoding="utf-8")
+    code, out, err = cli([str(tmp_path / "old"), str(tmp_path / "new"), "--format", "json"])
+    assert (code, err) == (EXIT_DIFF_BREAKING, ""), err  # items: false closes the tuple (2020-12)
+    assert sorted(c["kind"] for c in orjson.loads(out)["changes"]) == ["additional_items_removed", "version_not_bumped"]
+    code, _, err = cli([str(tmp_path / "old"), str(tmp_path / "new"), "--dialect", "draft-07"])
+    assert code == EXIT_USAGE
+    assert "--dialect is for schema files" in err
+    # a file inside that catalog is read with the catalog's default
+    code, _, err = cli([str(tmp_path / "old" / "e.schema.json"), str(tmp_path / "new" / "e.schema.json")])
+    assert (code, err) == (EXIT_DIFF_BREAKING, ""), err
+
+
+@pytest.mark.parametrize(
+    ("schema", "where"),
+    [
+        ({"$schema": 5}, "#/$schema: unsupported dialect 5"),
+        ({"$schema": "http://json-schema.org/draft-07/schema#", "items": [1]}, "#/items/0: 1 is not of type"),
+        ({"items": [{"type": "string"}], "additionalItems": [1]}, "#/additionalItems: [1] is not of type"),
+        ({"$schema": "http://json-schema.org/draft-04/schema#", "dependencies": {"a": 5}}, "#/dependencies/a: "),
+    ],
+)
+def test_malformed_schema_is_a_one_line_load_error(tmp_path: Path, schema: dict[str, object], where: str) -> None:
+    """Checked against its meta-schema before the $ref crawl, which crashed on these."""
+    path = _schema(tmp_path / "bad.json", schema)
+    code, out, err = cli([path, path])
+    assert (code, out) == (EXIT_USAGE, "")
+    assert f"old {path}{where}" in err, err
+    assert err.count("\n") == 1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import io
+import json
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -505,3 +506,80 @@ def test_integral_floats_become_integers(spec_factory: SpecFactory) -> None:
     assert (type(version), version) == (int, 2)
     assert sorted(loaded.schema_ids) == [7, 21]
     assert all(type(schema_id) is int for schema_id in loaded.schema_ids)
+
+
+# -- the dialect of a schema without $schema -------------------------------------------------------
+
+
+def _dialect_spec(root: Path, schema: dict[str, Any], default_dialect: str | None = None) -> Path:
+    root.mkdir()
+    (root / "e.schema.json").write_text(json.dumps(schema), encoding="utf-8")
+    head = "catalog: 1\n" + (f"default_dialect: '{default_dialect}'\n" if default_dialect else "")
+    head += "topics:\n  t:\n    event_type: {fixed: E}\n    events:\n      E:\n"
+    (root / "catalog.yaml").write_text(head + "        versions: [{version: 1, schema: e.schema.json}]\n", "utf-8")
+    return root
+
+
+TUPLE_07 = {
+    "type": "array",
+    "items": [{"type": "string", "x-pii": True}, {"$ref": "#/definitions/N", "maximum": 0}],
+    "additionalItems": False,
+    "definitions": {"N": {"type": "integer"}},
+}
+
+
+def test_schema_without_dialect_is_validated_and_redacted_as_draft07(tmp_path: Path) -> None:
+    """Tuple items, additionalItems and a $ref beside which keywords are ignored (draft-07)."""
+    engine = Engine(load_catalog(_dialect_spec(tmp_path / "spec", TUPLE_07)))
+    checker = engine.checker("t")
+    assert checker is not None
+    assert checker.check(b'["jane@example.com", 5]', None).ok  # maximum beside $ref is ignored
+    outcome = checker.check(b'["jane@example.com", 5, "extra"]', None)
+    assert [(v.kind, v.keyword) for v in outcome.violations] == [("constraint", "/additionalItems")]
+    outcome = checker.check(b'[7, "x"]', None)
+    assert sorted(v.path for v in outcome.violations) == ["/0", "/1"]
+    assert b"jane" not in json.dumps(checker.check(b'["jane", 5, 1]', None).sample()).encode()
+
+
+def test_catalog_default_dialect_is_checked_and_applied(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as bad:
+        load_catalog(_dialect_spec(tmp_path / "bad", TUPLE_07, "draft-05"))
+    assert (bad.value.file, bad.value.pointer) == ("catalog.yaml", "/default_dialect")
+    with pytest.raises(SpecError) as foreign:
+        load_catalog(_dialect_spec(tmp_path / "foreign", TUPLE_07, "2020-12"))
+    assert (foreign.value.file, foreign.value.pointer) == ("e.schema.json", "/items")
+    prefix = {"type": "array", "prefixItems": [{"type": "string"}], "items": False}
+    engine = Engine(load_catalog(_dialect_spec(tmp_path / "new", prefix, "2020-12")))
+    checker = engine.checker("t")
+    assert checker is not None
+    assert not checker.check(b'["a", "b"]', None).ok
+
+
+def test_redaction_ignores_keywords_beside_ref_in_draft07(tmp_path: Path) -> None:
+    """A field only an ignored sibling of $ref documents is undocumented (draft-07) and not echoed;
+    an x-pii there still hides the value. From 2019-09 the sibling documents it."""
+    schema = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"a": {"$ref": "#/definitions/C", "properties": {"extra": {"type": "string"}}}},
+        "definitions": {"C": {"type": "object", "properties": {"n": {"type": "integer"}}}},
+    }
+    payload = b'{"a": {"n": 1, "extra": "jane@example.com"}}'
+    cases = (
+        (schema, "[UNDOCUMENTED string]"),
+        ({"$schema": "https://json-schema.org/draft/2019-09/schema", **schema}, "jane@example.com"),
+    )
+    for number, (document, shown) in enumerate(cases):
+        engine = Engine(load_catalog(_dialect_spec(tmp_path / str(number), document)))
+        checker = engine.checker("t")
+        assert checker is not None
+        assert checker.check(payload, None).sample()["a"] == {"n": 1, "extra": shown}
+    pii = {
+        "type": "object",
+        "required": ["id"],
+        "properties": {"a": {"$ref": "#/definitions/O", "properties": {"name": {"x-pii": True}}}},
+        "definitions": {"O": {"type": "object"}},
+    }
+    checker = Engine(load_catalog(_dialect_spec(tmp_path / "pii", pii))).checker("t")
+    assert checker is not None
+    assert b"jane" not in json.dumps(checker.check(b'{"a": {"name": "jane"}}', None).sample()).encode()
