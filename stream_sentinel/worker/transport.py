@@ -24,6 +24,7 @@ import asyncio
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any, cast
 
+from aiokafka import TopicPartition
 from faust.transport.consumer import CONSUMER_FETCHING
 from faust.transport.drivers import TRANSPORTS
 from faust.transport.drivers import aiokafka as faust_aiokafka
@@ -57,8 +58,23 @@ class Consumer(faust_aiokafka.Consumer):
         self._refused: dict[TP, int] = {}
 
     async def perform_seek(self) -> None:
-        """Faust's seek to the committed offsets; those offsets are durable."""
+        """Faust's seek to the committed offsets; those offsets are durable.
+
+        A partition without a committed offset is rewound to its beginning (the app reads from
+        ``earliest``): aiokafka's ``seek_to_committed`` leaves it where the fetcher got to, and
+        records fetched while the flow was stopped (a rebalance mid-fetch) are dropped by Faust,
+        so without the rewind they were never handed to the agent. Changelogs are the tables'
+        recovery's to position.
+        """
         await super().perform_seek()
+        if self.app.conf.consumer_auto_offset_reset == "earliest":
+            fresh = [
+                tp
+                for tp in self.assignment()
+                if self._read_offset.get(tp) is None and not tp.topic.endswith("-changelog")
+            ]
+            if fresh:
+                await self._thread.seek_to_beginning(*(TopicPartition(tp.topic, tp.partition) for tp in fresh))
         self.durable.update({tp: offset for tp, offset in self._committed_offset.items() if offset is not None})
         self._refused.clear()  # Faust's marks are the broker's again
 
