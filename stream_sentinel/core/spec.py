@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any, Literal
+from typing import Any, Final, Literal
 from urllib.parse import urljoin
 
 import fastavro
@@ -173,49 +173,21 @@ DIALECT_URIS: dict[str, str] = {
 DEFAULT_DIALECT = "draft-07"
 # Keywords a dialect does not know but another one does: in a schema without ``$schema`` read as
 # that dialect they would be silently ignored, so the loader refuses them and names the fix.
+_AFTER_DRAFT_07: Final = frozenset(
+    {
+        "prefixItems",
+        "unevaluatedProperties",
+        "unevaluatedItems",
+        "dependentSchemas",
+        "dependentRequired",
+        "minContains",
+        "maxContains",
+    }
+)
 _FOREIGN_KEYWORDS: dict[str, frozenset[str]] = {
-    "draft-04": frozenset(
-        {
-            "const",
-            "contains",
-            "propertyNames",
-            "if",
-            "then",
-            "else",
-            "prefixItems",
-            "unevaluatedProperties",
-            "unevaluatedItems",
-            "dependentSchemas",
-            "dependentRequired",
-            "minContains",
-            "maxContains",
-        }
-    ),
-    "draft-06": frozenset(
-        {
-            "if",
-            "then",
-            "else",
-            "prefixItems",
-            "unevaluatedProperties",
-            "unevaluatedItems",
-            "dependentSchemas",
-            "dependentRequired",
-            "minContains",
-            "maxContains",
-        }
-    ),
-    "draft-07": frozenset(
-        {
-            "prefixItems",
-            "unevaluatedProperties",
-            "unevaluatedItems",
-            "dependentSchemas",
-            "dependentRequired",
-            "minContains",
-            "maxContains",
-        }
-    ),
+    "draft-04": _AFTER_DRAFT_07 | {"const", "contains", "propertyNames", "if", "then", "else"},
+    "draft-06": _AFTER_DRAFT_07 | {"if", "then", "else"},
+    "draft-07": _AFTER_DRAFT_07,
     "2019-09": frozenset({"prefixItems", "dependencies"}),
     "2020-12": frozenset({"additionalItems", "dependencies"}),
 }

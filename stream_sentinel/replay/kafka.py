@@ -31,15 +31,25 @@ from stream_sentinel.core.replay import (
 MAX_RECORDS = 20_000
 
 
-def kafka_cause(exc: BaseException | None) -> KafkaError | None:
-    """The Kafka client error in ``exc``'s chain, if any: Faust wraps aiokafka's (ProducerSendError)."""
+def in_chain(exc: BaseException | None, kinds: type[BaseException] | tuple[type[BaseException], ...]) -> Any:
+    """The first exception of ``kinds`` in ``exc``'s cause/context chain, if any (cycle-safe).
+
+    Faust wraps aiokafka's errors (``ProducerSendError(...) from exc``), so the class that says
+    what happened is often one or two links down.
+    """
     seen: set[int] = set()
     while exc is not None and id(exc) not in seen:
-        if isinstance(exc, KafkaError):
+        if isinstance(exc, kinds):
             return exc
         seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return None
+
+
+def kafka_cause(exc: BaseException | None) -> KafkaError | None:
+    """The Kafka client error in ``exc``'s chain, if any."""
+    found: KafkaError | None = in_chain(exc, KafkaError)
+    return found
 
 
 def describe(exc: BaseException) -> str:

@@ -31,6 +31,7 @@ from aiokafka import errors as kafka_errors
 
 from stream_sentinel.core import drift as d
 from stream_sentinel.core.windows import OVERFLOW
+from stream_sentinel.replay.kafka import in_chain
 
 #: Characters of a name, path or text copied into a record the worker writes.
 TEXT_CAP: Final = 1024
@@ -342,14 +343,8 @@ class FingerprintBudget:
 
 def never_writable(exc: BaseException) -> BaseException | None:
     """The produce error in ``exc``'s chain that no retry can cure, if any (Faust wraps aiokafka's)."""
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        if isinstance(current, NEVER_WRITABLE):
-            return current
-        seen.add(id(current))
-        current = current.__cause__ or current.__context__
-    return None
+    found: BaseException | None = in_chain(exc, NEVER_WRITABLE)
+    return found
 
 
 def too_large(size: int, limit: int) -> BaseException:
