@@ -27,7 +27,7 @@ from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
 from bench.loaded_broker import loaded_broker, options
-from stream_sentinel.core.validate import load_engine
+from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.run import Connection, Range, ReplayOptions, replay
 

@@ -35,9 +35,9 @@ import fastavro
 import jsonschema_rs
 import orjson
 
-from stream_sentinel.core.drift import Source
-from stream_sentinel.core.spec import parse_avro
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check.drift import Source
+from stream_sentinel.core.check.validate import Engine
+from stream_sentinel.core.contracts.catalog import parse_avro
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "events"
 HEADERS = [("event-type", b"OrderCreated"), ("schema-version", b"2")]

@@ -24,12 +24,12 @@ if TYPE_CHECKING:
 import orjson
 
 from stream_sentinel import __version__
-from stream_sentinel.core import drift as d
+from stream_sentinel.core.aggregate.report import DriftReport
 from stream_sentinel.core.capture import problem_outcome, read_capture
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
+from stream_sentinel.core.contracts.catalog import COMPATIBILITY_MODES, DEFAULT_DIALECT, DIALECT_URIS
 from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
-from stream_sentinel.core.report import DriftReport
-from stream_sentinel.core.spec import COMPATIBILITY_MODES, DEFAULT_DIALECT, DIALECT_URIS
-from stream_sentinel.core.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
 from stream_sentinel.replay import cli as replay_cli
 
 EXIT_OK = 0

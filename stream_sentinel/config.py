@@ -42,7 +42,7 @@ from pydantic_settings import (
 )
 from typing_extensions import override
 
-from stream_sentinel.core import yamlsafe
+from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
 
 ENV_PREFIX: Final = "SENTINEL_"

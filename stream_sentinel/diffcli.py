@@ -28,8 +28,8 @@ import yaml
 
 from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
 from stream_sentinel.core import compat
+from stream_sentinel.core.contracts.catalog import CATALOG_FILE, Catalog, load_catalog
 from stream_sentinel.core.errors import SpecError, UsageError, output_closed_means
-from stream_sentinel.core.spec import CATALOG_FILE, Catalog, load_catalog
 
 EXIT_CODES: dict[compat.Verdict, int] = {
     "none": EXIT_OK,

@@ -15,7 +15,7 @@ import fastavro
 import pytest
 import yaml
 
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check.validate import Engine
 
 DRAFT = "https://json-schema.org/draft/2020-12/schema"
 

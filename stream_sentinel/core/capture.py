@@ -32,9 +32,9 @@ from typing import Any
 
 import orjson
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.spec import TopicContract
-from stream_sentinel.core.validate import Outcome
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Outcome
+from stream_sentinel.core.contracts.catalog import TopicContract
 
 _ENVELOPE_KEYS = ("topic", "partition", "offset")
 

@@ -19,10 +19,10 @@ from typing import IO, Any, TextIO, cast
 
 import yaml
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import yamlsafe
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
-from stream_sentinel.core.replay import End, Start, parse_time
+from stream_sentinel.core.ranges import End, Start, parse_time
 
 COMMANDS = ("replay", "capture", "rewind")
 FORMATS = ("table", "json", "markdown", "jsonl")
@@ -356,7 +356,7 @@ def _replay(
     stderr: TextIO,
     spec_default: str,
 ) -> int:
-    from stream_sentinel.core.validate import load_engine
+    from stream_sentinel.core.check.validate import load_engine
     from stream_sentinel.replay.run import ReplayOptions, replay
 
     spec = args.spec or job.get("spec") or spec_default
@@ -422,7 +422,7 @@ def _rewind(
     group = args.group or settings.app_id
     topics, explicit = tuple(args.topic), bool(args.topic)
     if not explicit:
-        from stream_sentinel.core.validate import load_engine
+        from stream_sentinel.core.check.validate import load_engine
 
         catalog = load_engine(args.spec or spec_default).catalog
         topics = tuple(t for t in sorted(catalog.topics) if t != settings.drift_topic)

@@ -17,15 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.core.errors import BrokerError, UsageError
-from stream_sentinel.core.replay import (
-    End,
-    PartitionPlan,
-    Start,
-    check_plans,
-    iso,
-    plan_partition,
-    time_answer_problem,
-)
+from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_plans, iso, plan_partition, time_answer_problem
 
 #: Records per ``getmany``: large batches amortise the per-call cost (measured in bench/replay.py).
 MAX_RECORDS = 20_000

@@ -10,9 +10,10 @@ from typing import Any, TextIO
 
 import orjson
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.replay import Comparison, End, PartitionPlan, Start
-from stream_sentinel.core.report import DriftReport
+from stream_sentinel.core.aggregate.comparison import Comparison
+from stream_sentinel.core.aggregate.report import DriftReport
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.ranges import End, PartitionPlan, Start
 
 #: Version of the JSON report shape; bumped only on incompatible changes.
 REPORT_VERSION = 1

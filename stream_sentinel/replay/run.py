@@ -19,13 +19,14 @@ from typing import IO, Any, TextIO
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
-from stream_sentinel.core import drift as d
+from stream_sentinel.core.aggregate.comparison import Comparison
+from stream_sentinel.core.aggregate.report import DriftReport
+from stream_sentinel.core.aggregate.windows import sampled
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine, Outcome, TopicChecker
 from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
-from stream_sentinel.core.replay import Comparison, End, PartitionPlan, Start, check_range
-from stream_sentinel.core.report import DriftReport
-from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
-from stream_sentinel.core.windows import sampled
+from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_range
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.render import ReplayResult, render
 

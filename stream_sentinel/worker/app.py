@@ -37,9 +37,9 @@ from faust.web import Request, Response, View
 
 from stream_sentinel import __version__
 from stream_sentinel.config import Settings
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import windows as w
-from stream_sentinel.core.validate import Engine, Outcome, TopicChecker
+from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine, Outcome, TopicChecker
 from stream_sentinel.worker import bounds, transport
 from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness

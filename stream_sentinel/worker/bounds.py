@@ -29,8 +29,8 @@ from typing import Any, Final
 import orjson
 from aiokafka import errors as kafka_errors
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.windows import OVERFLOW
+from stream_sentinel.core.aggregate.windows import OVERFLOW
+from stream_sentinel.core.check import drift as d
 from stream_sentinel.replay.kafka import in_chain
 
 #: Characters of a name, path or text copied into a record the worker writes.

@@ -34,8 +34,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import TopicAlreadyExistsError
 
 from stream_sentinel.core.capture import CapturedMessage, read_capture
+from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.core.errors import SentinelError
-from stream_sentinel.core.validate import load_engine
 from stream_sentinel.embedded import EmbeddedBroker, die_with_parent, free_port
 
 CAPTURES = Path("replay/captures")

@@ -12,8 +12,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine
 from tests.integration.conftest import Harness, Message, bad_spec, order_messages, wait_for
 
 pytestmark = pytest.mark.integration
@@ -175,7 +175,7 @@ def test_sampling_follows_partition_and_offset_and_uncovered_topics_are_counted_
 ) -> None:
     import asyncio
 
-    from stream_sentinel.core.windows import sampled
+    from stream_sentinel.core.aggregate.windows import sampled
     from stream_sentinel.worker.demo import create_topics
     from tests.integration.conftest import produce, topic_spec
 

@@ -14,7 +14,7 @@ import pytest
 from aiokafka import TopicPartition
 
 from stream_sentinel.core.errors import BrokerError
-from stream_sentinel.core.replay import PartitionPlan
+from stream_sentinel.core.ranges import PartitionPlan
 from stream_sentinel.replay import kafka
 
 TP = TopicPartition("orders", 0)

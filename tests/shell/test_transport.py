@@ -17,7 +17,7 @@ from typing import Any
 import faust.transport.consumer
 
 from stream_sentinel.config import Settings
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import transport
 from stream_sentinel.worker.app import Sentinel
 

@@ -19,7 +19,7 @@ from aiohttp import web
 from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
 from stream_sentinel.config import Settings
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker.app import Sentinel
 from stream_sentinel.worker.web import RateLimitedLog, ServerLog, guard
 

@@ -15,7 +15,7 @@ import orjson
 import pytest
 
 from stream_sentinel.config import Settings
-from stream_sentinel.core.validate import Engine, Outcome
+from stream_sentinel.core.check.validate import Engine, Outcome
 from stream_sentinel.worker.app import Sentinel
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
@@ -87,7 +87,7 @@ def test_an_exception_in_the_core_becomes_internal_error_drift_and_the_batch_goe
 def test_an_internal_error_the_core_reports_is_counted_like_one_raised_around_it(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from stream_sentinel.core import validate
+    from stream_sentinel.core.check import validate
 
     def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("explain bug")

@@ -18,7 +18,7 @@ import pytest
 from aiokafka import errors as kafka_errors
 from faust.exceptions import ProducerSendError
 
-from stream_sentinel.core import windows as w
+from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.worker import bounds
 from stream_sentinel.worker.app import Sentinel
 from tests.shell.test_worker_batch import HEADERS, event, sentinel

@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_sentinel.core.validate import Outcome
+from stream_sentinel.core.check.validate import Outcome
 from tests.shell.test_worker_batch import HEADERS, Published, event, sentinel
 
 SECRET = "zq.leaked.mail@example.com"

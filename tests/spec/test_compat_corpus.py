@@ -20,8 +20,8 @@ import pytest
 import yaml
 
 from stream_sentinel.core.compat import SchemaSource, compare_catalogs, compare_schemas, verdict
-from stream_sentinel.core.compat_avro import STRICTER_THAN_RESOLUTION, reader_problems
-from stream_sentinel.core.spec import COMPATIBILITY_MODES, load_catalog, uri_for
+from stream_sentinel.core.compat.avro import STRICTER_THAN_RESOLUTION, reader_problems
+from stream_sentinel.core.contracts.catalog import COMPATIBILITY_MODES, load_catalog, uri_for
 
 CORPUS = Path(__file__).parent / "compat"
 BASE_MODES = ("BACKWARD", "FORWARD", "FULL", "NONE")

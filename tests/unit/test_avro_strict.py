@@ -15,10 +15,10 @@ import fastavro
 import fastavro.utils
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.codecs import AvroCodec, DecodeFailure, decode_avro
-from stream_sentinel.core.spec import parse_avro
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.codecs import AvroCodec, DecodeFailure, decode_avro
+from stream_sentinel.core.check.validate import Engine
+from stream_sentinel.core.contracts.catalog import parse_avro
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 PAY = [("event-type", b"PaymentAuthorized"), ("schema-version", b"2")]

@@ -7,8 +7,8 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine
 from tests.conftest import ORDER_HEADERS, avro_bytes, valid_order
 from tests.unit.test_validate import check, only
 
@@ -104,7 +104,7 @@ def test_ten_megabyte_payload_is_validated_and_sample_is_capped(engine: Engine) 
 
 
 def test_a_failing_message_up_to_the_explanation_limit_is_explained_in_full(engine: Engine) -> None:
-    from stream_sentinel.core.validate import MAX_EXPLAINED_BYTES
+    from stream_sentinel.core.check.validate import MAX_EXPLAINED_BYTES
 
     items = [{"sku": "S", "quantity": 1, "note": "x" * 1000} for _ in range(150)]
     body = valid_order(items=items)
@@ -123,7 +123,7 @@ def test_explaining_a_huge_broken_message_allocates_little() -> None:
     script = """
 import resource, orjson
 from pathlib import Path
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check.validate import Engine
 engine = Engine.from_spec_dir(str(Path("spec/events")))
 checker = engine.checker("orders")
 order = orjson.loads(Path("replay/captures/orders-mixed.jsonl").read_bytes().splitlines()[0])

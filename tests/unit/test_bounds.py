@@ -10,9 +10,9 @@ import jsonschema
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import windows as w
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"

@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_sentinel.cli import run
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import validate as v
-from stream_sentinel.core.annotate import JsonSchemaIndex
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check import validate as v
+from stream_sentinel.core.check.annotate import JsonSchemaIndex
+from stream_sentinel.core.check.explain import from_error
+from stream_sentinel.core.check.validate import MAX_NESTING, Engine, Outcome
 from stream_sentinel.core.errors import SpecError
-from stream_sentinel.core.explain import from_error
-from stream_sentinel.core.validate import MAX_NESTING, Engine, Outcome
 from tests.conftest import FILES, ORDER_HEADERS, valid_order
 from tests.unit.test_validate import check
 

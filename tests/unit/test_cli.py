@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 
 from stream_sentinel.cli import run
-from stream_sentinel.core import drift as d
+from stream_sentinel.core.check import drift as d
 from tests.conftest import ClosedAfter, valid_order
 
 SpecFactory = Callable[[dict[str, Any] | None], Path]

@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import yaml
 
-from stream_sentinel.core import compat, compat_avro
+from stream_sentinel.core import compat
 from stream_sentinel.core.compat import KINDS, Change, breaks_under, compare_catalogs, verdict
+from stream_sentinel.core.compat import avro as compat_avro
+from stream_sentinel.core.contracts.catalog import COMPATIBILITY_MODES, load_catalog
 from stream_sentinel.core.errors import SpecError
-from stream_sentinel.core.spec import COMPATIBILITY_MODES, load_catalog
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 OPPOSITES = (

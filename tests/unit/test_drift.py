@@ -5,9 +5,9 @@ from __future__ import annotations
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import pointer as jp
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine
+from stream_sentinel.core.contracts import pointer as jp
 from tests.conftest import ORDER_HEADERS, valid_order
 from tests.unit.test_validate import check
 

@@ -15,8 +15,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from stream_sentinel.core.drift import Source
-from stream_sentinel.core.validate import Engine, Outcome
+from stream_sentinel.core.check.drift import Source
+from stream_sentinel.core.check.validate import Engine, Outcome
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 ENGINE = Engine.from_spec_dir(str(SPEC))

@@ -12,11 +12,11 @@ import fastavro
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.annotate import REDACTED, AvroSchemaIndex
 from stream_sentinel.core.capture import parse_line
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.annotate import REDACTED, AvroSchemaIndex
+from stream_sentinel.core.check.validate import Engine, _json_violations
 from stream_sentinel.core.errors import SpecError
-from stream_sentinel.core.validate import Engine, _json_violations
 from tests.conftest import CATALOG, DRAFT, ORDER_HEADERS, valid_order
 from tests.unit.test_validate import check, only
 

@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.annotate import REDACTED
-from stream_sentinel.core.validate import Engine, Outcome
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.annotate import REDACTED
+from stream_sentinel.core.check.validate import Engine, Outcome
 from tests.conftest import CATALOG, DRAFT
 
 SpecFactory = Callable[[dict[str, Any] | None], Path]

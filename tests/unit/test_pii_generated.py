@@ -34,12 +34,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stream_sentinel.cli import run
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import windows as w
-from stream_sentinel.core.replay import End, Start
-from stream_sentinel.core.report import DriftReport
-from stream_sentinel.core.spec import SchemaVersion
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.aggregate.report import DriftReport
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine
+from stream_sentinel.core.contracts.catalog import SchemaVersion
+from stream_sentinel.core.ranges import End, Start
 from stream_sentinel.replay.render import ReplayResult, render
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"

@@ -14,9 +14,9 @@ import pytest
 
 from stream_sentinel.cli import _build_parser, run
 from stream_sentinel.config import Settings
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.replay import time_answer_problem
-from stream_sentinel.core.validate import DEFAULT_MAX_PAYLOAD_BYTES
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import DEFAULT_MAX_PAYLOAD_BYTES
+from stream_sentinel.core.ranges import time_answer_problem
 from stream_sentinel.replay.cli import join_time_values, rewind_target
 from stream_sentinel.replay.rewind import Target
 from stream_sentinel.worker.run import engine_for

@@ -6,17 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from stream_sentinel.core.drift import Violation
+from stream_sentinel.core.aggregate.comparison import Comparison
+from stream_sentinel.core.check.drift import Violation
 from stream_sentinel.core.errors import UsageError
-from stream_sentinel.core.replay import (
-    Comparison,
-    End,
-    Start,
-    check_plans,
-    check_range,
-    parse_time,
-    plan_partition,
-)
+from stream_sentinel.core.ranges import End, Start, check_plans, check_range, parse_time, plan_partition
 from stream_sentinel.replay.cli import join_time_values
 from stream_sentinel.replay.rewind import Target, target_offset
 

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 
 from stream_sentinel.cli import run
+from stream_sentinel.core.check.validate import Engine
+from stream_sentinel.core.contracts.catalog import load_catalog
 from stream_sentinel.core.errors import SpecError
-from stream_sentinel.core.spec import load_catalog
-from stream_sentinel.core.validate import Engine
 from tests.conftest import CATALOG, FILES
 
 SpecFactory = Callable[[dict[str, Any] | None], Path]

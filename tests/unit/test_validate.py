@@ -7,8 +7,8 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core.validate import Engine, Outcome
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine, Outcome
 from tests.conftest import ORDER_HEADERS, avro_bytes, valid_order
 
 V2 = [*ORDER_HEADERS, ("schema-version", b"2")]

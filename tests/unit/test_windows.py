@@ -8,9 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import windows as w
-from stream_sentinel.core.validate import Engine
+from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import Engine
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 SPEC_W = w.WindowSpec(tumbling_ms=60_000, hopping_ms=3_600_000, step_ms=300_000, grace_ms=5_000)

@@ -27,7 +27,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stream_sentinel.core import drift as d
+from stream_sentinel.core.check import drift as d
 
 #: All window sizes are whole seconds, so per-second buckets assign messages exactly.
 BUCKET_MS: Final = 1000

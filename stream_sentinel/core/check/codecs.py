@@ -26,7 +26,7 @@ from typing import Any
 
 from fastavro import schemaless_reader
 
-from stream_sentinel.core import pointer as jp
+from stream_sentinel.core.contracts import pointer as jp
 
 CONFLUENT_MAGIC = 0
 CONFLUENT_HEADER = 5  # magic byte + 4-byte big-endian schema id

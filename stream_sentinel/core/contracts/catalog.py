@@ -31,8 +31,8 @@ import yaml
 from jsonschema.exceptions import best_match
 from referencing.jsonschema import DRAFT202012
 
-from stream_sentinel.core import pointer as jp
-from stream_sentinel.core import yamlsafe
+from stream_sentinel.core.contracts import pointer as jp
+from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import SpecError
 
 CATALOG_FILE = "catalog.yaml"

@@ -12,10 +12,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TextIO
 
-from stream_sentinel.core.drift import SEVERITY_RANK, DriftEvent, fingerprint, shown_path
+from stream_sentinel.core.check.drift import SEVERITY_RANK, DriftEvent, fingerprint, shown_path
 
 if TYPE_CHECKING:
-    from stream_sentinel.core.validate import Outcome
+    from stream_sentinel.core.check.validate import Outcome
 
 MAX_FINGERPRINTS = 10_000
 

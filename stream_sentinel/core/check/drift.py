@@ -384,7 +384,7 @@ def describe(violation: Violation, event_type: str | None, version: int | None) 
 
 #: ``expected`` of a capture line that is not a readable kcat envelope (core/capture.py).
 ENVELOPE_EXPECTED: Final = "a kcat -J envelope line"
-#: How decoders say the bytes stop before the datum does (core/codecs.py uses these words).
+#: How decoders say the bytes stop before the datum does (core/check/codecs.py uses these words).
 _TRUNCATED: Final = re.compile(r"\bthe (?:data|JSON text) ends (?:early|inside)\b|runs past the end of the data")
 
 

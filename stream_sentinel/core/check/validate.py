@@ -36,19 +36,17 @@ import orjson
 import referencing
 from referencing.jsonschema import DRAFT202012
 
-from stream_sentinel.core import codecs
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import pointer as jp
-from stream_sentinel.core.annotate import (
+from stream_sentinel.core.check import codecs
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.annotate import (
     Annotations,
     AvroSchemaIndex,
     JsonSchemaIndex,
     json_type,
     link_versions,
 )
-from stream_sentinel.core.codecs import DecodeFailure
-from stream_sentinel.core.errors import SpecError
-from stream_sentinel.core.explain import (
+from stream_sentinel.core.check.codecs import DecodeFailure
+from stream_sentinel.core.check.explain import (
     Context,
     RootPlan,
     build_plan,
@@ -57,7 +55,8 @@ from stream_sentinel.core.explain import (
     pointer,
     undocumented,
 )
-from stream_sentinel.core.spec import (
+from stream_sentinel.core.contracts import pointer as jp
+from stream_sentinel.core.contracts.catalog import (
     CATALOG_FILE,
     SPEC_BASE_URI,
     VALUE_KEYWORDS,
@@ -70,6 +69,7 @@ from stream_sentinel.core.spec import (
     load_catalog,
     parse_avro,
 )
+from stream_sentinel.core.errors import SpecError
 
 Headers = Sequence[tuple[str, bytes]] | None
 

@@ -39,8 +39,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_sentinel.core import pointer as jp
-from stream_sentinel.core.compat import Change, ChangeSink, SchemaSource, lifecycle
+from stream_sentinel.core.compat.model import Change, ChangeSink, SchemaSource, lifecycle
+from stream_sentinel.core.contracts import pointer as jp
 from stream_sentinel.core.errors import SpecError
 
 Tokens = tuple[str | int, ...]

@@ -48,11 +48,12 @@ from fractions import Fraction
 from typing import Any
 from urllib.parse import unquote, urldefrag, urljoin
 
-from stream_sentinel.core import pointer as jp
-from stream_sentinel.core.annotate import json_type
-from stream_sentinel.core.compat import KINDS, Change, ChangeSink, SchemaSource, all_backward, all_forward, lifecycle
+from stream_sentinel.core.check.annotate import json_type
+from stream_sentinel.core.compat.kinds import KINDS
+from stream_sentinel.core.compat.model import Change, ChangeSink, SchemaSource, all_backward, all_forward, lifecycle
+from stream_sentinel.core.contracts import pointer as jp
+from stream_sentinel.core.contracts.catalog import SPEC_BASE_URI, VALUE_KEYWORDS
 from stream_sentinel.core.errors import SpecError
-from stream_sentinel.core.spec import SPEC_BASE_URI, VALUE_KEYWORDS
 
 Tokens = tuple[str | int, ...]
 _MISSING = object()

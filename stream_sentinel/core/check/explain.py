@@ -26,10 +26,10 @@ from typing import Any, Final
 import jsonschema_rs
 import orjson
 
-from stream_sentinel.core import drift as d
-from stream_sentinel.core import pointer as jp
-from stream_sentinel.core.annotate import JsonSchemaIndex, json_type, preview
-from stream_sentinel.core.spec import iter_schema_objects
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.annotate import JsonSchemaIndex, json_type, preview
+from stream_sentinel.core.contracts import pointer as jp
+from stream_sentinel.core.contracts.catalog import iter_schema_objects
 
 _ANNOTATION_KEYS: Final = frozenset(
     {

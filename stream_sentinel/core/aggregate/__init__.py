@@ -1,0 +1,1 @@
+"""Aggregators that fold assessed messages: window tallies, the check/replay report, the replay comparison."""
