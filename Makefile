@@ -15,10 +15,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)  ## create .venv and install the package with dev extras
 
-lint: $(STAMP)  ## ruff lint + format check + strict mypy
+lint: $(STAMP)  ## ruff lint + format check + strict mypy + import-linter layer contracts
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 fmt: $(STAMP)  ## apply ruff format and safe fixes
 	$(BIN)/ruff format .

@@ -27,6 +27,7 @@ from aiokafka import TopicPartition
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
 from bench.loaded_broker import loaded_broker, options
+from stream_sentinel import kafkaio
 from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.run import Connection, Range, ReplayOptions, replay
@@ -39,7 +40,7 @@ PARTITIONS = 4
 
 async def raw(bootstrap: str) -> tuple[int, float]:
     """Raw getmany over the whole topic (the same range replay plans by default)."""
-    async with kafka.consumer({"bootstrap_servers": [bootstrap]}, 10.0) as client:
+    async with kafkaio.consumer({"bootstrap_servers": [bootstrap]}, 10.0) as client:
         tps = [TopicPartition(TOPIC, p) for p in range(PARTITIONS)]
         ends = await client.end_offsets(tps)
         started = time.perf_counter()

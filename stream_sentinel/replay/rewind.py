@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError, for_code
 from aiokafka.structs import OffsetAndMetadata
 
+from stream_sentinel import kafkaio
 from stream_sentinel.core.errors import BrokerError, UsageError
 from stream_sentinel.replay import kafka
 
@@ -68,8 +69,8 @@ async def _admin(kwargs: dict[str, Any], timeout: float) -> AIOKafkaAdminClient:
     try:
         await asyncio.wait_for(admin.start(), timeout)
     except (TimeoutError, KafkaError, OSError) as exc:
-        await kafka.quietly(admin.close())
-        why = "no answer" if isinstance(exc, TimeoutError) else kafka.describe(exc)
+        await kafkaio.quietly(admin.close())
+        why = "no answer" if isinstance(exc, TimeoutError) else kafkaio.describe(exc)
         servers = ",".join(kwargs.get("bootstrap_servers", []))
         raise BrokerError(f"cannot reach the Kafka brokers at {servers} within {timeout:g} s: {why}") from exc
     return admin
@@ -77,7 +78,7 @@ async def _admin(kwargs: dict[str, Any], timeout: float) -> AIOKafkaAdminClient:
 
 async def active_members(admin: AIOKafkaAdminClient, group: str, timeout: float) -> tuple[str, int]:
     """The group's state and its number of members (DescribeGroups)."""
-    [response] = await kafka.bounded(admin.describe_consumer_groups([group]), timeout, f"describing group {group!r}")
+    [response] = await kafkaio.bounded(admin.describe_consumer_groups([group]), timeout, f"describing group {group!r}")
     description = response.groups[0]
     # DescribeGroups v0-v5: (error_code, group_id, group_state, protocol_type, protocol, members, ...)
     if description[0]:
@@ -102,9 +103,9 @@ async def rewind(
     Only event topics are moved (the caller passes the catalog's topics by default): Faust's
     own topics (``<app_id>-tallies``, changelogs) are the worker's state and stay where they are.
     """
-    async with kafka.consumer(kwargs, timeout) as client:
+    async with kafkaio.consumer(kwargs, timeout) as client:
         if not explicit:  # catalog topics that do not exist on this cluster are not an error
-            existing = await kafka.bounded(client.topics(), timeout, "reading topic metadata")
+            existing = await kafkaio.bounded(client.topics(), timeout, "reading topic metadata")
             topics = [t for t in topics if t in existing]
             if not topics:
                 raise UsageError("none of the catalog's topics exists on the brokers: name topics with --topic")
@@ -112,15 +113,15 @@ async def rewind(
         admin = await _admin(kwargs, timeout)
         try:
             state, members = await active_members(admin, group, timeout)
-            committed = await kafka.bounded(
+            committed = await kafkaio.bounded(
                 admin.list_consumer_group_offsets(group, partitions=tps),
                 timeout,
                 f"reading the offsets of group {group!r}",
             )
         finally:
-            await kafka.quietly(admin.close())
-        earliest = await kafka.bounded(client.beginning_offsets(tps), timeout, "reading log start offsets")
-        latest = await kafka.bounded(client.end_offsets(tps), timeout, "reading end offsets")
+            await kafkaio.quietly(admin.close())
+        earliest = await kafkaio.bounded(client.beginning_offsets(tps), timeout, "reading log start offsets")
+        latest = await kafkaio.bounded(client.end_offsets(tps), timeout, "reading end offsets")
         for_time: dict[TopicPartition, int | None] = {}
         if target.kind == "time":
             for_time = await kafka.offsets_for_time(client, tps, target.value, timeout, earliest, latest)
@@ -174,6 +175,6 @@ async def _commit(group: str, moves: Sequence[Move], kwargs: dict[str, Any], tim
     except TimeoutError as exc:
         raise BrokerError(f"committing offsets of group {group!r}: no answer within {timeout:g} s") from exc
     except KafkaError as exc:
-        raise BrokerError(f"committing offsets of group {group!r}: {kafka.describe(exc)}") from exc
+        raise BrokerError(f"committing offsets of group {group!r}: {kafkaio.describe(exc)}") from exc
     finally:
-        await kafka.quietly(client.stop())
+        await kafkaio.quietly(client.stop())

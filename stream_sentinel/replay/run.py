@@ -19,6 +19,7 @@ from typing import IO, Any, TextIO
 from aiokafka import AIOKafkaProducer, ConsumerRecord
 from aiokafka.errors import KafkaError
 
+from stream_sentinel import kafkaio
 from stream_sentinel.core.aggregate.comparison import Comparison
 from stream_sentinel.core.aggregate.report import DriftReport
 from stream_sentinel.core.aggregate.windows import sampled
@@ -143,7 +144,7 @@ async def replay(
     comparison = Comparison(max_examples=max(options.examples, 0), min_rank=floor) if candidate is not None else None
     jsonl = options.output_format == "jsonl"
     origin = "replay"
-    async with kafka.consumer(connection.kwargs, connection.timeout) as client:
+    async with kafkaio.consumer(connection.kwargs, connection.timeout) as client:
         tps = await kafka.partitions(client, what.topics, what.partitions, connection.timeout)
         plans = await kafka.plan(client, tps, what.start, what.end, connection.timeout)
         for p in plans:
@@ -203,7 +204,7 @@ async def replay(
         finally:
             bar.close()
             if publisher is not None:
-                await kafka.quietly(publisher.stop())
+                await kafkaio.quietly(publisher.stop())
     result = ReplayResult(
         run_id=rid,
         started_ms=round(started * 1000),
@@ -259,8 +260,8 @@ async def _publisher(connection: Connection) -> AIOKafkaProducer:
     try:
         await asyncio.wait_for(producer.start(), connection.timeout)
     except (TimeoutError, KafkaError, OSError) as exc:
-        await kafka.quietly(producer.stop())
-        raise BrokerError(f"cannot start the drift publisher: {kafka.describe(exc)}") from exc
+        await kafkaio.quietly(producer.stop())
+        raise BrokerError(f"cannot start the drift publisher: {kafkaio.describe(exc)}") from exc
     return producer
 
 
@@ -270,14 +271,14 @@ async def _publish(producer: AIOKafkaProducer, topic: str, events: Sequence[d.Dr
         sends = [await producer.send(topic, e.to_json(), key=e.fingerprint.encode()) for e in events]
         await asyncio.gather(*sends)
     except KafkaError as exc:
-        raise BrokerError(f"publishing drift events to {topic!r}: {kafka.describe(exc)}") from exc
+        raise BrokerError(f"publishing drift events to {topic!r}: {kafkaio.describe(exc)}") from exc
 
 
 async def capture(what: Range, connection: Connection, out: IO[bytes], err: TextIO, *, progress: bool) -> int:
     """Write the range as kcat ``-J`` JSON lines (binary payloads base64, see core.capture)."""
     check_range(what.start, what.end)
     written = 0
-    async with kafka.consumer(connection.kwargs, connection.timeout) as client:
+    async with kafkaio.consumer(connection.kwargs, connection.timeout) as client:
         tps = await kafka.partitions(client, what.topics, what.partitions, connection.timeout)
         plans: list[PartitionPlan] = await kafka.plan(client, tps, what.start, what.end, connection.timeout)
         for p in plans:

@@ -31,7 +31,7 @@ from aiokafka import errors as kafka_errors
 
 from stream_sentinel.core.aggregate.windows import OVERFLOW
 from stream_sentinel.core.check import drift as d
-from stream_sentinel.replay.kafka import in_chain
+from stream_sentinel.kafkaio import in_chain
 
 #: Characters of a name, path or text copied into a record the worker writes.
 TEXT_CAP: Final = 1024

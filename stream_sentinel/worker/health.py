@@ -24,7 +24,7 @@ from typing import Any
 from aiokafka.protocol.metadata import MetadataRequest
 
 from stream_sentinel.config import Settings
-from stream_sentinel.replay.kafka import consumer, describe
+from stream_sentinel.kafkaio import consumer, describe
 
 log = logging.getLogger("stream_sentinel.worker")
 

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
-from stream_sentinel.replay.kafka import describe, kafka_cause
+from stream_sentinel.kafkaio import describe, kafka_cause
 
 #: Loggers whose repeated warnings and errors are limited (and their children).
 LIMITED: Final = ("aiokafka", "faust", "mode")
