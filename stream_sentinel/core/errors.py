@@ -11,11 +11,13 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+from stream_sentinel.core.exits import EXIT_BROKER, EXIT_DRIFT, EXIT_USAGE
+
 
 class SentinelError(Exception):
     """Root of every operational error stream-sentinel raises on purpose."""
 
-    exit_code = 1
+    exit_code = EXIT_DRIFT
 
 
 class SpecError(SentinelError):
@@ -25,7 +27,7 @@ class SpecError(SentinelError):
     at the exact place to fix, as ``file#/pointer: cause``.
     """
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
     def __init__(self, file: str, pointer: str, cause: str) -> None:
         self.file = file
@@ -37,13 +39,13 @@ class SpecError(SentinelError):
 class UsageError(SentinelError):
     """The command line or an input file is not usable as given."""
 
-    exit_code = 2
+    exit_code = EXIT_USAGE
 
 
 class BrokerError(SentinelError):
     """The Kafka cluster cannot be reached or refused the request."""
 
-    exit_code = 3
+    exit_code = EXIT_BROKER
 
 
 class OutputClosed(Exception):  # noqa: N818 - a condition, not a fault: the reader went away

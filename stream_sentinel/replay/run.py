@@ -27,11 +27,10 @@ from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine, Outcome, TopicChecker
 from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
+from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_range
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.render import ReplayResult, render
-
-EXIT_OK, EXIT_DRIFT = 0, 1
 
 
 @dataclass(frozen=True, slots=True)

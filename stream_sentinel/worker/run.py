@@ -24,13 +24,11 @@ from aiokafka.errors import KafkaError
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check.validate import Engine, load_engine
 from stream_sentinel.core.errors import BrokerError, SentinelError
+from stream_sentinel.core.exits import EXIT_BROKER, EXIT_OK
 from stream_sentinel.kafkaio import describe, kafka_cause
-from stream_sentinel.worker.app import Sentinel
 from stream_sentinel.worker.health import preflight
-from stream_sentinel.worker.shutdown import EXIT_BROKER, SentinelWorker, Watchdog
-
-EXIT_OK = 0
-EXIT_USAGE = 2
+from stream_sentinel.worker.sentinel import Sentinel
+from stream_sentinel.worker.shutdown import SentinelWorker, Watchdog
 
 
 def _rfc3339(created: float) -> str:

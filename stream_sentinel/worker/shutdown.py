@@ -20,9 +20,9 @@ from typing import Any
 
 import faust
 
+from stream_sentinel.core.exits import EXIT_BROKER
 from stream_sentinel.worker import logs
 
-EXIT_BROKER = 3
 #: Seconds the watchdog waits for the event loop to compute the summary before doing it itself.
 SUMMARY_WAIT = 1.0
 
@@ -87,4 +87,4 @@ class SentinelWorker(faust.Worker):
         super()._schedule_shutdown(signal)
 
 
-__all__ = ["EXIT_BROKER", "SentinelWorker", "Watchdog"]
+__all__ = ["SentinelWorker", "Watchdog"]

@@ -17,7 +17,7 @@ from prometheus_client import CollectorRegistry, Counter, generate_latest
 from prometheus_client.parser import text_string_to_metric_families
 
 from stream_sentinel import __version__
-from stream_sentinel.worker.app import Sentinel
+from stream_sentinel.worker.sentinel import Sentinel
 from tests.shell.test_worker_batch import HEADERS, Published, event, sentinel
 
 PROMTOOL = shutil.which("promtool")

@@ -19,7 +19,7 @@ import faust.transport.consumer
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import transport
-from stream_sentinel.worker.app import Sentinel
+from stream_sentinel.worker.sentinel import Sentinel
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 

@@ -20,7 +20,7 @@ from aiohttp.http_exceptions import BadStatusLine, LineTooLong
 
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check.validate import Engine
-from stream_sentinel.worker.app import Sentinel
+from stream_sentinel.worker.sentinel import Sentinel
 from stream_sentinel.worker.web import RateLimitedLog, ServerLog, guard
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"

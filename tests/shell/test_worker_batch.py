@@ -16,7 +16,7 @@ import pytest
 
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check.validate import Engine, Outcome
-from stream_sentinel.worker.app import Sentinel
+from stream_sentinel.worker.sentinel import Sentinel
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 NOW = 1_795_000_000.0

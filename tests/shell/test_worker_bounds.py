@@ -20,7 +20,7 @@ from faust.exceptions import ProducerSendError
 
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.worker import bounds
-from stream_sentinel.worker.app import Sentinel
+from stream_sentinel.worker.sentinel import Sentinel
 from tests.shell.test_worker_batch import HEADERS, event, sentinel
 
 ORDER = (Path(__file__).resolve().parents[2] / "replay" / "captures" / "orders-mixed.jsonl").read_bytes()

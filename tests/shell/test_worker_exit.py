@@ -13,8 +13,8 @@ from faust.exceptions import ProducerSendError
 
 from stream_sentinel.config import Settings
 from stream_sentinel.worker import run
-from stream_sentinel.worker.app import Outstanding
 from stream_sentinel.worker.logs import RepeatFilter
+from stream_sentinel.worker.sentinel import Outstanding
 
 
 class Clock:

@@ -11,8 +11,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK, EXIT_USAGE, run
+from stream_sentinel.cli import run
 from stream_sentinel.core.compat import KINDS
+from stream_sentinel.core.exits import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK, EXIT_USAGE
 
 ROOT = Path(__file__).resolve().parents[2]
 SPEC = ROOT / "spec" / "events"

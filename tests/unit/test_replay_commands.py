@@ -12,12 +12,12 @@ from typing import Any
 import orjson
 import pytest
 
-from stream_sentinel.cli import _build_parser, run
+from stream_sentinel.cli import build_parser, run
+from stream_sentinel.cli.replay import join_time_values, rewind_target
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import DEFAULT_MAX_PAYLOAD_BYTES
 from stream_sentinel.core.ranges import time_answer_problem
-from stream_sentinel.replay.cli import join_time_values, rewind_target
 from stream_sentinel.replay.rewind import Target
 from stream_sentinel.worker.run import engine_for
 from tests.conftest import ORDER_HEADERS, valid_order
@@ -29,7 +29,7 @@ T = 1_794_990_000_000  # the time looked up
 
 
 def parse(*argv: str) -> argparse.Namespace:
-    return _build_parser(io.StringIO()).parse_args(join_time_values(argv))
+    return build_parser(io.StringIO()).parse_args(join_time_values(argv))
 
 
 # -- rewind ------------------------------------------------------------------------------------

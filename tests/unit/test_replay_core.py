@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
+from stream_sentinel.cli.replay import join_time_values
 from stream_sentinel.core.aggregate.comparison import Comparison
 from stream_sentinel.core.check.drift import Violation
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.core.ranges import End, Start, check_plans, check_range, parse_time, plan_partition
-from stream_sentinel.replay.cli import join_time_values
 from stream_sentinel.replay.rewind import Target, target_offset
 
 NOW = 1_795_000_000_000
@@ -186,7 +186,7 @@ def test_every_bundled_replay_job_parses() -> None:
     import argparse
     from pathlib import Path
 
-    from stream_sentinel.replay import cli as replay_cli
+    from stream_sentinel.cli import replay as replay_cli
 
     jobs = sorted((Path(__file__).resolve().parents[2] / "replay" / "jobs").glob("*.yaml"))
     assert jobs
@@ -220,7 +220,7 @@ def test_the_progress_bar_draws_rate_and_eta_on_a_terminal_only() -> None:
 
 
 def test_a_replay_job_with_aliases_is_refused_not_expanded(tmp_path: Path) -> None:
-    from stream_sentinel.replay import cli as replay_cli
+    from stream_sentinel.cli import replay as replay_cli
 
     lines = ['a0: &a0 "x"'] + [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 9)}]" for i in range(1, 10)]
     job = tmp_path / "bomb.yaml"

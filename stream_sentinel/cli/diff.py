@@ -21,15 +21,23 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import TextIO
+from typing import IO, Any, TextIO
 
 import orjson
 import yaml
 
-from stream_sentinel.cli import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
+from stream_sentinel.cli.common import spec_default, spec_default_text
 from stream_sentinel.core import compat
-from stream_sentinel.core.contracts.catalog import CATALOG_FILE, Catalog, load_catalog
+from stream_sentinel.core.contracts.catalog import (
+    CATALOG_FILE,
+    COMPATIBILITY_MODES,
+    DEFAULT_DIALECT,
+    DIALECT_URIS,
+    Catalog,
+    load_catalog,
+)
 from stream_sentinel.core.errors import SpecError, UsageError, output_closed_means
+from stream_sentinel.core.exits import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
 
 EXIT_CODES: dict[compat.Verdict, int] = {
     "none": EXIT_OK,
@@ -77,7 +85,53 @@ class Outcome:
         )
 
 
-def run_diff(args: argparse.Namespace, stdout: TextIO) -> int:
+def add_parser(sub: Any, stdout: TextIO) -> None:
+    """Register ``diff``."""
+    spec_source = spec_default_text()
+    diff = sub.add_parser(
+        "diff",
+        help="classify contract changes: exit 0 none/cosmetic, 10 compatible, 20 breaking",
+        description="Compare two schema files (.json JSON Schema, .avsc Avro), two spec dirs, or the spec dir "
+        "against a git ref, and classify every change under the compatibility mode (per event type from the "
+        "catalog, or --mode). Exit 0: no change or only cosmetic ones, 10: compatible changes only, "
+        "20: at least one breaking change, 2: usage or load error.",
+        stdout=stdout,
+    )
+    diff.add_argument("old", nargs="?", help="old schema file or spec dir")
+    diff.add_argument("new", nargs="?", help="new schema file or spec dir")
+    diff.add_argument("--against", metavar="GIT_REF", help="compare --spec with the same dir at this git ref")
+    diff.add_argument("--spec", default=spec_default(), help=f"contracts dir for --against (default {spec_source})")
+    diff.add_argument(
+        "--mode",
+        type=str.upper,
+        choices=COMPATIBILITY_MODES,
+        help="mode for every comparison (default: each event type's from the catalog; BACKWARD for two files)",
+    )
+    diff.add_argument(
+        "--dialect",
+        choices=tuple(DIALECT_URIS),
+        help="JSON Schema dialect of a schema FILE without $schema (default: its catalog's default_dialect, "
+        f"else {DEFAULT_DIALECT}); spec dirs use their catalog's",
+    )
+    diff.add_argument(
+        "--format",
+        choices=("table", "json", "markdown", "github"),
+        default="table",
+        help="table (default: one line per change), json (every change with kind, path, verdict and reason), "
+        "markdown (a PR comment) or github (::error/::warning workflow annotations)",
+    )
+    diff.add_argument(
+        "--fail-on",
+        choices=("compatible", "breaking"),
+        default="compatible",
+        help="lowest verdict with a non-zero exit: compatible (default: 10 and 20) or breaking (compatible exits 0)",
+    )
+    diff.add_argument("--kinds", action="store_true", help="list the change kinds and exit")
+
+    diff.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:  # noqa: ARG001
     """Run ``stream-sentinel diff`` with parsed arguments; returns the exit code."""
     if args.kinds:
         _print_kinds(stdout)

@@ -1,6 +1,7 @@
-"""Argument parsing for ``replay``, ``capture`` and ``rewind`` (wired into ``stream_sentinel.cli``).
+"""``stream-sentinel replay``, ``capture`` and ``rewind``: the commands that read a live cluster.
 
-Kept apart from the main CLI module so ``check`` and ``diff`` never import aiokafka. Broker
+The aiokafka shell (``stream_sentinel.replay``) is imported only when one of them runs, so
+``check`` and ``diff`` never import aiokafka. Broker
 connection settings (bootstrap servers, SSL/SASL) come from the same ``Settings`` as the
 worker: ``SENTINEL_*`` variables and ``--config FILE``, with ``--bootstrap`` on top.
 """
@@ -19,6 +20,8 @@ from typing import IO, Any, TextIO, cast
 
 import yaml
 
+from stream_sentinel.cli.common import spec_default as spec_default_dir
+from stream_sentinel.cli.common import spec_default_text
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
@@ -50,11 +53,9 @@ def join_time_values(argv: Sequence[str]) -> list[str]:
     return out
 
 
-def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
-    """Register the three commands on the main parser's subparsers.
-
-    ``spec_default`` is the ``--spec`` default as help shows it (value and where it comes from).
-    """
+def add_parser(sub: Any, stdout: TextIO) -> None:
+    """Register ``replay``, ``capture`` and ``rewind``."""
+    spec_source = spec_default_text()
     replay = sub.add_parser(
         "replay",
         help="re-validate a topic range against the contracts (and a candidate set with --against)",
@@ -66,7 +67,7 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     )
     replay.add_argument("--job", metavar="FILE", help="a replay job (YAML); options given here override it")
     _range_options(replay)
-    replay.add_argument("--spec", help=f"contracts to check against (default: the --job's spec, else {spec_default})")
+    replay.add_argument("--spec", help=f"contracts to check against (default: the --job's spec, else {spec_source})")
     replay.add_argument("--against", metavar="DIR2", help="candidate contracts: report what they newly break or fix")
     replay.add_argument("--format", choices=FORMATS, help="report format (default table)")
     replay.add_argument("--output", metavar="FILE", help="write the report here instead of stdout")
@@ -124,7 +125,7 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     rewind.add_argument(
         "--topic", action="append", default=[], help="topic to move (repeatable; default: the catalog's topics)"
     )
-    rewind.add_argument("--spec", help=f"contracts dir whose topics are moved by default (default {spec_default})")
+    rewind.add_argument("--spec", help=f"contracts dir whose topics are moved by default (default {spec_source})")
     to = rewind.add_mutually_exclusive_group(required=True)
     to.add_argument(
         "--to-time",
@@ -147,6 +148,8 @@ def add_parsers(sub: Any, stdout: TextIO, spec_default: str) -> None:
     mode = rewind.add_mutually_exclusive_group()
     mode.add_argument("--execute", action="store_true", help="apply the plan (default: print it only)")
     mode.add_argument("--dry-run", action="store_true", help="print the plan only (the default; kept for scripts)")
+    for command in (replay, capture, rewind):
+        command.set_defaults(run=run)
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -254,8 +257,9 @@ def _settings(args: argparse.Namespace) -> Any:
     return Settings.load(args.config, **overrides)
 
 
-def run(args: argparse.Namespace, stdout: TextIO, stderr: TextIO, spec_default: str) -> int:
+def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:  # noqa: ARG001
     """Run one of the three commands; SentinelErrors propagate to the main CLI (one line, exit code)."""
+    spec_default = spec_default_dir()
     from stream_sentinel.replay.run import Connection
 
     now_ms = round(time.time() * 1000)
@@ -448,4 +452,4 @@ def rewind_target(args: argparse.Namespace, now_ms: int) -> Any:
     return Target("by", args.by)
 
 
-__all__ = ["COMMANDS", "add_parsers", "rewind_target", "run"]
+__all__ = ["COMMANDS", "add_parser", "join_time_values", "rewind_target", "run"]

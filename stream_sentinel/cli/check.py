@@ -1,0 +1,205 @@
+"""``stream-sentinel check``: validate captured messages offline, with no broker.
+
+Reads kcat -J lines or raw payload lines, checks each against the contracts with the same core as
+the worker, and reports drift as a table, a JSON report or streamed JSON lines.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import IO, Any, TextIO
+
+import orjson
+
+from stream_sentinel.cli.common import open_input, positive, spec_default, spec_default_text
+from stream_sentinel.core.aggregate.report import DriftReport
+from stream_sentinel.core.capture import problem_outcome, read_capture
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
+from stream_sentinel.core.errors import UsageError, output_closed_means
+from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
+
+
+def add_parser(sub: Any, stdout: TextIO) -> None:
+    """Register ``check``."""
+    spec_source = spec_default_text()
+    check = sub.add_parser(
+        "check",
+        help="validate captured messages offline (no broker)",
+        description="Validate captured messages (kcat -J lines or raw payload lines) against the contracts. "
+        "Exit 0: no drift, 1: drift found, 2: usage or spec error.",
+        stdout=stdout,
+    )
+    check.add_argument("input", nargs="?", default="-", help="capture file, or - for stdin (default)")
+    check.add_argument(
+        "--spec",
+        default=spec_default(),
+        help=f"contracts dir (default {spec_source})",
+    )
+    check.add_argument(
+        "--topic",
+        help="check every line against this topic's contract (required for raw payload lines)",
+    )
+    check.add_argument(
+        "--event-type",
+        metavar="NAME",
+        help="event type of lines that do not carry one (raw payloads, envelopes without the topic's "
+        "event-type header); needs --topic",
+    )
+    check.add_argument(
+        "--version",
+        dest="schema_version",
+        type=int,
+        metavar="N",
+        help="schema version of lines that do not declare one (default: the newest); needs --topic",
+    )
+    check.add_argument(
+        "--format",
+        choices=("table", "jsonl", "json"),
+        default="table",
+        help="table (default), jsonl (one drift event per line, streamed) or json (the report)",
+    )
+    check.add_argument(
+        "--min-severity",
+        choices=("info", "warning", "breaking"),
+        default="info",
+        help="report only drift at or above this severity (default: info, everything)",
+    )
+    check.add_argument(
+        "--raw-prefix",
+        type=int,
+        default=0,
+        metavar="N",
+        help="show the first N bytes (hex) of undecodable messages in drift events (default 0: raw bytes may hold PII)",
+    )
+    check.add_argument(
+        "--max-violations",
+        type=positive,
+        default=DEFAULT_MAX_VIOLATIONS,
+        metavar="N",
+        help=f"violations listed per message, the rest counted in one overflow (default {DEFAULT_MAX_VIOLATIONS})",
+    )
+    check.add_argument(
+        "--max-payload-bytes",
+        type=positive,
+        default=DEFAULT_MAX_PAYLOAD_BYTES,
+        metavar="N",
+        help="larger payloads are reported as 'oversized', not decoded (default "
+        f"{DEFAULT_MAX_PAYLOAD_BYTES}, the max_payload_bytes setting's default)",
+    )
+    check.add_argument(
+        "--examples",
+        type=int,
+        default=3,
+        help="examples kept per rule in table/json output (default 3)",
+    )
+
+    check.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
+    """Check every record of the input; exit 1 when any drifts."""
+    engine = load_engine(
+        args.spec, max_violations_per_message=args.max_violations, max_payload_bytes=args.max_payload_bytes
+    )
+    if args.topic is not None and engine.checker(args.topic) is None:
+        raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
+    declared = _declared_headers(args, engine)
+    hint = args.event_type is None
+    report = DriftReport(max_examples=max(args.examples, 0))
+    stream = open_input(args.input, stdin)
+    # Only drift events are written while reading: output cut short there means drift was found,
+    # and the report below is written once the exit code is known.
+    try:
+        for line_no, message in enumerate(read_capture(stream), start=1):
+            topic = args.topic or message.topic
+            if topic is None and message.problem is not None:
+                raise UsageError(f"record {line_no} ({message.problem}) names no topic: give --topic")
+            if topic is None:
+                raise UsageError(f"record {line_no} is a raw payload line: give --topic to name its contract")
+            checker = engine.checker(topic)
+            if checker is None:
+                raise UsageError(
+                    f"record {line_no}: topic {topic!r} has no contract (known: {_known(engine)}); "
+                    "use --topic to check it against one"
+                )
+            raw = message.topic is None and not message.headers and message.problem is None
+            if hint and raw and checker.topic.event_type.kind == "header":
+                hint = False  # once: raw lines have no headers, so nothing names their event type
+                stderr.write(
+                    f"stream-sentinel: note: topic {topic!r} reads the event type from header "
+                    f"{checker.topic.event_type.value!r}, which raw payload lines lack: give --event-type "
+                    f"(one of {', '.join(checker.topic.events)})\n"
+                )
+            if message.problem is not None:  # a broken envelope line: reported, and the run goes on
+                outcome = problem_outcome(message, checker.topic)
+            else:
+                headers: tuple[tuple[str, bytes], ...] = message.headers
+                if declared:
+                    present = {name for name, _ in headers}
+                    headers += tuple(h for h in declared if h[0] not in present)
+                outcome = checker.check(message.value, headers)
+            source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
+            events = outcome.drift_events(
+                source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix
+            )
+            report.add(topic, outcome.event_type, events, outcome.tombstone)
+            if args.format == "jsonl" and events:
+                with output_closed_means(EXIT_DRIFT):
+                    for event in events:
+                        stdout.write(event.to_json().decode() + "\n")
+    finally:
+        if stream is not stdin:
+            stream.close()
+    code = EXIT_DRIFT if report.drift_events else EXIT_OK
+    with output_closed_means(code):
+        if args.format == "table":
+            report.render_table(stdout)
+        elif args.format == "json":
+            stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
+    return code
+
+
+def _declared_headers(args: argparse.Namespace, engine: Engine) -> tuple[tuple[str, bytes], ...]:
+    """The headers ``--event-type``/``--version`` stand for, checked against the topic's catalog entry.
+
+    They are added to a line only where the line lacks that header, so a capture's own headers win.
+    A topic that reads its event type or version from the payload (a JSON pointer) or the schema id
+    has nothing to add: naming one there is a usage error, not a silent no-op.
+    """
+    name, version = args.event_type, args.schema_version
+    if name is None and version is None:
+        return ()
+    if args.topic is None:
+        raise UsageError("--event-type and --version name the contract of --topic: give --topic")
+    topic = engine.catalog.topics[args.topic]
+    known = ", ".join(topic.events)
+    out: list[tuple[str, bytes]] = []
+    locator = topic.event_type
+    if name is not None:
+        if name not in topic.events:
+            raise UsageError(f"--event-type {name!r}: topic {topic.name!r} has no such event type (known: {known})")
+        if locator.kind == "fixed" and name != locator.value:
+            raise UsageError(f"--event-type {name!r}: every message of topic {topic.name!r} is {locator.value}")
+        if locator.kind in ("pointer", "schema_id"):
+            where = f"field {locator.value}" if locator.kind == "pointer" else "the schema id"
+            raise UsageError(f"--event-type: topic {topic.name!r} reads the event type from {where} of each message")
+        if locator.kind == "header":
+            out.append((locator.value, name.encode()))
+    if version is not None:
+        if name is None and locator.kind != "fixed":
+            raise UsageError(f"--version needs --event-type for topic {topic.name!r} (known: {known})")
+        event = topic.events[name if name is not None else locator.value]
+        versions = ", ".join(str(v.version) for v in event.versions)
+        if version not in {v.version for v in event.versions}:
+            raise UsageError(f"--version {version}: {event.name} has no such version (known: {versions})")
+        ver = topic.version
+        if ver is None or ver.kind != "header":
+            where = "declares no version" if ver is None else f"reads the version from field {ver.value}"
+            raise UsageError(f"--version: topic {topic.name!r} {where}; messages are checked against the newest")
+        out.append((ver.value, str(version).encode()))
+    return tuple(out)
+
+
+def _known(engine: Engine) -> str:
+    return ", ".join(sorted(engine.catalog.topics))
