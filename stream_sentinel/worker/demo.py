@@ -36,7 +36,7 @@ from aiokafka.errors import TopicAlreadyExistsError
 from stream_sentinel.core.capture import CapturedMessage, read_capture
 from stream_sentinel.core.errors import SentinelError
 from stream_sentinel.core.validate import load_engine
-from stream_sentinel.embedded import EmbeddedBroker, die_with_parent, free_port
+from stream_sentinel.embedded import EmbeddedBroker, die_with_parent, free_port, worker_environment
 
 CAPTURES = Path("replay/captures")
 PARTITIONS = 3
@@ -44,16 +44,13 @@ DRIFT_TOPIC = "sentinel.drift"
 
 
 def worker_env(bootstrap: str, data_dir: Path, web_port: int, **extra: str) -> dict[str, str]:
-    """Environment for a worker subprocess on the embedded broker (its client settings included)."""
+    """Environment for a worker subprocess on the embedded broker (``embedded.CLIENT_SETTINGS`` included)."""
     return {
         **os.environ,
         "SENTINEL_BOOTSTRAP_SERVERS": bootstrap,
         "SENTINEL_DATA_DIR": str(data_dir),
         "SENTINEL_WEB_PORT": str(web_port),
-        "SENTINEL_PRODUCER_MAX_BATCH_SIZE": "1",
-        "SENTINEL_SESSION_TIMEOUT": "2",
-        "SENTINEL_HEARTBEAT_INTERVAL": "0.5",
-        "SENTINEL_REBALANCE_TIMEOUT": "4",
+        **worker_environment(),
         "SENTINEL_DRIFT_TOPIC_PARTITIONS": str(PARTITIONS),
         "SENTINEL_INTERNAL_PARTITIONS": str(PARTITIONS),
         **extra,
