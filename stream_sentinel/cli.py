@@ -16,6 +16,7 @@ import argparse
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, NoReturn, TextIO
 
 if TYPE_CHECKING:
@@ -245,6 +246,19 @@ def _build_parser(stdout: TextIO) -> _Parser:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
+    broker = sub.add_parser(
+        "broker",
+        help="run the embedded dev broker (Tansu) in the foreground and print its address",
+        description="Start the embedded Kafka-protocol broker the demo and the tests use (Tansu, in memory) on "
+        "127.0.0.1 and keep it running until Ctrl-C or SIGTERM. The first line on stdout is bootstrap=HOST:PORT; "
+        "stderr says how to run a worker against it. For trying things by hand, not for production. "
+        "Exit 0 after Ctrl-C/SIGTERM, 3 if it cannot start (e.g. the port is taken).",
+        stdout=stdout,
+    )
+    broker.add_argument("--port", type=_port, help="port to listen on (default: a free one)")
+    broker.add_argument(
+        "--log", type=Path, metavar="FILE", help="append the broker's own output to FILE (default: discarded)"
+    )
     replay_cli.add_parsers(sub, stdout, spec_source)
     return parser
 
@@ -273,6 +287,10 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
             from stream_sentinel.worker.demo import run_demo
 
             return run_demo(args.spec, args.duration, args.rate, args.alert_mode, args.window, stdout, stderr)
+        if args.command == "broker":
+            from stream_sentinel.embedded import serve
+
+            return serve(args.port, args.log, stdout, stderr)
         if args.command in replay_cli.COMMANDS:
             return replay_cli.run(args, stdout, stderr, os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR))
         if args.command == "kinds":
@@ -317,6 +335,17 @@ def _positive(text: str) -> int:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a whole number of at least 1, not {text!r}")
+    return value
+
+
+def _port(text: str) -> int:
+    """An argparse type: a TCP port, 1 to 65535."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if not 1 <= value <= 65535:
+        raise argparse.ArgumentTypeError(f"must be a port number from 1 to 65535, not {text!r}")
     return value
 
 

@@ -20,14 +20,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_sentinel.embedded import EmbeddedBroker, free_port
+from stream_sentinel.embedded import CLIENT_SETTINGS, EmbeddedBroker, free_port
 from tests.integration.conftest import SPEC, Harness, order_messages, produce
 from tests.integration.test_worker import drift_ids, expected_drift
 
 pytestmark = pytest.mark.integration
 
-#: The embedded-broker workers' session timeout (worker_env): /ready must say 503 within about two.
-SESSION_TIMEOUT = 2.0
+#: The embedded-broker workers' session timeout (embedded.CLIENT_SETTINGS through worker_env): /ready
+#: must say 503 within about two.
+SESSION_TIMEOUT = CLIENT_SETTINGS["broker_session_timeout"]
 #: Faust's default broker_commit_interval (seconds).
 COMMIT_INTERVAL = 2.8
 #: Generous deadline for "it eventually happens" (not a timing assertion).
