@@ -113,9 +113,7 @@ def test_github_emits_workflow_annotations() -> None:
     _, out, _ = cli([V1, V2, "--format", "github"])
     lines = out.splitlines()
     path = (SPEC / "orders" / "order-created.v2.schema.json").as_posix()
-    assert lines[0].startswith(
-        f"::error file={path},title=required_attribute_added (BACKWARD)::"
-    )
+    assert lines[0].startswith(f"::error file={path},title=required_attribute_added (BACKWARD)::")
     assert lines[-1] == "stream-sentinel diff: breaking (exit 20): 1 breaking, 2 cosmetic"
     assert len(lines) == 2  # cosmetic changes are counted, not annotated
 
