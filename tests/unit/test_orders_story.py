@@ -87,3 +87,17 @@ def test_compatible_and_cosmetic_changes_break_no_traffic(tmp_path: Path) -> Non
     cosmetic = _candidate(tmp_path / "b", lambda doc: doc.update(description="An order was placed."))
     assert _diff(SPEC, cosmetic) == EXIT_OK
     assert _newly_failing(cosmetic) == 0
+
+
+def test_an_existing_field_made_required_in_place_is_breaking_and_replay_agrees(tmp_path: Path) -> None:
+    """FORWARD alone accepts a narrowing; in place it fails the messages already written as v2."""
+    candidate = _candidate(tmp_path, lambda doc: doc["required"].append("gift_wrap"))
+    out = io.StringIO()
+    assert run(["diff", str(SPEC), str(candidate)], io.BytesIO(), out, io.StringIO()) == EXIT_DIFF_BREAKING
+    assert "edits in place are judged BACKWARD too" in out.getvalue()
+    assert _newly_failing(candidate) > 0
+    assert _diff_with_mode(candidate, "FORWARD") == EXIT_DIFF_COMPATIBLE  # an explicit --mode is taken as given
+
+
+def _diff_with_mode(candidate: Path, mode: str) -> int:
+    return run(["diff", str(SPEC), str(candidate), "--mode", mode], io.BytesIO(), io.StringIO(), io.StringIO())
