@@ -29,7 +29,7 @@ from stream_sentinel.core import drift as d
 from stream_sentinel.core.capture import problem_outcome, read_capture
 from stream_sentinel.core.errors import OutputClosed, SentinelError, UsageError, output_closed_means
 from stream_sentinel.core.report import DriftReport
-from stream_sentinel.core.spec import COMPATIBILITY_MODES, DEFAULT_DIALECT, DIALECT_URIS
+from stream_sentinel.core.spec import COMPATIBILITY_MODES, DEFAULT_DIALECT, DIALECT_URIS, EventContract
 from stream_sentinel.core.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
 from stream_sentinel.replay import cli as replay_cli
 
@@ -459,13 +459,33 @@ def _known(engine: Engine) -> str:
 def _spec(args: argparse.Namespace, stdout: TextIO) -> int:
     engine = load_engine(args.spec)
     for name, topic in sorted(engine.catalog.topics.items()):
-        stdout.write(f"{name}  ({topic.format}, owner {topic.owner or '-'}, sample {topic.sample_rate:g})\n")
+        requirement = f", requirement {topic.requirement}" if topic.requirement else ""
+        owner = topic.owner or "-"
+        stdout.write(f"{name}  ({topic.format}, owner {owner}{requirement}, sample {topic.sample_rate:g})\n")
         for event in topic.events.values():
             versions = ", ".join(
                 f"v{v.version}" + (f"#{v.schema_id}" if v.schema_id is not None else "") for v in event.versions
             )
-            stdout.write(f"  {event.name}: {versions}  [{event.requirement or '-'}; {event.compatibility}]\n")
+            stdout.write(f"  {event.name}: {versions}  [{_requirement_text(event)}; {event.compatibility}]\n")
     return EXIT_OK
+
+
+def _requirement_text(event: EventContract) -> str:
+    """The event type's catalog requirement, and where a schema root's ``x-requirement`` shadows it.
+
+    Inside a payload the nearest annotation wins, so a requirement named at the root of a schema
+    is what its drift carries; the catalog's then shows only on ``unknown_version``.
+    """
+    named = event.requirement or "-"
+    shadows: list[str] = []
+    for version in event.versions:
+        mine = version.requirement or event.requirement
+        root = version.document.get("x-requirement") if isinstance(version.document, dict) else None
+        if mine is not None and isinstance(root, str) and root != mine:
+            shadows.append(f"{version.ref}#/x-requirement ({root})")
+    if shadows:
+        named += f", shadowed by schema annotations at {', '.join(shadows)}"
+    return named
 
 
 def _worker(args: argparse.Namespace, stdout: TextIO, stderr: TextIO) -> int:
