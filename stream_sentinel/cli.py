@@ -245,6 +245,12 @@ def _build_parser(stdout: TextIO) -> _Parser:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
+    demo.add_argument(
+        "--produce-to",
+        metavar="HOST:PORT",
+        help="only produce the sample traffic to this running cluster's existing topics (no embedded broker, "
+        "worker or table; what compose's `sample` profile runs)",
+    )
     replay_cli.add_parsers(sub, stdout, spec_source)
     return parser
 
@@ -270,8 +276,10 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
 
             return run_diff(args, stdout)
         if args.command == "demo":
-            from stream_sentinel.worker.demo import run_demo
+            from stream_sentinel.worker.demo import run_demo, run_producer
 
+            if args.produce_to:
+                return run_producer(args.spec, args.produce_to, args.duration, args.rate, stdout)
             return run_demo(args.spec, args.duration, args.rate, args.alert_mode, args.window, stdout, stderr)
         if args.command in replay_cli.COMMANDS:
             return replay_cli.run(args, stdout, stderr, os.environ.get("SENTINEL_SPEC_DIR", DEFAULT_SPEC_DIR))
