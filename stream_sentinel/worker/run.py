@@ -82,18 +82,22 @@ def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
     The spec is checked first (a bad spec is exit 2 whether or not a broker answers), then a
     broker must answer within ``connect_timeout`` seconds. Then the cluster's topics are listed
     once: for ``subscribe_pattern`` and to find catalog topics that do not exist
-    (``missing_topics``: warn, or exit 2).
+    (``missing_topics``: warn and leave them unsubscribed, or exit 2; exit 2 also when no
+    topic at all is left to consume).
     """
     engine = engine if engine is not None else engine_for(settings)
     preflight(settings)
     existing = cluster_topics(settings)
     missing = missing_catalog_topics(settings, engine, existing)
-    if missing and settings.missing_topics == "fail":
+    extra = pattern_topics(settings, existing)
+    wanted = [t for t in engine.catalog.topics if t != settings.drift_topic]
+    if missing and (settings.missing_topics == "fail" or (len(missing) == len(wanted) and not extra)):
+        why = "" if settings.missing_topics == "fail" else "none of the catalog's topics exists, nothing to consume: "
         raise UsageError(
-            f"catalog topics missing on the cluster at {settings.bootstrap_servers}: {', '.join(missing)} "
-            "(create them, fix their names in the catalog, or set missing_topics: warn)"
+            f"{why}catalog topics missing on the cluster at {settings.bootstrap_servers}: {', '.join(missing)} "
+            "(create them, or fix their names in the catalog; missing_topics: warn runs without them)"
         )
-    return Sentinel(settings, engine, extra_topics=pattern_topics(settings, existing), missing_topics=tuple(missing))
+    return Sentinel(settings, engine, extra_topics=extra, missing_topics=tuple(missing))
 
 
 def cluster_topics(settings: Settings, timeout: float = 15.0) -> set[str]:

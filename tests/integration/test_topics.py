@@ -52,6 +52,19 @@ def test_missing_catalog_topic_is_found_without_creating_it(bootstrap: str, tmp_
     assert typo not in cluster_topics(settings)
 
 
+def test_worker_with_no_catalog_topic_on_the_cluster_exits_2(bootstrap: str, tmp_path: Path) -> None:
+    drift = unique("drift")
+    spec = topic_spec(tmp_path, unique("orders"), drift)
+    catalog = (spec / "catalog.yaml").read_text()
+    for name in ("customers.profile", "inventory", "payments", "shipments"):
+        catalog = catalog.replace(f"\n  {name}:\n", f"\n  {unique(name)}:\n", 1)
+    (spec / "catalog.yaml").write_text(catalog)
+    settings = Settings(bootstrap_servers=bootstrap, spec_dir=spec, drift_topic=drift, app_id=unique("sentinel"))
+    with pytest.raises(UsageError, match="nothing to consume") as caught:
+        build(settings)  # missing_topics: warn, yet nothing would be consumed
+    assert caught.value.exit_code == 2
+
+
 def test_worker_logs_each_missing_catalog_topic_and_runs(bootstrap: str, tmp_path: Path) -> None:
     h = Harness(bootstrap, tmp_path)
     typo = unique("paymnets")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import io
+import os
 import re
 import shlex
 import sys
@@ -27,6 +28,13 @@ from stream_sentinel.worker.run import missing_catalog_topics, pattern_topics
 
 ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = Path(__file__).parent / "compose" / "compose-spec.json"
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No SENTINEL_* variable of the developer's shell changes a default read here."""
+    for name in [n for n in os.environ if n.upper().startswith("SENTINEL_")]:
+        monkeypatch.delenv(name)
 
 
 def compose() -> dict[str, Any]:
