@@ -14,6 +14,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from stream_sentinel.cli import run
 from stream_sentinel.config import Settings
 from stream_sentinel.core.errors import UsageError
+from stream_sentinel.embedded import free_port
 from stream_sentinel.worker import demo
 from stream_sentinel.worker.demo import create_topics
 from stream_sentinel.worker.run import build, cluster_topics, engine_for, missing_catalog_topics
@@ -122,3 +123,13 @@ async def count_records(bootstrap: str, topic: str) -> int:
         return sum(ends[tp] - starts[tp] for tp in tps)
     finally:
         await consumer.stop()
+
+
+def test_demo_produce_to_an_unreachable_cluster_is_one_line_and_exit_3() -> None:
+    nobody = f"127.0.0.1:{free_port()}"  # nothing listens there
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["demo", "--produce-to", nobody, "--spec", str(ROOT / "spec" / "events")], io.BytesIO(), out, err)
+    assert code == 3
+    assert err.getvalue().count("\n") == 1
+    assert nobody in err.getvalue()
+    assert "Traceback" not in err.getvalue()
