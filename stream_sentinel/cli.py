@@ -246,6 +246,12 @@ def _build_parser(stdout: TextIO) -> _Parser:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
+    demo.add_argument(
+        "--produce-to",
+        metavar="HOST:PORT",
+        help="only produce the sample traffic to this running cluster's existing topics (no embedded broker, "
+        "worker or table; what compose's `sample` profile runs)",
+    )
     broker = sub.add_parser(
         "broker",
         help="run the embedded dev broker (Tansu) in the foreground and print its address",
@@ -284,8 +290,10 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -
 
             return run_diff(args, stdout)
         if args.command == "demo":
-            from stream_sentinel.worker.demo import run_demo
+            from stream_sentinel.worker.demo import run_demo, run_producer
 
+            if args.produce_to:
+                return run_producer(args.spec, args.produce_to, args.duration, args.rate, stdout)
             return run_demo(args.spec, args.duration, args.rate, args.alert_mode, args.window, stdout, stderr)
         if args.command == "broker":
             from stream_sentinel.embedded import serve

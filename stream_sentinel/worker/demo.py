@@ -33,15 +33,15 @@ from typing import Final, TextIO
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
 
 from stream_sentinel.core.capture import CapturedMessage, read_capture
-from stream_sentinel.core.errors import SentinelError
+from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
 from stream_sentinel.core.validate import load_engine
-from stream_sentinel.embedded import EmbeddedBroker, die_with_parent, free_port, worker_environment
+from stream_sentinel.embedded import EmbeddedBroker, broker_binary, die_with_parent, free_port, worker_environment
 from stream_sentinel.worker.demo_table import DriftTable
 
 CAPTURES = Path("replay/captures")
@@ -299,6 +299,7 @@ def run_demo(
     The work dir (``/tmp/sentinel-demo-*``) keeps ``worker.log`` and ``broker.log`` after the
     demo, for a look at what happened; the worker's state (``data/``) is removed on a clean stop.
     """
+    broker_binary()  # no embedded extra: one line and exit 2 before anything starts
     engine = load_engine(spec_dir)  # a bad spec stops the demo before anything starts
     topics = [t for t in engine.catalog.topics if t != DRIFT_TOPIC]
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
@@ -342,4 +343,68 @@ def run_demo(
         if worker is not None:
             stop_process(worker)
     shutil.rmtree(workdir / "data", ignore_errors=True)
+    return 0
+
+
+async def _existing_topics(bootstrap: str, timeout: float) -> set[str]:
+    """Every topic on the cluster (a metadata request for all topics: creates none)."""
+    client = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=round(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+        return set(await asyncio.wait_for(client.topics(), timeout))
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.stop(), 5)
+
+
+async def _produce_for(bootstrap: str, messages: list[CapturedMessage], rate: float, duration: float) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    producer = asyncio.create_task(_produce(bootstrap, messages, rate, stop))
+    stopped = asyncio.create_task(stop.wait())
+    try:  # until the duration, a signal, or the producer fails
+        await asyncio.wait({producer, stopped}, timeout=duration if duration > 0 else None)
+    finally:
+        stop.set()
+        stopped.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return await producer
+
+
+def run_producer(
+    spec_dir: str, bootstrap: str, duration: float, rate: float, stdout: TextIO, timeout: float = 15.0
+) -> int:
+    """``demo --produce-to``: only the demo's producer, against a running cluster (compose's sample profile).
+
+    It produces the example captures to the catalog's topics, which must already exist: it never
+    creates a topic and stops with exit 2 naming the missing ones (a cluster without auto-create
+    would otherwise make every send wait for its timeout). Exit 3 if the brokers do not answer.
+    """
+    engine = load_engine(spec_dir)
+    topics = sorted(t for t in engine.catalog.topics if t != DRIFT_TOPIC)
+    messages = sample_messages(set(topics))
+    if not messages:
+        raise UsageError(f"no sample messages for the catalog's topics in {CAPTURES}/ (run from the repository root)")
+    wanted = sorted({m.topic for m in messages if m.topic is not None})
+    try:
+        existing = asyncio.run(_existing_topics(bootstrap, timeout))
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise BrokerError(
+            f"cannot reach the brokers at {bootstrap}: {' '.join(str(exc).split()) or type(exc).__name__}"
+        ) from exc
+    missing = [t for t in wanted if t not in existing]
+    if missing:
+        raise UsageError(f"topics missing on the cluster at {bootstrap}: {', '.join(missing)} (create them first)")
+    stdout.write(f"producing {rate:g} msg/s from {CAPTURES}/ to {len(wanted)} topics at {bootstrap}; Ctrl-C to stop\n")
+    stdout.flush()
+    try:
+        sent = asyncio.run(_produce_for(bootstrap, messages, rate, duration))
+    except KafkaError as exc:
+        raise BrokerError(
+            f"producing to {bootstrap} failed: {' '.join(str(exc).split()) or type(exc).__name__}"
+        ) from exc
+    stdout.write(f"stopped: {sent} messages produced\n")
     return 0

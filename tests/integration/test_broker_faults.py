@@ -176,7 +176,10 @@ def test_no_broker_at_start_is_one_line_and_exit_3(tmp_path: Path) -> None:
 RACE = """
 import sys
 from stream_sentinel.worker import run
-run.preflight = lambda settings: None  # the broker vanishes between the preflight and Faust's start
+# The broker vanishes between the start-up checks (preflight, topic listing) and Faust's start.
+run.preflight = lambda settings: None
+run.cluster_topics = lambda settings: set()
+run.missing_catalog_topics = lambda settings, engine, existing: []
 from stream_sentinel.cli import main
 sys.argv = ["stream-sentinel", "worker", "--bootstrap", sys.argv[1]]
 main()
