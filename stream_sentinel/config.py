@@ -188,6 +188,15 @@ class Settings(BaseSettings):
         "(exit 3 if the brokers cannot be reached then). Default: only the catalog's topics.",
     )
 
+    missing_topics: Literal["warn", "fail"] = Field(
+        default="warn",
+        description="What the worker does at start when a catalog topic does not exist on the cluster (checked "
+        "with a list of all topics, which creates nothing): 'warn' logs one line per missing topic and runs "
+        "without it (not subscribed, so a broker with auto-create on cannot create a misspelt topic for the "
+        "sentinel; consumed from the next start on), 'fail' exits with code 2 naming them. Exit 2 either way "
+        "when no topic is left to consume. Default 'warn': one missing topic should not stop the others' checks.",
+    )
+
     # -- alerting -----------------------------------------------------------------------------
     alert_mode: Literal["every", "first", "summary"] = Field(
         default="first",
@@ -413,7 +422,7 @@ class Settings(BaseSettings):
 
     # -- normalisation and checks ---------------------------------------------------------------
 
-    @field_validator("log_level", "log_format", "alert_mode", "min_severity", mode="before")
+    @field_validator("log_level", "log_format", "alert_mode", "min_severity", "missing_topics", mode="before")
     @classmethod
     def _lower(cls, value: object) -> object:
         """Accept ``INFO`` for ``info``: environment variables are often written in capitals."""

@@ -28,11 +28,19 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
     demo.add_argument(
         "--window", type=float, default=10.0, help="tumbling window in seconds (default 10, to see summaries)"
     )
+    demo.add_argument(
+        "--produce-to",
+        metavar="HOST:PORT",
+        help="only produce the sample traffic to this running cluster's existing topics (no embedded broker, "
+        "worker or table; what compose's `sample` profile runs)",
+    )
     demo.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:  # noqa: ARG001
     """Run the demo until Ctrl-C or ``--duration``."""
-    from stream_sentinel.worker.demo import run_demo
+    from stream_sentinel.worker.demo import run_demo, run_producer
 
+    if args.produce_to:
+        return run_producer(args.spec, args.produce_to, args.duration, args.rate, stdout)
     return run_demo(args.spec, args.duration, args.rate, args.alert_mode, args.window, stdout, stderr)

@@ -8,6 +8,7 @@ from typing import IO, Any, TextIO
 from stream_sentinel.cli.common import spec_default, spec_default_text
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import load_engine
+from stream_sentinel.core.contracts.catalog import EventContract
 from stream_sentinel.core.exits import EXIT_OK
 
 
@@ -42,13 +43,33 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
     """Load and check the spec dir, then list its topics and event types."""
     engine = load_engine(args.spec)
     for name, topic in sorted(engine.catalog.topics.items()):
-        stdout.write(f"{name}  ({topic.format}, owner {topic.owner or '-'}, sample {topic.sample_rate:g})\n")
+        requirement = f", requirement {topic.requirement}" if topic.requirement else ""
+        owner = topic.owner or "-"
+        stdout.write(f"{name}  ({topic.format}, owner {owner}{requirement}, sample {topic.sample_rate:g})\n")
         for event in topic.events.values():
             versions = ", ".join(
                 f"v{v.version}" + (f"#{v.schema_id}" if v.schema_id is not None else "") for v in event.versions
             )
-            stdout.write(f"  {event.name}: {versions}  [{event.requirement or '-'}; {event.compatibility}]\n")
+            stdout.write(f"  {event.name}: {versions}  [{_requirement_text(event)}; {event.compatibility}]\n")
     return EXIT_OK
+
+
+def _requirement_text(event: EventContract) -> str:
+    """The event type's catalog requirement, and where a schema root's ``x-requirement`` shadows it.
+
+    Inside a payload the nearest annotation wins, so a requirement named at the root of a schema
+    is what its drift carries; the catalog's then shows only on ``unknown_version``.
+    """
+    named = event.requirement or "-"
+    shadows: list[str] = []
+    for version in event.versions:
+        mine = version.requirement or event.requirement
+        root = version.document.get("x-requirement") if isinstance(version.document, dict) else None
+        if mine is not None and isinstance(root, str) and root != mine:
+            shadows.append(f"{version.ref}#/x-requirement ({root})")
+    if shadows:
+        named += f", shadowed by schema annotations at {', '.join(shadows)}"
+    return named
 
 
 def run_kinds(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:  # noqa: ARG001

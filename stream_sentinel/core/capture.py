@@ -223,6 +223,7 @@ def problem_outcome(message: CapturedMessage, topic: TopicContract) -> Outcome:
         d.ENVELOPE_EXPECTED,
         "bytes",
         f"{len(line)} bytes",
+        requirement=topic.requirement,
         owner=topic.owner,
         detail=message.problem or "unreadable line",
     )

@@ -4,7 +4,8 @@ Everything runs on the embedded Tansu broker. The producer replays the example c
 ``replay/captures/`` (realistic orders, payments, shipments, inventory and customer events,
 most valid, some drifting) with fresh timestamps, round and round. The worker is a real
 ``stream-sentinel worker`` subprocess, configured for the embedded broker. The drift topic
-is read without a consumer group and printed as a table.
+is read without a consumer group into a drift table (``demo_table``): one row per rule, updated
+in place; a live ``rich`` table on a terminal, plain text snapshots otherwise.
 
 Ctrl-C (or ``--duration``) stops the producer, then the worker (SIGTERM: it flushes and
 commits), then the broker. Both children also get a parent-death signal, so even ``kill -9``
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 import os
 import shutil
 import signal
@@ -23,37 +25,44 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Final, TextIO
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from rich.console import Console
+from rich.live import Live
+from rich.table import Table
 
 from stream_sentinel.core.capture import CapturedMessage, read_capture
 from stream_sentinel.core.check.validate import load_engine
-from stream_sentinel.core.errors import SentinelError
-from stream_sentinel.embedded import EmbeddedBroker, die_with_parent, free_port
+from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
+from stream_sentinel.embedded import EmbeddedBroker, broker_binary, die_with_parent, free_port, worker_environment
+from stream_sentinel.worker.demo_table import DriftTable
 
 CAPTURES = Path("replay/captures")
 PARTITIONS = 3
 DRIFT_TOPIC = "sentinel.drift"
+#: Seconds between redraws of the live table (rows changed in between are marked in the next one).
+REFRESH: Final = 1.0
+#: Without a terminal: seconds without a new rule before the table is printed again.
+PLAIN_SETTLE: Final = 3.0
+#: Without a terminal: the table's width unless $COLUMNS says otherwise.
+PLAIN_WIDTH: Final = 200
 
 
 def worker_env(bootstrap: str, data_dir: Path, web_port: int, **extra: str) -> dict[str, str]:
-    """Environment for a worker subprocess on the embedded broker (its client settings included)."""
+    """Environment for a worker subprocess on the embedded broker (``embedded.CLIENT_SETTINGS`` included)."""
     return {
         **os.environ,
         "SENTINEL_BOOTSTRAP_SERVERS": bootstrap,
         "SENTINEL_DATA_DIR": str(data_dir),
         "SENTINEL_WEB_PORT": str(web_port),
-        "SENTINEL_PRODUCER_MAX_BATCH_SIZE": "1",
-        "SENTINEL_SESSION_TIMEOUT": "2",
-        "SENTINEL_HEARTBEAT_INTERVAL": "0.5",
-        "SENTINEL_REBALANCE_TIMEOUT": "4",
+        **worker_environment(),
         "SENTINEL_DRIFT_TOPIC_PARTITIONS": str(PARTITIONS),
         "SENTINEL_INTERNAL_PARTITIONS": str(PARTITIONS),
         **extra,
@@ -127,27 +136,16 @@ def _cycle(messages: list[CapturedMessage]) -> Iterator[CapturedMessage]:
         yield from messages
 
 
-def _row(record: dict[str, Any], width: int) -> str:
-    clock = time.strftime("%H:%M:%S")
-    if record.get("type") == "summary":
-        rate = record.get("rate")
-        share = f" ({rate:.1%})" if rate is not None else ""
-        where = f"{record['topic']}/{record['event_type'] or '-'}"
-        text = (
-            f"{clock}  SUMMARY   {where:<22} {record['kind']:<18} {record['requirement'] or '-':<10} "
-            f"{record['count']} of {record['messages']} messages{share} at {record['rule_path'] or '/'}"
-        )
-    else:
-        source = record["source"]
-        where = f"{source['topic']}[{source['partition']}]@{source['offset']}"
-        text = (
-            f"{clock}  {record['severity'][:8].upper():<8}  {where:<22} {record['kind']:<18} "
-            f"{record['requirement'] or '-':<10} {record['message']}"
-        )
-    return text[:width]
+@dataclass
+class _Progress:
+    """Messages the producer has sent so far (shown under the table)."""
+
+    produced: int = 0
 
 
-async def _produce(bootstrap: str, messages: list[CapturedMessage], rate: float, stop: asyncio.Event) -> int:
+async def _produce(
+    bootstrap: str, messages: list[CapturedMessage], rate: float, stop: asyncio.Event, progress: _Progress
+) -> int:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, max_batch_size=16384, linger_ms=0)
     await producer.start()
     sent = 0
@@ -164,45 +162,120 @@ async def _produce(bootstrap: str, messages: list[CapturedMessage], rate: float,
                 headers=list(message.headers),
             )
             sent += 1
+            progress.produced = sent
             await asyncio.sleep(interval)
     finally:
         await producer.stop()
     return sent
 
 
-async def _show(bootstrap: str, stdout: TextIO, stop: asyncio.Event, seen: Counter[str]) -> None:
+def _plain_console() -> tuple[Console, io.StringIO]:
+    """A console rendering into a buffer, without colour, as wide as ``$COLUMNS`` (default 200)."""
+    buffer = io.StringIO()
+    return Console(file=buffer, width=_columns(), color_system=None, force_terminal=False, highlight=False), buffer
+
+
+def _columns() -> int:
+    with contextlib.suppress(ValueError):
+        return max(40, int(os.environ.get("COLUMNS", "")))
+    return PLAIN_WIDTH
+
+
+def _snapshot(table: DriftTable, stdout: TextIO, title: str, produced: int) -> None:
+    """The table once, as plain aligned text (trailing blanks removed) under a title line."""
+    console, buffer = _plain_console()
+    marked = table.refresh()
+    console.print(table.table(marked, console.width, caption=table.status(produced)))
+    lines = [line.rstrip() for line in buffer.getvalue().splitlines()]
+    stdout.write(f"{title}\n" + "\n".join(lines) + "\n\n")
+    stdout.flush()
+
+
+async def _read(consumer: AIOKafkaConsumer, table: DriftTable) -> bool:
+    """Fold the records of one fetch into the table; True if any arrived."""
+    batches = await consumer.getmany(timeout_ms=200)
+    now = time.time()
+    got = False
+    for records in batches.values():
+        for record in records:
+            if record.value is None:
+                continue
+            with contextlib.suppress(orjson.JSONDecodeError):
+                data = orjson.loads(record.value)
+                if isinstance(data, dict):
+                    table.add(data, now)
+                    got = True
+    return got
+
+
+async def _show(bootstrap: str, stdout: TextIO, stop: asyncio.Event, table: DriftTable, progress: _Progress) -> None:
+    """Read the drift topic (no consumer group) into ``table`` and show it until ``stop``.
+
+    On a terminal: a rich ``Live`` table redrawn in place every :data:`REFRESH` seconds. Otherwise
+    (a pipe, a file, CI): the table as plain text when new rules appeared and none followed for
+    :data:`PLAIN_SETTLE` seconds, and once more at the end, so the output grows with the number of
+    rules, not with time.
+    """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
     try:
         partitions = [TopicPartition(DRIFT_TOPIC, p) for p in range(PARTITIONS)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
-        width = max(80, shutil.get_terminal_size((140, 20)).columns)
-        while not stop.is_set():
-            batches = await consumer.getmany(timeout_ms=200)
-            for records in batches.values():
-                for record in records:
-                    if record.value is None:
-                        continue
-                    data = orjson.loads(record.value)
-                    seen[str(data.get("type"))] += 1
-                    stdout.write(_row(data, width) + "\n")
-            stdout.flush()
+        if stdout.isatty():
+            await _live(consumer, stdout, stop, table, progress)
+        else:
+            await _plain(consumer, stdout, stop, table, progress)
     finally:
         await consumer.stop()
 
 
+async def _live(
+    consumer: AIOKafkaConsumer, stdout: TextIO, stop: asyncio.Event, table: DriftTable, progress: _Progress
+) -> None:
+    console = Console(file=stdout)
+
+    def render() -> Table:
+        return table.table(table.refresh(), console.width, caption=table.status(progress.produced))
+
+    with Live(render(), console=console, auto_refresh=False, vertical_overflow="ellipsis") as live:
+        due = time.monotonic() + REFRESH
+        while not stop.is_set():
+            await _read(consumer, table)
+            if time.monotonic() >= due:
+                live.update(render(), refresh=True)
+                due = time.monotonic() + REFRESH
+        live.update(render(), refresh=True)
+
+
+async def _plain(
+    consumer: AIOKafkaConsumer, stdout: TextIO, stop: asyncio.Event, table: DriftTable, progress: _Progress
+) -> None:
+    shown = 0  # rules in the last snapshot
+    quiet_since = time.monotonic()
+    while not stop.is_set():
+        known = len(table.rows)
+        if await _read(consumer, table) and len(table.rows) != known:
+            quiet_since = time.monotonic()  # a new rule: wait for the burst to settle
+        if len(table.rows) != shown and time.monotonic() - quiet_since >= PLAIN_SETTLE:
+            shown = len(table.rows)
+            _snapshot(table, stdout, f"drift table at {time.strftime('%H:%M:%S')} ({shown} rules)", progress.produced)
+    await _read(consumer, table)
+    _snapshot(table, stdout, f"drift table at stop, {time.strftime('%H:%M:%S')}", progress.produced)
+
+
 async def _demo(
     bootstrap: str, topics: list[str], duration: float, rate: float, stdout: TextIO
-) -> tuple[int, Counter[str]]:
+) -> tuple[int, DriftTable]:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     messages = sample_messages(set(topics))
-    seen: Counter[str] = Counter()
-    producer = asyncio.create_task(_produce(bootstrap, messages, rate, stop))
-    shower = asyncio.create_task(_show(bootstrap, stdout, stop, seen))
+    table = DriftTable()
+    progress = _Progress()
+    producer = asyncio.create_task(_produce(bootstrap, messages, rate, stop, progress))
+    shower = asyncio.create_task(_show(bootstrap, stdout, stop, table, progress))
     try:
         if duration > 0:
             with contextlib.suppress(TimeoutError):
@@ -215,13 +288,18 @@ async def _demo(
         await shower
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
-    return sent, seen
+    return sent, table
 
 
 def run_demo(
     spec_dir: str, duration: float, rate: float, alert_mode: str, window: float, stdout: TextIO, stderr: TextIO
 ) -> int:
-    """Run the demo; returns the exit code (0 after a clean stop)."""
+    """Run the demo; returns the exit code (0 after a clean stop).
+
+    The work dir (``/tmp/sentinel-demo-*``) keeps ``worker.log`` and ``broker.log`` after the
+    demo, for a look at what happened; the worker's state (``data/``) is removed on a clean stop.
+    """
+    broker_binary()  # no embedded extra: one line and exit 2 before anything starts
     engine = load_engine(spec_dir)  # a bad spec stops the demo before anything starts
     topics = [t for t in engine.catalog.topics if t != DRIFT_TOPIC]
     workdir = Path(tempfile.mkdtemp(prefix="sentinel-demo-"))
@@ -246,17 +324,17 @@ def run_demo(
             worker = start_worker(env, workdir / "worker.log")
             ready = wait_ready(web_port, worker)
             stdout.write(
-                f"worker ready in {ready:.1f} s  (pid {worker.pid}; http://127.0.0.1:{web_port}/metrics, /drift; "
-                f"logs in {workdir})\n"
+                f"worker ready in {ready:.1f} s  (pid {worker.pid}; http://127.0.0.1:{web_port}/metrics, /drift)\n"
+                f"logs: {workdir}/worker.log, broker.log (kept after the demo)\n"
                 f"producing {rate:g} msg/s from {CAPTURES}/ on {len(topics)} topics; alert mode {alert_mode}; "
-                f"Ctrl-C to stop\n\n"
+                f"{window:g} s windows; Ctrl-C to stop\n\n"
             )
             stdout.flush()
-            sent, seen = asyncio.run(_demo(broker.bootstrap, topics, duration, rate, stdout))
+            sent, table = asyncio.run(_demo(broker.bootstrap, topics, duration, rate, stdout))
             stop_process(worker)
             stdout.write(
-                f"\nstopped: {sent} messages produced, {seen['drift']} drift events and "
-                f"{seen['summary']} window summaries received\n"
+                f"\nstopped: {sent} messages produced, {table.drift_events} drift events and "
+                f"{table.summaries} window summaries received, {len(table.rows)} rules; logs kept in {workdir}\n"
             )
     except SentinelError as exc:
         stderr.write(f"stream-sentinel demo: {exc} (logs in {workdir})\n")
@@ -264,5 +342,69 @@ def run_demo(
     finally:
         if worker is not None:
             stop_process(worker)
-    shutil.rmtree(workdir, ignore_errors=True)
+    shutil.rmtree(workdir / "data", ignore_errors=True)
+    return 0
+
+
+async def _existing_topics(bootstrap: str, timeout: float) -> set[str]:
+    """Every topic on the cluster (a metadata request for all topics: creates none)."""
+    client = AIOKafkaConsumer(bootstrap_servers=bootstrap, request_timeout_ms=round(timeout * 1000))
+    try:
+        await asyncio.wait_for(client.start(), timeout)
+        return set(await asyncio.wait_for(client.topics(), timeout))
+    finally:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(client.stop(), 5)
+
+
+async def _produce_for(bootstrap: str, messages: list[CapturedMessage], rate: float, duration: float) -> int:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    producer = asyncio.create_task(_produce(bootstrap, messages, rate, stop, _Progress()))
+    stopped = asyncio.create_task(stop.wait())
+    try:  # until the duration, a signal, or the producer fails
+        await asyncio.wait({producer, stopped}, timeout=duration if duration > 0 else None)
+    finally:
+        stop.set()
+        stopped.cancel()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return await producer
+
+
+def run_producer(
+    spec_dir: str, bootstrap: str, duration: float, rate: float, stdout: TextIO, timeout: float = 15.0
+) -> int:
+    """``demo --produce-to``: only the demo's producer, against a running cluster (compose's sample profile).
+
+    It produces the example captures to the catalog's topics, which must already exist: it never
+    creates a topic and stops with exit 2 naming the missing ones (a cluster without auto-create
+    would otherwise make every send wait for its timeout). Exit 3 if the brokers do not answer.
+    """
+    engine = load_engine(spec_dir)
+    topics = sorted(t for t in engine.catalog.topics if t != DRIFT_TOPIC)
+    messages = sample_messages(set(topics))
+    if not messages:
+        raise UsageError(f"no sample messages for the catalog's topics in {CAPTURES}/ (run from the repository root)")
+    wanted = sorted({m.topic for m in messages if m.topic is not None})
+    try:
+        existing = asyncio.run(_existing_topics(bootstrap, timeout))
+    except (TimeoutError, KafkaError, OSError) as exc:
+        raise BrokerError(
+            f"cannot reach the brokers at {bootstrap}: {' '.join(str(exc).split()) or type(exc).__name__}"
+        ) from exc
+    missing = [t for t in wanted if t not in existing]
+    if missing:
+        raise UsageError(f"topics missing on the cluster at {bootstrap}: {', '.join(missing)} (create them first)")
+    stdout.write(f"producing {rate:g} msg/s from {CAPTURES}/ to {len(wanted)} topics at {bootstrap}; Ctrl-C to stop\n")
+    stdout.flush()
+    try:
+        sent = asyncio.run(_produce_for(bootstrap, messages, rate, duration))
+    except KafkaError as exc:
+        raise BrokerError(
+            f"producing to {bootstrap} failed: {' '.join(str(exc).split()) or type(exc).__name__}"
+        ) from exc
+    stdout.write(f"stopped: {sent} messages produced\n")
     return 0

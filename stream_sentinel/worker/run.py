@@ -23,7 +23,7 @@ from aiokafka.errors import KafkaError
 
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check.validate import Engine, load_engine
-from stream_sentinel.core.errors import BrokerError, SentinelError
+from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
 from stream_sentinel.core.exits import EXIT_BROKER, EXIT_OK
 from stream_sentinel.kafkaio import describe, kafka_cause
 from stream_sentinel.worker.health import preflight
@@ -78,24 +78,33 @@ def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
     """The Sentinel for these settings; raises SentinelError (exit 2 bad spec, 3 no broker).
 
     The spec is checked first (a bad spec is exit 2 whether or not a broker answers), then a
-    broker must answer within ``connect_timeout`` seconds.
+    broker must answer within ``connect_timeout`` seconds. Then the cluster's topics are listed
+    once: for ``subscribe_pattern`` and to find catalog topics that do not exist
+    (``missing_topics``: warn and leave them unsubscribed, or exit 2; exit 2 also when no
+    topic at all is left to consume).
     """
     engine = engine if engine is not None else engine_for(settings)
     preflight(settings)
-    return Sentinel(settings, engine, extra_topics=pattern_topics(settings))
+    existing = cluster_topics(settings)
+    missing = missing_catalog_topics(settings, engine, existing)
+    extra = pattern_topics(settings, existing)
+    wanted = [t for t in engine.catalog.topics if t != settings.drift_topic]
+    if missing and (settings.missing_topics == "fail" or (len(missing) == len(wanted) and not extra)):
+        why = "" if settings.missing_topics == "fail" else "none of the catalog's topics exists, nothing to consume: "
+        raise UsageError(
+            f"{why}catalog topics missing on the cluster at {settings.bootstrap_servers}: {', '.join(missing)} "
+            "(create them, or fix their names in the catalog; missing_topics: warn runs without them)"
+        )
+    return Sentinel(settings, engine, extra_topics=extra, missing_topics=tuple(missing))
 
 
-def pattern_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
-    """The cluster's topics matching ``subscribe_pattern``, resolved once at start.
+def cluster_topics(settings: Settings, timeout: float = 15.0) -> set[str]:
+    """Every topic name on the cluster, from one metadata request for *all* topics.
 
-    Faust subscribes named topics; a pattern topic next to them is never subscribed (measured:
-    nothing consumed). So the pattern is matched against the cluster's topic list here. Topics
-    created later are picked up at the worker's next start. Faust's own topics
-    (``<app_id>-...``), Kafka's (``__...``) and the drift topic are never matched.
+    A metadata request that names topics may make the broker create them (Kafka's
+    ``auto.create.topics.enable``; aiokafka asks with ``allow_auto_topic_creation`` true); a
+    request for all topics names none, so this lookup never creates anything.
     """
-    if not settings.subscribe_pattern:
-        return []
-    pattern = re.compile(settings.subscribe_pattern)
 
     async def lookup() -> set[str]:
         client = AIOKafkaConsumer(**settings.aiokafka_kwargs(), request_timeout_ms=round(timeout * 1000))
@@ -107,12 +116,30 @@ def pattern_topics(settings: Settings, timeout: float = 15.0) -> list[str]:
                 await asyncio.wait_for(client.stop(), 5)
 
     try:
-        existing = asyncio.run(lookup())
+        return asyncio.run(lookup())
     except (TimeoutError, KafkaError, OSError) as exc:
         raise BrokerError(
-            f"subscribe_pattern: cannot list the cluster's topics at {settings.bootstrap_servers}: "
+            f"cannot list the cluster's topics at {settings.bootstrap_servers}: "
             f"{' '.join(str(exc).split()) or type(exc).__name__}"
         ) from exc
+
+
+def missing_catalog_topics(settings: Settings, engine: Engine, existing: set[str]) -> list[str]:
+    """The catalog's topics (the drift topic aside: the worker creates it) that the cluster lacks."""
+    return sorted(t for t in engine.catalog.topics if t not in existing and t != settings.drift_topic)
+
+
+def pattern_topics(settings: Settings, existing: set[str]) -> list[str]:
+    """The cluster's topics matching ``subscribe_pattern``, resolved once at start.
+
+    Faust subscribes named topics; a pattern topic next to them is never subscribed (measured:
+    nothing consumed). So the pattern is matched against the cluster's topic list here. Topics
+    created later are picked up at the worker's next start. Faust's own topics
+    (``<app_id>-...``), Kafka's (``__...``) and the drift topic are never matched.
+    """
+    if not settings.subscribe_pattern:
+        return []
+    pattern = re.compile(settings.subscribe_pattern)
     own = f"{settings.app_id}-"
     return sorted(
         t for t in existing if pattern.search(t) and t != settings.drift_topic and not t.startswith((own, "__"))

@@ -141,8 +141,11 @@ class Sentinel:
         *,
         clock: Callable[[], float] = time.time,
         extra_topics: Sequence[str] = (),
+        missing_topics: Sequence[str] = (),
     ) -> None:
         self.settings = settings
+        #: Catalog topics the cluster did not have at start (run.build); logged when the app starts.
+        self.missing_topics = tuple(missing_topics)
         self.engine = engine
         self.clock = clock
         self.metrics = Metrics()
@@ -233,7 +236,11 @@ class Sentinel:
         # Topics matching subscribe_pattern are resolved to names before start (run.build): Faust
         # does not subscribe pattern topics next to named ones, so a pattern here consumed nothing.
         extra = [t for t in extra_topics if t not in names and t != settings.drift_topic]
-        self.source = app.topic(*names, *extra, key_serializer="raw", value_serializer="raw")
+        # A catalog topic the cluster lacked at start is not subscribed: the consumer's metadata
+        # requests would let a broker with auto-create on create it, typo and all (measured on the
+        # embedded broker). It is consumed from the next start on, once it exists.
+        subscribed = [t for t in names if t not in self.missing_topics]
+        self.source = app.topic(*subscribed, *extra, key_serializer="raw", value_serializer="raw")
         self.tallies = app.topic(
             f"{settings.app_id}-tallies",
             key_serializer="raw",
@@ -259,10 +266,23 @@ class Sentinel:
         app.agent(self.tallies, name="windows")(self._windows)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
+        app.task(self._log_missing_topics)
         # mode types receivers with a positional-only sender that a bound method cannot spell.
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
         self._pages()
+
+    async def _log_missing_topics(self) -> None:
+        """One line per catalog topic the cluster lacked at start (a typo, or not created yet)."""
+        for topic in self.missing_topics:
+            log.warning(
+                _kv(
+                    event="missing_topic",
+                    topic=topic,
+                    note="in the catalog but not on the cluster: not consumed until it exists and the worker "
+                    "restarts; check the name (missing_topics: fail refuses to start)",
+                )
+            )
 
     # -- stage 1: validate ----------------------------------------------------------------
 

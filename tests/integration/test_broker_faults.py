@@ -20,14 +20,15 @@ from pathlib import Path
 import orjson
 import pytest
 
-from stream_sentinel.embedded import EmbeddedBroker, free_port
+from stream_sentinel.embedded import CLIENT_SETTINGS, EmbeddedBroker, free_port
 from tests.integration.conftest import SPEC, Harness, order_messages, produce
 from tests.integration.test_worker import drift_ids, expected_drift
 
 pytestmark = pytest.mark.integration
 
-#: The embedded-broker workers' session timeout (worker_env): /ready must say 503 within about two.
-SESSION_TIMEOUT = 2.0
+#: The embedded-broker workers' session timeout (embedded.CLIENT_SETTINGS through worker_env): /ready
+#: must say 503 within about two.
+SESSION_TIMEOUT = CLIENT_SETTINGS["broker_session_timeout"]
 #: Faust's default broker_commit_interval (seconds).
 COMMIT_INTERVAL = 2.8
 #: Generous deadline for "it eventually happens" (not a timing assertion).
@@ -175,7 +176,10 @@ def test_no_broker_at_start_is_one_line_and_exit_3(tmp_path: Path) -> None:
 RACE = """
 import sys
 from stream_sentinel.worker import run
-run.preflight = lambda settings: None  # the broker vanishes between the preflight and Faust's start
+# The broker vanishes between the start-up checks (preflight, topic listing) and Faust's start.
+run.preflight = lambda settings: None
+run.cluster_topics = lambda settings: set()
+run.missing_catalog_topics = lambda settings, engine, existing: []
 from stream_sentinel.cli import main
 sys.argv = ["stream-sentinel", "worker", "--bootstrap", sys.argv[1]]
 main()

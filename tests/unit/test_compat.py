@@ -160,12 +160,12 @@ def test_new_versions_are_checked_under_each_event_types_mode(spec_copy: Path) -
         ("payments", "PaymentAuthorized", 2),
         ("shipments", "ShipmentDispatched", 2),
     }
-    # The catalog declares orders NONE (v2 adds a required field to closed objects), the rest BACKWARD.
+    # The catalog declares orders FORWARD (v2 makes v1's optional channel required), the rest BACKWARD.
     assert verdict(changes) == "compatible"
-    channel = next(c for c in changes if c.pointer == "/properties/channel")
+    channel = next(c for c in changes if c.kind == "required_attribute_added")
     assert (channel.kind, channel.mode, channel.version, channel.against) == (
-        "required_property_added_to_unopen_content_model",
-        "NONE",
+        "required_attribute_added",
+        "FORWARD",
         2,
         1,
     )
@@ -176,7 +176,7 @@ def test_orders_v2_breaks_backward_as_the_catalog_says(spec_copy: Path) -> None:
     _edit_catalog(spec_copy, _drop_newest_versions)
     changes = compare_catalogs(load_catalog(spec_copy), load_catalog(SPEC), "BACKWARD")
     breaking = {(c.event_type, c.kind) for c in changes if c.breaking}
-    assert breaking == {("OrderCreated", "required_property_added_to_unopen_content_model")}
+    assert breaking == {("OrderCreated", "required_attribute_added")}
     full = compare_catalogs(load_catalog(spec_copy), load_catalog(SPEC), "FULL")
     assert {c.event_type for c in full if c.breaking} == {"OrderCreated", "StockAdjusted"}
 
@@ -216,15 +216,18 @@ def test_shared_file_change_reaches_every_event_that_uses_it(spec_copy: Path, tm
     new = tmp_path / "new"
     shutil.copytree(spec_copy, new)
     _edit_json(new / "common" / "money.schema.json", lambda doc: doc["$defs"]["Cents"].update(maximum=10**9))
-    # orders is NONE in the catalog: the change is reported but breaks nothing ...
-    changes = compare_catalogs(load_catalog(spec_copy), load_catalog(new))
+    # Under NONE the change is reported but breaks nothing ...
+    changes = compare_catalogs(load_catalog(spec_copy), load_catalog(new), "NONE")
     assert {c.kind for c in changes} == {"maximum_decreased"}
     assert verdict(changes) == "compatible"
-    # ... under BACKWARD every published version that uses Cents was edited in a breaking way.
-    changes = compare_catalogs(load_catalog(spec_copy), load_catalog(new), "BACKWARD")
-    bumped = {(c.event_type, c.version) for c in changes if c.kind == "version_not_bumped"}
-    assert bumped == {("OrderCreated", 1), ("OrderCreated", 2), ("OrderCancelled", 1)}
-    assert {c.file for c in changes if c.kind == "maximum_decreased"} == {"common/money.schema.json"}
+    # ... under the catalog's modes (orders is FORWARD, but edits in place are judged BACKWARD too:
+    # the messages already written as these versions would fail them) and under BACKWARD, every
+    # published version that uses Cents was edited in a breaking way.
+    for mode in (None, "BACKWARD"):
+        changes = compare_catalogs(load_catalog(spec_copy), load_catalog(new), mode)
+        bumped = {(c.event_type, c.version) for c in changes if c.kind == "version_not_bumped"}
+        assert bumped == {("OrderCreated", 1), ("OrderCreated", 2), ("OrderCancelled", 1)}
+        assert {c.file for c in changes if c.kind == "maximum_decreased"} == {"common/money.schema.json"}
 
 
 def test_topic_and_event_type_removed_and_added(spec_copy: Path) -> None:
@@ -270,7 +273,7 @@ def test_topic_settings_changes(spec_copy: Path) -> None:
 
 
 def test_tightening_the_mode_checks_the_published_versions(spec_copy: Path) -> None:
-    """orders is NONE because OrderCreated v1 -> v2 breaks BACKWARD: tightening it must say so."""
+    """orders is FORWARD because OrderCreated v1 -> v2 breaks BACKWARD: tightening it must say so."""
 
     def edit(data: dict[str, Any]) -> None:
         data["topics"]["orders"]["compatibility"] = "BACKWARD"

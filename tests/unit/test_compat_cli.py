@@ -39,16 +39,17 @@ def test_spec_dir_against_itself_exits_0() -> None:
 
 
 def test_orders_v1_to_v2_is_breaking_under_backward() -> None:
+    """v2 makes v1's optional channel required: old data may lack it (the catalog says FORWARD)."""
     code, out, _ = cli([V1, V2])
     assert code == EXIT_DIFF_BREAKING
     first = out.splitlines()[3]
-    assert first.split()[:2] == ["breaking", "required_property_added_to_unopen_content_model"]
-    assert "orders/order-created.v2.schema.json#/properties/channel" in first
+    assert first.split()[:2] == ["breaking", "required_attribute_added"]
+    assert "orders/order-created.v2.schema.json#/required/8" in first
 
 
 @pytest.mark.parametrize(
     ("mode", "expected"),
-    [("NONE", EXIT_DIFF_COMPATIBLE), ("forward", EXIT_DIFF_BREAKING), ("FULL_TRANSITIVE", EXIT_DIFF_BREAKING)],
+    [("NONE", EXIT_DIFF_COMPATIBLE), ("forward", EXIT_DIFF_COMPATIBLE), ("FULL_TRANSITIVE", EXIT_DIFF_BREAKING)],
 )
 def test_mode_decides_what_breaks(mode: str, expected: int) -> None:
     assert cli([V1, V2, "--mode", mode])[0] == expected
@@ -78,14 +79,14 @@ def test_json_format_shape() -> None:
         code,
         None,  # no --mode override; each change names the mode it was judged under
     )
-    assert report["summary"] == {"breaking": 1, "compatible": 1, "cosmetic": 2}
+    assert report["summary"] == {"breaking": 1, "compatible": 0, "cosmetic": 2}
     channel = report["changes"][0]
     assert channel == {
-        "kind": "required_property_added_to_unopen_content_model",
+        "kind": "required_attribute_added",
         "severity": "breaking",
         "breaking": True,
         "backward_compatible": False,
-        "forward_compatible": False,
+        "forward_compatible": True,
         "mode": "BACKWARD",
         "topic": None,
         "event_type": None,
@@ -93,7 +94,7 @@ def test_json_format_shape() -> None:
         "against": None,
         "file": "orders/order-created.v2.schema.json",
         "side": "new",
-        "pointer": "/properties/channel",
+        "pointer": "/required/8",
         "message": channel["message"],
     }
 
@@ -102,7 +103,7 @@ def test_markdown_fits_a_pull_request_comment() -> None:
     code, out, _ = cli([V1, V2, "--format", "markdown"])
     assert code == EXIT_DIFF_BREAKING
     assert out.startswith("### ❌ Contract diff: **breaking** (exit 20)")
-    assert "| ❌ | `required_property_added_to_unopen_content_model` |" in out
+    assert "| ❌ | `required_attribute_added` |" in out
     main, _, folded = out.partition("<details>")
     assert "title_changed" not in main
     assert "2 cosmetic change(s)" in folded
@@ -113,12 +114,9 @@ def test_github_emits_workflow_annotations() -> None:
     _, out, _ = cli([V1, V2, "--format", "github"])
     lines = out.splitlines()
     path = (SPEC / "orders" / "order-created.v2.schema.json").as_posix()
-    assert lines[0].startswith(
-        f"::error file={path},title=required_property_added_to_unopen_content_model (BACKWARD)::"
-    )
-    assert lines[1].startswith(f"::warning file={path},title=optional_property_added_to_unopen_content_model")
-    assert lines[-1] == "stream-sentinel diff: breaking (exit 20): 1 breaking, 1 compatible, 2 cosmetic"
-    assert len(lines) == 3  # cosmetic changes are counted, not annotated
+    assert lines[0].startswith(f"::error file={path},title=required_attribute_added (BACKWARD)::")
+    assert lines[-1] == "stream-sentinel diff: breaking (exit 20): 1 breaking, 2 cosmetic"
+    assert len(lines) == 2  # cosmetic changes are counted, not annotated
 
 
 def test_github_escapes_properties(tmp_path: Path) -> None:
@@ -163,7 +161,7 @@ def test_catalog_diff_names_event_types_and_versions(tmp_path: Path) -> None:
     catalog = catalog.replace("          - version: 2\n            schema: orders/order-created.v2.schema.json\n", "")
     (old / "catalog.yaml").write_text(catalog, encoding="utf-8")
     code, out, _ = cli([str(old), str(SPEC)])
-    assert code == EXIT_DIFF_COMPATIBLE  # orders is NONE in the catalog
+    assert code == EXIT_DIFF_COMPATIBLE  # orders is FORWARD in the catalog: v2 narrows v1
     assert "orders/OrderCreated v2 (vs v1)" in out
     assert cli([str(old), str(SPEC), "--mode", "BACKWARD"])[0] == EXIT_DIFF_BREAKING
 

@@ -70,6 +70,7 @@ DEFAULTS: dict[str, Any] = {
     "replication_factor": 1,
     "internal_partitions": 8,
     "subscribe_pattern": None,
+    "missing_topics": "warn",
     "alert_mode": "first",
     "min_severity": "info",
     "tumbling_window": 60.0,

@@ -526,6 +526,7 @@ class TopicChecker:
                         "",
                         "a value (this topic does not allow deletes)",
                         "null",
+                        requirement=topic.requirement,
                         owner=topic.owner,
                     ),
                 ),
@@ -828,7 +829,7 @@ class TopicChecker:
             requirement = root.requirement or version.requirement or compiled.event.requirement
             owner = root.owner or version.owner or compiled.event.owner
         else:
-            expected, requirement, owner = self.topic.format, None, self.topic.owner
+            expected, requirement, owner = self.topic.format, self.topic.requirement, self.topic.owner
         return d.Violation(
             failure.kind,
             d.BREAKING,
@@ -859,6 +860,7 @@ class TopicChecker:
             f"<= {self._max} bytes",
             "bytes",
             f"{len(value)} bytes",
+            requirement=self.topic.requirement,
             owner=self.topic.owner,
         )
         return Outcome(None, None, (violation,), raw=value)
@@ -876,6 +878,7 @@ class TopicChecker:
             f"one of {names}",
             "missing" if key is None else _key_type(key),
             None if key is None else _text(key),
+            requirement=self.topic.requirement,
             owner=self.topic.owner,
             detail=f"event type taken from {where}" + (" (absent)" if key is None else ""),
         )
@@ -906,6 +909,7 @@ class TopicChecker:
             f"one of {known}",
             "integer",
             str(schema_id),
+            requirement=self.topic.requirement,
             owner=self.topic.owner,
         )
         return Outcome(None, None, (violation,), raw=value, schema_id=schema_id)

@@ -211,7 +211,7 @@ def _compare_events(
     override: str | None,
 ) -> Iterator[Change]:
     mode = _mode(new, override)
-    edit_mode = override or strictest(old.compatibility, new.compatibility)
+    edit_mode = override or _edit_mode(old.compatibility, new.compatibility)
     label = f"{topic.name}/{new.name}"
     if old.compatibility != new.compatibility:
         yield _mode_change(topic, old, new, label)
@@ -259,8 +259,14 @@ def _compare_events(
                     "version_not_bumped",
                     topic,
                     new,
-                    f"{label} v{version.version} was changed in a way that breaks under {edit_mode}; "
-                    f"publish the change as v{new.versions[-1].version + 1} instead of editing v{version.version}",
+                    f"{label} v{version.version} was changed in a way that breaks under {edit_mode}"
+                    + (
+                        ""
+                        if override or edit_mode == strictest(old.compatibility, new.compatibility)
+                        else f" (edits in place are judged BACKWARD too: messages written as v{version.version} "
+                        "stay on the topic)"
+                    )
+                    + f"; publish the change as v{new.versions[-1].version + 1} instead of editing v{version.version}",
                     edit_mode,
                     "new",
                     "versions",
@@ -272,6 +278,17 @@ def _compare_events(
     yield from pairs
     if override is None and _tightened(old.compatibility, new.compatibility):
         yield from _history(new_cat, topic, old, new, {_pair_key(c) for c in pairs})
+
+
+def _edit_mode(before: str, after: str) -> str:
+    """The mode an edit in place is judged under: the stricter of both, and BACKWARD unless NONE.
+
+    Messages already written under the edited version stay on the topic and are validated against
+    it, so an edit that rejects them breaks real traffic (what ``replay --against`` reports)
+    under any mode that checks anything: publish a new version instead.
+    """
+    mode = strictest(before, after)
+    return mode if mode == "NONE" else strictest(mode, "BACKWARD")
 
 
 def _tightened(before: str, after: str) -> bool:

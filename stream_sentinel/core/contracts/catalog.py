@@ -18,7 +18,7 @@ import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Final, Literal
 from urllib.parse import urljoin
@@ -57,6 +57,9 @@ COMPATIBILITY_MODES = (
 _TOPIC_KEYS: dict[str, Any] = {
     "description": {"type": "string"},
     "owner": {"type": "string", "minLength": 1},
+    # Requirement of the topic's messages unless an event type, version or schema node names a
+    # nearer one (also of topic-level drift: undecodable, unknown event type, tombstone).
+    "requirement": {"type": "string", "minLength": 1},
     "format": {"enum": ["json", "avro", "confluent-avro", "confluent-json"]},
     "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
     "tombstones": {"enum": ["ignore", "drift"]},
@@ -254,6 +257,7 @@ class TopicContract:
     tombstones: Literal["ignore", "drift"]
     compatibility: str
     events: Mapping[str, EventContract]
+    requirement: str | None = None  # nearest-wins like owner: event type, version, schema override it
 
 
 @dataclass(frozen=True, slots=True)
@@ -314,7 +318,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
     topics: dict[str, TopicContract] = {}
     schema_ids: dict[int, SchemaVersion] = {}
     for topic_name, spec in raw["topics"].items():
-        topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs)
+        topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs, root)
         for event in topic.events.values():
             for index, version in enumerate(event.versions):
                 if version.schema_id is None:
@@ -799,8 +803,43 @@ def _topic_pointer(topic: str, *rest: str) -> str:
     return jp.to_pointer(("topics", topic, *rest))
 
 
+def _schema_not_found(ref: str, fmt: str, avro: bool, other_kind: Mapping[str, Any], root: Path) -> str:
+    """Why a catalog's schema path names no schema of the topic's kind: outside, wrong kind, missing."""
+    expected = ".avsc (Avro)" if avro else ".json (JSON Schema)"
+    parts = PurePosixPath(ref).parts
+    if PurePosixPath(ref).is_absolute() or Path(ref).is_absolute() or _climbs_out(parts):
+        how = "an absolute path" if PurePosixPath(ref).is_absolute() or Path(ref).is_absolute() else "'..' leads out"
+        return (
+            f"schema path {ref!r} is outside the spec dir ({how}): schema paths are relative to the "
+            "spec dir and stay inside it; copy the file into it"
+        )
+    if ref in other_kind:
+        found = "a JSON Schema (.json)" if avro else "an Avro (.avsc)"
+        return f"schema file {ref!r} is {found} file, but topic format {fmt} needs {expected} schema files"
+    if (root / ref).is_file():
+        suffix = PurePosixPath(ref).suffix or "no extension"
+        if suffix == (".avsc" if avro else ".json"):  # inside, but written with '.' or '..' parts
+            plain = (root / ref).resolve().relative_to(root.resolve()).as_posix()
+            return f"schema path {ref!r} is not written plainly: write it as {plain!r}"
+        return f"schema file {ref!r} exists but has {suffix}: topic format {fmt} reads {expected} schema files"
+    return f"no {expected} schema file {ref!r} in the spec dir"
+
+
+def _climbs_out(parts: tuple[str, ...]) -> bool:
+    depth = 0
+    for part in parts:
+        depth += -1 if part == ".." else 0 if part == "." else 1
+        if depth < 0:
+            return True
+    return False
+
+
 def _build_topic(
-    name: str, spec: Mapping[str, Any], json_docs: Mapping[str, Any], avro_docs: Mapping[str, Any]
+    name: str,
+    spec: Mapping[str, Any],
+    json_docs: Mapping[str, Any],
+    avro_docs: Mapping[str, Any],
+    root: Path,
 ) -> TopicContract:
     fmt: Format = spec.get("format", "json")
     event_locator = _locator(spec["event_type"])
@@ -841,12 +880,8 @@ def _build_topic(
             ref = vspec["schema"]
             docs = avro_docs if avro else json_docs
             if ref not in docs:
-                expected = ".avsc (Avro)" if avro else ".json (JSON Schema)"
-                raise SpecError(
-                    CATALOG_FILE,
-                    vpointer + "/schema",
-                    f"no {expected} schema file {ref!r} in the spec dir",
-                )
+                other = json_docs if avro else avro_docs
+                raise SpecError(CATALOG_FILE, vpointer + "/schema", _schema_not_found(ref, fmt, avro, other, root))
             if confluent and "schema_id" not in vspec:
                 raise SpecError(CATALOG_FILE, vpointer, f"{fmt} topics need a schema_id for every version")
             references = tuple(vspec.get("references", ()))
@@ -882,7 +917,7 @@ def _build_topic(
             topic=name,
             name=event_name,
             owner=event_spec.get("owner", spec.get("owner")),
-            requirement=event_spec.get("requirement"),
+            requirement=event_spec.get("requirement", spec.get("requirement")),
             compatibility=event_spec.get("compatibility", compatibility),
             description=event_spec.get("description", ""),
             versions=tuple(versions),
@@ -906,6 +941,7 @@ def _build_topic(
         tombstones=spec.get("tombstones", "ignore"),
         compatibility=compatibility,
         events=MappingProxyType(events),
+        requirement=spec.get("requirement"),
     )
 
 
