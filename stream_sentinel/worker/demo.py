@@ -362,7 +362,7 @@ async def _produce_for(bootstrap: str, messages: list[CapturedMessage], rate: fl
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    producer = asyncio.create_task(_produce(bootstrap, messages, rate, stop))
+    producer = asyncio.create_task(_produce(bootstrap, messages, rate, stop, _Progress()))
     stopped = asyncio.create_task(stop.wait())
     try:  # until the duration, a signal, or the producer fails
         await asyncio.wait({producer, stopped}, timeout=duration if duration > 0 else None)
