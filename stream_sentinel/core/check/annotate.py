@@ -27,7 +27,7 @@ from typing import Any, Final
 import jsonschema_rs
 import referencing
 
-from stream_sentinel.core.contracts.catalog import VALUE_KEYWORDS
+from stream_sentinel.core.contracts.annotations import VALUE_KEYWORDS
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 64

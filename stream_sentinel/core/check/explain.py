@@ -29,7 +29,7 @@ import orjson
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.annotate import JsonSchemaIndex, json_type, preview
 from stream_sentinel.core.contracts import pointer as jp
-from stream_sentinel.core.contracts.catalog import iter_schema_objects
+from stream_sentinel.core.contracts.annotations import iter_schema_objects
 
 _ANNOTATION_KEYS: Final = frozenset(
     {

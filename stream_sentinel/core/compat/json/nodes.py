@@ -15,7 +15,8 @@ from urllib.parse import unquote, urldefrag, urljoin
 
 from stream_sentinel.core.check.annotate import json_type
 from stream_sentinel.core.contracts import pointer as jp
-from stream_sentinel.core.contracts.catalog import SPEC_BASE_URI, VALUE_KEYWORDS
+from stream_sentinel.core.contracts.annotations import VALUE_KEYWORDS
+from stream_sentinel.core.contracts.catalog import SPEC_BASE_URI
 from stream_sentinel.core.errors import SpecError
 
 Tokens = tuple[str | int, ...]
