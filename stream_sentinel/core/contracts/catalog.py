@@ -567,6 +567,40 @@ def _build_topic(
     fmt: Format = spec.get("format", "json")
     event_locator = _locator(spec["event_type"])
     version_locator = _locator(spec["version"]) if "version" in spec else None
+    _check_locators(name, spec, fmt, event_locator, version_locator)
+    compatibility = spec.get("compatibility", "BACKWARD")
+    events: dict[str, EventContract] = {}
+    for event_name, event_spec in spec["events"].items():
+        versions = _build_versions(name, fmt, event_name, event_spec, json_docs, avro_docs)
+        events[event_name] = EventContract(
+            topic=name,
+            name=event_name,
+            owner=event_spec.get("owner", spec.get("owner")),
+            requirement=event_spec.get("requirement"),
+            compatibility=event_spec.get("compatibility", compatibility),
+            description=event_spec.get("description", ""),
+            versions=versions,
+        )
+    if fmt in ("avro", "confluent-avro"):
+        _parse_avro_events(name, events, avro_docs)
+    return TopicContract(
+        name=name,
+        description=spec.get("description", ""),
+        owner=spec.get("owner"),
+        format=fmt,
+        event_type=event_locator,
+        version=version_locator,
+        sample_rate=float(spec.get("sample_rate", 1.0)),
+        tombstones=spec.get("tombstones", "ignore"),
+        compatibility=compatibility,
+        events=MappingProxyType(events),
+    )
+
+
+def _check_locators(
+    name: str, spec: Mapping[str, Any], fmt: Format, event_locator: Locator, version_locator: Locator | None
+) -> None:
+    """The event type and version can be located in this topic's messages, given its format."""
     avro = fmt in ("avro", "confluent-avro")
     confluent = fmt.startswith("confluent-")
     where = _topic_pointer(name, "event_type")
@@ -591,84 +625,88 @@ def _build_topic(
             f"fixed event type {event_locator.value!r} is not one of this topic's events",
         )
 
-    compatibility = spec.get("compatibility", "BACKWARD")
-    events: dict[str, EventContract] = {}
-    for event_name, event_spec in spec["events"].items():
-        versions: list[SchemaVersion] = []
-        for index, vspec in enumerate(event_spec["versions"]):
-            vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
-            number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
-            if versions and number <= versions[-1].version:
-                raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
-            ref = vspec["schema"]
-            docs = avro_docs if avro else json_docs
-            if ref not in docs:
-                expected = ".avsc (Avro)" if avro else ".json (JSON Schema)"
-                raise SpecError(
-                    CATALOG_FILE,
-                    vpointer + "/schema",
-                    f"no {expected} schema file {ref!r} in the spec dir",
-                )
-            if confluent and "schema_id" not in vspec:
-                raise SpecError(CATALOG_FILE, vpointer, f"{fmt} topics need a schema_id for every version")
-            references = tuple(vspec.get("references", ()))
-            if references and not avro:
-                raise SpecError(
-                    CATALOG_FILE,
-                    vpointer + "/references",
-                    "references name Avro files; JSON Schema uses $ref",
-                )
-            for rindex, reference in enumerate(references):
-                if reference not in avro_docs:
-                    raise SpecError(
-                        CATALOG_FILE,
-                        f"{vpointer}/references/{rindex}",
-                        f"no Avro file {reference!r}",
-                    )
-            versions.append(
-                SchemaVersion(
-                    topic=name,
-                    event_type=event_name,
-                    version=number,
-                    ref=ref,
-                    kind="avro" if avro else "json",
-                    document=docs[ref],
-                    uri=uri_for(ref),
-                    schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
-                    owner=vspec.get("owner"),
-                    requirement=vspec.get("requirement"),
-                    references=references,
-                )
-            )
-        events[event_name] = EventContract(
-            topic=name,
-            name=event_name,
-            owner=event_spec.get("owner", spec.get("owner")),
-            requirement=event_spec.get("requirement"),
-            compatibility=event_spec.get("compatibility", compatibility),
-            description=event_spec.get("description", ""),
-            versions=tuple(versions),
+
+def _build_versions(
+    name: str,
+    fmt: Format,
+    event_name: str,
+    event_spec: Mapping[str, Any],
+    json_docs: Mapping[str, Any],
+    avro_docs: Mapping[str, Any],
+) -> tuple[SchemaVersion, ...]:
+    """An event type's schema versions, strictly ascending, each with its schema file found."""
+    versions: list[SchemaVersion] = []
+    for index, vspec in enumerate(event_spec["versions"]):
+        vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
+        number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
+        if versions and number <= versions[-1].version:
+            raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
+        versions.append(_build_version(name, fmt, event_name, vpointer, number, vspec, json_docs, avro_docs))
+    return tuple(versions)
+
+
+def _build_version(
+    name: str,
+    fmt: Format,
+    event_name: str,
+    vpointer: str,
+    number: int,
+    vspec: Mapping[str, Any],
+    json_docs: Mapping[str, Any],
+    avro_docs: Mapping[str, Any],
+) -> SchemaVersion:
+    """One schema version: its schema file, schema id and references checked against the format."""
+    avro = fmt in ("avro", "confluent-avro")
+    confluent = fmt.startswith("confluent-")
+    ref = vspec["schema"]
+    docs = avro_docs if avro else json_docs
+    if ref not in docs:
+        expected = ".avsc (Avro)" if avro else ".json (JSON Schema)"
+        raise SpecError(
+            CATALOG_FILE,
+            vpointer + "/schema",
+            f"no {expected} schema file {ref!r} in the spec dir",
         )
-    if avro:
-        for event in events.values():
-            for index, version in enumerate(event.versions):
-                parse_avro(
-                    version,
-                    avro_docs,
-                    _topic_pointer(name, "events", event.name, "versions", str(index)),
-                )
-    return TopicContract(
-        name=name,
-        description=spec.get("description", ""),
-        owner=spec.get("owner"),
-        format=fmt,
-        event_type=event_locator,
-        version=version_locator,
-        sample_rate=float(spec.get("sample_rate", 1.0)),
-        tombstones=spec.get("tombstones", "ignore"),
-        compatibility=compatibility,
-        events=MappingProxyType(events),
+    if confluent and "schema_id" not in vspec:
+        raise SpecError(CATALOG_FILE, vpointer, f"{fmt} topics need a schema_id for every version")
+    references = tuple(vspec.get("references", ()))
+    if references and not avro:
+        raise SpecError(
+            CATALOG_FILE,
+            vpointer + "/references",
+            "references name Avro files; JSON Schema uses $ref",
+        )
+    for rindex, reference in enumerate(references):
+        if reference not in avro_docs:
+            raise SpecError(
+                CATALOG_FILE,
+                f"{vpointer}/references/{rindex}",
+                f"no Avro file {reference!r}",
+            )
+    return SchemaVersion(
+        topic=name,
+        event_type=event_name,
+        version=number,
+        ref=ref,
+        kind="avro" if avro else "json",
+        document=docs[ref],
+        uri=uri_for(ref),
+        schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
+        owner=vspec.get("owner"),
+        requirement=vspec.get("requirement"),
+        references=references,
     )
+
+
+def _parse_avro_events(name: str, events: Mapping[str, EventContract], avro_docs: Mapping[str, Any]) -> None:
+    """Every Avro version parses with its references (``SpecError`` at its catalog entry)."""
+    for event in events.values():
+        for index, version in enumerate(event.versions):
+            parse_avro(
+                version,
+                avro_docs,
+                _topic_pointer(name, "events", event.name, "versions", str(index)),
+            )
 
 
 def parse_avro(version: SchemaVersion, avro_docs: Mapping[str, Any], catalog_pointer: str = "") -> Any:

@@ -50,16 +50,9 @@ class CombinatorRules(DiffBase):
         old_branches = self._branch_nodes(old, old_kw, old_dropped, keep_empty=unproven)
         new_branches = self._branch_nodes(new, new_kw, new_dropped, keep_empty=unproven)
         if old_kw == new_kw == "allOf" and len(old_branches) != len(new_branches) and not unproven:
-            # allOf [X...] is allOf [X..., {}]: with the shorter side padded by empty branches
-            # (those it dropped first, where they are written) a one-to-one pairing may prove
-            # what the branch count cannot, e.g. a branch that accepts everything old data held.
-            old_padded = self._padded(old, old_branches, old_dropped, len(new_branches))
-            new_padded = self._padded(new, new_branches, new_dropped, len(old_branches))
-            padded = {(i, j): self.sub(o, n) for i, o in enumerate(old_padded) for j, n in enumerate(new_padded)}
-            size = len(old_padded)
-            grew = len(new_branches) > len(old_branches)
-            if (_matching(padded, all_backward) >= size) if grew else (_matching(padded, all_forward) >= size):
-                old_branches, new_branches = old_padded, new_padded
+            old_branches, new_branches = self._allof_padded(
+                old, new, old_branches, new_branches, old_dropped, new_dropped
+            )
         pairs = {(i, j): self.sub(o, n) for i, o in enumerate(old_branches) for j, n in enumerate(new_branches)}
         if old_kw != new_kw and "oneOf" not in (old_kw, new_kw):
             self._switched(old, new, (old_kw, new_kw), pairs, unproven, note)
@@ -82,18 +75,8 @@ class CombinatorRules(DiffBase):
         overlap_old = old_kw == "oneOf" and not self.disjoint(old_branches)
         why = _overlap_note(overlap_new, overlap_old)
         if len(old_branches) != len(new_branches):
-            grew = len(new_branches) > len(old_branches)
-            kind = f"{'product' if new_kw == 'allOf' else 'sum'}_type_{'extended' if grew else 'narrowed'}"
-            rule = KINDS[kind]
-            self._emit(
-                kind,
-                old,
-                new,
-                new_kw,
-                f"{new_kw}: {len(old_branches)} -> {len(new_branches)} branches{why}{note}",
-                backward=bool(rule.backward) and not overlap_new and not unproven,
-                forward=bool(rule.forward) and not overlap_old and not unproven,
-            )
+            counts = (len(old_branches), len(new_branches))
+            self._count_changed(old, new, new_kw, counts, why + note, overlap_new or unproven, overlap_old or unproven)
         elif any(not c.cosmetic for changes in pairs.values() for c in changes):
             backward, forward = backward and not overlap_new, forward and not overlap_old
         if not (backward and forward):
@@ -108,6 +91,52 @@ class CombinatorRules(DiffBase):
             )
         for i, j in _report_pairs(pairs):
             self.sink.extend(pairs[i, j])
+
+    def _allof_padded(
+        self,
+        old: Node,
+        new: Node,
+        old_branches: list[Node],
+        new_branches: list[Node],
+        old_dropped: list[Node],
+        new_dropped: list[Node],
+    ) -> tuple[list[Node], list[Node]]:
+        """The ``allOf`` branches padded to one count where that pairs them one-to-one, else as they are."""
+        # allOf [X...] is allOf [X..., {}]: with the shorter side padded by empty branches
+        # (those it dropped first, where they are written) a one-to-one pairing may prove
+        # what the branch count cannot, e.g. a branch that accepts everything old data held.
+        old_padded = self._padded(old, old_branches, old_dropped, len(new_branches))
+        new_padded = self._padded(new, new_branches, new_dropped, len(old_branches))
+        padded = {(i, j): self.sub(o, n) for i, o in enumerate(old_padded) for j, n in enumerate(new_padded)}
+        size = len(old_padded)
+        grew = len(new_branches) > len(old_branches)
+        if (_matching(padded, all_backward) >= size) if grew else (_matching(padded, all_forward) >= size):
+            return old_padded, new_padded
+        return old_branches, new_branches
+
+    def _count_changed(
+        self,
+        old: Node,
+        new: Node,
+        new_kw: str,
+        counts: tuple[int, int],
+        why: str,
+        unsure_backward: bool,
+        unsure_forward: bool,
+    ) -> None:
+        """A branch more or fewer: its kind's directions, unless the branches may overlap or are unproven."""
+        grew = counts[1] > counts[0]
+        kind = f"{'product' if new_kw == 'allOf' else 'sum'}_type_{'extended' if grew else 'narrowed'}"
+        rule = KINDS[kind]
+        self._emit(
+            kind,
+            old,
+            new,
+            new_kw,
+            f"{new_kw}: {counts[0]} -> {counts[1]} branches{why}",
+            backward=bool(rule.backward) and not unsure_backward,
+            forward=bool(rule.forward) and not unsure_forward,
+        )
 
     def _padded(self, node: Node, branches: list[Node], dropped: list[Node], size: int) -> list[Node]:
         """``branches`` of an allOf made up to ``size`` with empty ones (its dropped ones first)."""
