@@ -77,7 +77,7 @@ def _flattened(node: Node) -> Node:
     return node
 
 
-def _conjoin(first: Node, second: Node, *, in_place: bool) -> Node | None:
+def _conjoin(first: Node, second: Node, *, in_place: bool) -> Node | None:  # noqa: C901 (a rule per keyword)
     """One node accepting what both ``first`` and ``second`` accept; None unless provably so.
 
     Both apply to the same value (an ``allOf`` branch and its parent, or, below them, the two
