@@ -18,7 +18,7 @@ from aiokafka import AIOKafkaProducer
 
 from bench.validate import HEADERS, workload
 from stream_sentinel.embedded import EmbeddedBroker
-from stream_sentinel.worker.demo import create_topics
+from stream_sentinel.testing import create_topics
 
 
 def options(doc: str | None, rounds: int) -> argparse.Namespace:

@@ -31,7 +31,7 @@ from aiokafka import AIOKafkaProducer
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
 from bench.validate import HEADERS, workload
 from stream_sentinel.embedded import CLIENT_SETTINGS, EmbeddedBroker, free_port
-from stream_sentinel.worker.demo import create_topics, start_worker, stop_process, wait_ready, worker_env
+from stream_sentinel.testing import create_topics, start_worker, stop_process, wait_ready, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "orders"

@@ -28,7 +28,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # run as a script: bench/ is not installed
 from bench.loaded_broker import loaded_broker, options
 from stream_sentinel.embedded import CLIENT_SETTINGS, die_with_parent, free_port
-from stream_sentinel.worker.demo import start_worker, stop_process, wait_ready, worker_env
+from stream_sentinel.testing import start_worker, stop_process, wait_ready, worker_env
 
 ROOT = Path(__file__).resolve().parent.parent
 TOPIC = "orders"

@@ -56,7 +56,16 @@ def join_time_values(argv: Sequence[str]) -> list[str]:
 def add_parser(sub: Any, stdout: TextIO) -> None:
     """Register ``replay``, ``capture`` and ``rewind``."""
     spec_source = spec_default_text()
-    replay = sub.add_parser(
+    for command in (
+        _add_replay(sub, stdout, spec_source),
+        _add_capture(sub, stdout),
+        _add_rewind(sub, stdout, spec_source),
+    ):
+        command.set_defaults(run=run)
+
+
+def _add_replay(sub: Any, stdout: TextIO, spec_source: str) -> argparse.ArgumentParser:
+    replay: argparse.ArgumentParser = sub.add_parser(
         "replay",
         help="re-validate a topic range against the contracts (and a candidate set with --against)",
         description="Read a range of a topic with assign+seek (no consumer group, no commits) and validate every "
@@ -99,8 +108,11 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         "(to compare with live drift); default: check every message",
     )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    return replay
 
-    capture = sub.add_parser(
+
+def _add_capture(sub: Any, stdout: TextIO) -> argparse.ArgumentParser:
+    capture: argparse.ArgumentParser = sub.add_parser(
         "capture",
         help="write a topic range as kcat -J JSON lines (tomorrow's golden test)",
         description="Read a range like replay does and write each record as a kcat -J compatible JSON line "
@@ -110,8 +122,11 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
     _range_options(capture)
     capture.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     capture.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
+    return capture
 
-    rewind = sub.add_parser(
+
+def _add_rewind(sub: Any, stdout: TextIO, spec_source: str) -> argparse.ArgumentParser:
+    rewind: argparse.ArgumentParser = sub.add_parser(
         "rewind",
         help="reset the worker's consumer group offsets: plan by default, apply with --execute",
         description="Move the committed offsets of the worker's consumer group, like kafka-consumer-groups "
@@ -148,8 +163,7 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
     mode = rewind.add_mutually_exclusive_group()
     mode.add_argument("--execute", action="store_true", help="apply the plan (default: print it only)")
     mode.add_argument("--dry-run", action="store_true", help="print the plan only (the default; kept for scripts)")
-    for command in (replay, capture, rewind):
-        command.set_defaults(run=run)
+    return rewind
 
 
 def _connection_options(parser: argparse.ArgumentParser) -> None:
@@ -363,29 +377,9 @@ def _replay(
     from stream_sentinel.core.check.validate import load_engine
     from stream_sentinel.replay.run import ReplayOptions, replay
 
-    spec = args.spec or job.get("spec") or spec_default
-    against = args.against or job.get("against")
-    fmt = args.format or job.get("format") or "table"
-    if fmt not in FORMATS:
-        raise UsageError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
-    examples = args.examples if args.examples is not None else job.get("examples", 3)
-    if not isinstance(examples, int) or isinstance(examples, bool) or examples < 0:
-        raise UsageError(f"{job_label(args)}examples: must be a count of 0 or more, not {examples!r}")
-    min_severity = args.min_severity or job.get("min_severity") or d.INFO
-    if min_severity not in d.SEVERITY_RANK:
-        raise UsageError(f"min_severity {min_severity!r}: use one of {', '.join(d.SEVERITY_RANK)}")
-    if fmt == "jsonl" and against:
-        raise UsageError(
-            "--format jsonl lists drift events of one contract set; use table, json or markdown with --against"
-        )
+    spec, against, fmt, examples, min_severity = _job_options(args, job, spec_default)
     # Load (and fully check) both contract sets before touching the broker: a bad spec is exit 2.
-    cap = args.max_violations if args.max_violations is not None else settings.max_violations_per_message
-    if cap < 1:
-        raise UsageError(f"--max-violations {cap}: must be at least 1")
-    size = args.max_payload_bytes if args.max_payload_bytes is not None else settings.max_payload_bytes
-    if size < 1:
-        raise UsageError(f"--max-payload-bytes {size}: must be at least 1")
-    limits = {"max_violations_per_message": cap, "max_payload_bytes": size}
+    limits = _limits(args, settings)
     engines = (
         load_engine(str(spec), **limits),
         load_engine(str(against), **limits) if against else None,
@@ -415,6 +409,37 @@ def _replay(
         )
     _written(str(output) if output else None, f"{fmt} report", stderr)
     return code
+
+
+def _job_options(args: argparse.Namespace, job: dict[str, Any], spec_default: str) -> tuple[Any, Any, str, Any, str]:
+    """Spec, candidate spec, format, examples and severity floor: the options first, then the job."""
+    spec = args.spec or job.get("spec") or spec_default
+    against = args.against or job.get("against")
+    fmt = args.format or job.get("format") or "table"
+    if fmt not in FORMATS:
+        raise UsageError(f"format {fmt!r}: use one of {', '.join(FORMATS)}")
+    examples = args.examples if args.examples is not None else job.get("examples", 3)
+    if not isinstance(examples, int) or isinstance(examples, bool) or examples < 0:
+        raise UsageError(f"{job_label(args)}examples: must be a count of 0 or more, not {examples!r}")
+    min_severity = args.min_severity or job.get("min_severity") or d.INFO
+    if min_severity not in d.SEVERITY_RANK:
+        raise UsageError(f"min_severity {min_severity!r}: use one of {', '.join(d.SEVERITY_RANK)}")
+    if fmt == "jsonl" and against:
+        raise UsageError(
+            "--format jsonl lists drift events of one contract set; use table, json or markdown with --against"
+        )
+    return spec, against, fmt, examples, min_severity
+
+
+def _limits(args: argparse.Namespace, settings: Any) -> dict[str, int]:
+    """The per-message bounds: the options, else the settings."""
+    cap = args.max_violations if args.max_violations is not None else settings.max_violations_per_message
+    if cap < 1:
+        raise UsageError(f"--max-violations {cap}: must be at least 1")
+    size = args.max_payload_bytes if args.max_payload_bytes is not None else settings.max_payload_bytes
+    if size < 1:
+        raise UsageError(f"--max-payload-bytes {size}: must be at least 1")
+    return {"max_violations_per_message": cap, "max_payload_bytes": size}
 
 
 def _rewind(

@@ -42,10 +42,10 @@ from stream_sentinel.core.capture import CapturedMessage, read_capture
 from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
 from stream_sentinel.embedded import EmbeddedBroker, broker_binary, die_with_parent, free_port, worker_environment
+from stream_sentinel.testing import PARTITIONS, create_topics, start_worker, stop_process, wait_ready, worker_env
 from stream_sentinel.worker.demo_table import DriftTable
 
 CAPTURES = Path("replay/captures")
-PARTITIONS = 3
 DRIFT_TOPIC = "sentinel.drift"
 #: Seconds between redraws of the live table (rows changed in between are marked in the next one).
 REFRESH: Final = 1.0
@@ -53,73 +53,6 @@ REFRESH: Final = 1.0
 PLAIN_SETTLE: Final = 3.0
 #: Without a terminal: the table's width unless $COLUMNS says otherwise.
 PLAIN_WIDTH: Final = 200
-
-
-def worker_env(bootstrap: str, data_dir: Path, web_port: int, **extra: str) -> dict[str, str]:
-    """Environment for a worker subprocess on the embedded broker (``embedded.CLIENT_SETTINGS`` included)."""
-    return {
-        **os.environ,
-        "SENTINEL_BOOTSTRAP_SERVERS": bootstrap,
-        "SENTINEL_DATA_DIR": str(data_dir),
-        "SENTINEL_WEB_PORT": str(web_port),
-        **worker_environment(),
-        "SENTINEL_DRIFT_TOPIC_PARTITIONS": str(PARTITIONS),
-        "SENTINEL_INTERNAL_PARTITIONS": str(PARTITIONS),
-        **extra,
-    }
-
-
-def start_worker(env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    """``python -m stream_sentinel worker`` as a child that dies with us."""
-    with log_path.open("ab") as log:
-        return subprocess.Popen(
-            [sys.executable, "-m", "stream_sentinel", "worker"],
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            preexec_fn=die_with_parent,
-        )
-
-
-def stop_process(process: subprocess.Popen[bytes], timeout: float = 15.0) -> None:
-    """SIGTERM (clean shutdown), then SIGKILL if it does not exit in time."""
-    if process.poll() is not None:
-        return
-    process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=5)
-
-
-def wait_ready(port: int, process: subprocess.Popen[bytes], timeout: float = 60.0) -> float:
-    """Seconds until the worker's /ready says 200; raises if it dies or takes too long."""
-    started = time.monotonic()
-    while time.monotonic() - started < timeout:
-        if process.poll() is not None:
-            raise SentinelError(f"the worker exited with code {process.returncode}")
-        with (
-            contextlib.suppress(OSError),
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/ready", timeout=1) as response,
-        ):
-            if response.status == 200:
-                return time.monotonic() - started
-        time.sleep(0.05)
-    raise SentinelError(f"the worker was not ready within {timeout:.0f} s")
-
-
-async def create_topics(bootstrap: str, names: list[str], partitions: int) -> None:
-    """Create topics (existing ones are fine)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
-    await admin.start()
-    try:
-        for name in names:
-            with contextlib.suppress(TopicAlreadyExistsError):
-                await admin.create_topics([NewTopic(name, partitions, 1)])
-    finally:
-        await admin.close()
 
 
 def sample_messages(spec_topics: set[str]) -> list[CapturedMessage]:

@@ -68,6 +68,14 @@ class Metrics:
             registry=r,
         )
         self.build_info.labels(__version__, platform.python_version(), version("faust-streaming")).set(1)
+        self._count_messages(r)
+        self._count_records(r)
+        self._measure_runtime(r)
+        self._exposed = _WithoutCreated(r)
+        self._lag_series: set[tuple[str, int]] = set()
+
+    def _count_messages(self, r: CollectorRegistry) -> None:
+        """Messages consumed, sampled out, and the violations found in them."""
         self.messages = Counter(
             "sentinel_messages",
             "Messages consumed, by topic; covered=false: no contract",
@@ -84,6 +92,9 @@ class Metrics:
             ["topic", "event_type", "kind", "severity"],
             registry=r,
         )
+
+    def _count_records(self, r: CollectorRegistry) -> None:
+        """Records published, failures, and the bounds that bit."""
         self.published = Counter(
             "sentinel_published", "Records published on the drift topic, by type (drift, summary)", ["type"], registry=r
         )
@@ -113,6 +124,9 @@ class Metrics:
         self.late = Counter(
             "sentinel_late_messages", "Messages counted after their window had closed (not in any window)", registry=r
         )
+
+    def _measure_runtime(self, r: CollectorRegistry) -> None:
+        """Batch timing and size, consumer lag, readiness, HTTP errors."""
         self.batch_seconds = Histogram(
             "sentinel_batch_duration_seconds",
             "Wall time to decode, validate and tally one batch (sum / sentinel_batch_size_sum: mean per message)",
@@ -135,8 +149,6 @@ class Metrics:
             ["cause"],
             registry=r,
         )
-        self._exposed = _WithoutCreated(r)
-        self._lag_series: set[tuple[str, int]] = set()
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """One partition's lag (never below 0)."""

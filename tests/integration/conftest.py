@@ -26,7 +26,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from stream_sentinel.core.capture import read_capture
 from stream_sentinel.embedded import EmbeddedBroker, free_port
-from stream_sentinel.worker.demo import create_topics, start_worker, stop_process, wait_ready, worker_env
+from stream_sentinel.testing import create_topics, start_worker, stop_process, wait_ready, worker_env
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]

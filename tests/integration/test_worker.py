@@ -176,7 +176,7 @@ def test_sampling_follows_partition_and_offset_and_uncovered_topics_are_counted_
     import asyncio
 
     from stream_sentinel.core.aggregate.windows import sampled
-    from stream_sentinel.worker.demo import create_topics
+    from stream_sentinel.testing import create_topics
     from tests.integration.conftest import produce, topic_spec
 
     harness.spec = topic_spec(tmp_path / "sampled", harness.topic, harness.drift_topic, sample_rate=0.5)

@@ -17,7 +17,8 @@ from referencing.jsonschema import DRAFT202012
 
 from stream_sentinel.cli import run
 from stream_sentinel.core.capture import read_capture
-from stream_sentinel.core.check.validate import CompiledVersion, Engine, _json_violations
+from stream_sentinel.core.check.compile import CompiledVersion
+from stream_sentinel.core.check.validate import Engine, _json_violations
 from stream_sentinel.core.contracts.catalog import uri_for
 
 ROOT = Path(__file__).resolve().parents[2]

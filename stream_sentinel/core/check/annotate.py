@@ -27,7 +27,7 @@ from typing import Any, Final
 import jsonschema_rs
 import referencing
 
-from stream_sentinel.core.contracts.catalog import VALUE_KEYWORDS
+from stream_sentinel.core.contracts.annotations import VALUE_KEYWORDS
 
 REDACTED = "[REDACTED]"
 MAX_STRING = 64
@@ -503,30 +503,9 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
         return f"[UNDOCUMENTED {json_type(value)}]"
     kind = type(value)
     if kind is dict:
-        if not shape.accepts("object"):
-            return _mismatch(value, shape)
-        if depth >= MAX_DEPTH:
-            return preview(value)
-        out: dict[str, Any] = {}
-        for index, (key, item) in enumerate(value.items()):
-            if index >= MAX_KEYS:
-                out["…"] = f"{len(value) - MAX_KEYS} more fields"
-                break
-            child = shape.child(key)
-            out[key] = f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1)
-        return out
+        return _redact_object(value, shape, depth)
     if kind is list:
-        if not shape.accepts("array"):
-            return _mismatch(value, shape)
-        if depth >= MAX_DEPTH:
-            return preview(value)
-        items = []
-        for i, item in enumerate(value[:MAX_ITEMS]):
-            child = shape.child(i)
-            items.append(f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1))
-        if len(value) > MAX_ITEMS:
-            items.append(f"… {len(value) - MAX_ITEMS} more items")
-        return items
+        return _redact_array(value, shape, depth)
     if value is None:
         return None
     if shape.sensitive:  # a scalar where PII-bearing structure belongs: a phone as a number, an object as text
@@ -534,6 +513,37 @@ def _redact(value: Any, shape: _Shape, depth: int) -> Any:
     if kind is str:
         return value if len(value) <= MAX_STRING else value[:MAX_STRING] + f"…(+{len(value) - MAX_STRING})"
     return value
+
+
+def _redact_object(value: dict[str, Any], shape: _Shape, depth: int) -> Any:
+    """An object: documented fields walked, the rest named as undocumented (at most ``MAX_KEYS``)."""
+    if not shape.accepts("object"):
+        return _mismatch(value, shape)
+    if depth >= MAX_DEPTH:
+        return preview(value)
+    out: dict[str, Any] = {}
+    for index, (key, item) in enumerate(value.items()):
+        if index >= MAX_KEYS:
+            out["…"] = f"{len(value) - MAX_KEYS} more fields"
+            break
+        child = shape.child(key)
+        out[key] = f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1)
+    return out
+
+
+def _redact_array(value: list[Any], shape: _Shape, depth: int) -> Any:
+    """An array: its first ``MAX_ITEMS`` items walked, the rest counted."""
+    if not shape.accepts("array"):
+        return _mismatch(value, shape)
+    if depth >= MAX_DEPTH:
+        return preview(value)
+    items = []
+    for i, item in enumerate(value[:MAX_ITEMS]):
+        child = shape.child(i)
+        items.append(f"[UNDOCUMENTED {json_type(item)}]" if child is None else _redact(item, child, depth + 1))
+    if len(value) > MAX_ITEMS:
+        items.append(f"… {len(value) - MAX_ITEMS} more items")
+    return items
 
 
 def _mismatch(value: Any, shape: _Shape) -> str:
@@ -636,23 +646,7 @@ class AvroSchemaIndex:
         if any(isinstance(other, dict) and other.get("x-pii") is True for _, other in peers):
             return REDACTED
         if isinstance(schema, list):  # a union: only an unambiguous record branch is walked
-            if value is None:
-                return None
-            branches = [self._resolve(b) for b in schema]
-            if isinstance(value, dict):
-                keys = set(value)
-                fits = [
-                    b
-                    for b in branches
-                    if isinstance(b, dict)
-                    and b.get("type") == "record"
-                    and {f.get("name") for f in b.get("fields", []) if isinstance(f, dict)} == keys
-                ]
-                if len(fits) == 1:
-                    return self._redact(value, fits[0], peers, depth)
-            if any(self._has_pii(b) for b in branches) or _peers_sensitive(peers):
-                return REDACTED
-            return self._redact(value, None, peers, depth)
+            return self._redact_union(value, schema, peers, depth)
         if isinstance(schema, dict) and schema.get("x-pii") is True:
             return REDACTED
         if isinstance(schema, str) and schema not in _AVRO_PRIMITIVES:
@@ -677,6 +671,26 @@ class AvroSchemaIndex:
         if not isinstance(value, str | int | float | bool):
             return str(value)  # logical types (datetime, Decimal, UUID) as text
         return value
+
+    def _redact_union(self, value: Any, schema: list[Any], peers: list[_Peer], depth: int) -> Any:
+        """A union value: walked under its one fitting record branch, else redacted if any branch may hold PII."""
+        if value is None:
+            return None
+        branches = [self._resolve(b) for b in schema]
+        if isinstance(value, dict):
+            keys = set(value)
+            fits = [
+                b
+                for b in branches
+                if isinstance(b, dict)
+                and b.get("type") == "record"
+                and {f.get("name") for f in b.get("fields", []) if isinstance(f, dict)} == keys
+            ]
+            if len(fits) == 1:
+                return self._redact(value, fits[0], peers, depth)
+        if any(self._has_pii(b) for b in branches) or _peers_sensitive(peers):
+            return REDACTED
+        return self._redact(value, None, peers, depth)
 
     def _redact_record(self, value: dict[str, Any], schema: Any, peers: list[_Peer], depth: int) -> Any:
         if depth >= MAX_DEPTH:

@@ -331,7 +331,7 @@ def _actual(violation: Violation) -> str:
     return f"{violation.actual_type} {value}"
 
 
-def describe(violation: Violation, event_type: str | None, version: int | None) -> str:
+def describe(violation: Violation, event_type: str | None, version: int | None) -> str:  # noqa: C901 (one sentence per kind)
     """One sentence a person understands: what the producer sent versus what the contract says."""
     subject = f"{event_type} v{version}" if event_type and version else (event_type or "message")
     where = _where(violation)
@@ -410,7 +410,7 @@ def _undecodable_fix(violation: Violation, topic_format: str) -> str:
     )
 
 
-def suggest_fix(violation: Violation, event_type: str | None, topic_format: str) -> str:
+def suggest_fix(violation: Violation, event_type: str | None, topic_format: str) -> str:  # noqa: C901 (a step per kind)
     """The next step for the owner, phrased for whoever reads the alert."""
     path = violation.path or "the message"
     req = f" ({violation.requirement})" if violation.requirement else ""

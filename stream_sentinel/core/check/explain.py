@@ -29,7 +29,7 @@ import orjson
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.annotate import JsonSchemaIndex, json_type, preview
 from stream_sentinel.core.contracts import pointer as jp
-from stream_sentinel.core.contracts.catalog import iter_schema_objects
+from stream_sentinel.core.contracts.annotations import iter_schema_objects
 
 _ANNOTATION_KEYS: Final = frozenset(
     {
@@ -349,26 +349,7 @@ def from_error(
     memo_key = (name, tokens, evaluation)
     memo = ctx.rules.get(memo_key)
     if memo is not None:
-        rule, always, sensitive = memo
-        value = error.instance
-        kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail = rule
-        redacted = always or (sensitive and _scalar(value))
-        return [
-            d.Violation(
-                kind_,
-                severity,
-                path,
-                rule_path,
-                expected,
-                json_type(value),
-                None if redacted else preview(value),
-                redacted,
-                requirement,
-                owner,
-                keyword_,
-                detail,
-            )
-        ]
+        return [_from_memo(memo, error.instance)]
     details = kind.as_dict()
     keyword = tuple(error.schema_path)
     if name in ("additionalProperties", "unevaluatedProperties"):
@@ -378,48 +359,71 @@ def from_error(
     if name == "required":
         prop = details["property"]
         return [missing_required((*tokens, prop), (*evaluation[:-1], "properties", prop), ctx, jp.to_pointer(keyword))]
-    if name == "type":
-        violation_kind, expected = d.TYPE_MISMATCH, " or ".join(details.get("types", ()))
-    elif name in ("oneOf", "anyOf", "not"):
-        violation_kind = d.COMPOSITION
-        count = len(details.get("context", ()) or ())
-        if name == "not":
-            expected = "not matching the schema the contract excludes"
-        elif name == "anyOf":
-            expected = f"a match for at least one of {count} alternatives" if count else "a match for an alternative"
-        elif type(kind).__name__ == "OneOfMultipleValid":
-            expected = "a match for exactly one alternative (several match)"
-        else:
-            expected = f"a match for exactly one of {count} alternatives"
-    elif name == "enum":
-        options = details.get("options", [])
-        shown = ", ".join(_literal(o) for o in options[:_MAX_ENUM_SHOWN])
-        more = f", … ({len(options)} in all)" if len(options) > _MAX_ENUM_SHOWN else ""
-        violation_kind, expected = d.CONSTRAINT, f"one of {shown}{more}"
-    elif name == "const":
-        violation_kind, expected = (
-            d.CONSTRAINT,
-            "exactly " + _literal(details.get("expected_value"), d.MAX_TEXT),
-        )
-    elif type(kind).__name__ in _REGEX_LIMITS:
+    expectation = _expected(name, kind, details)
+    if expectation is None:
         # The regex engine gave up: the value is neither valid nor invalid under the pattern.
         # Not reached with the sentinel's own validators (linear-time engine, see validate.py);
         # kept so such an error can never read as an ordinary mismatch.
-        violation_kind = d.CONSTRAINT
         reason = str(details.get("error", "")) or type(kind).__name__
         expected = "a value its pattern can be evaluated on within the regex engine's limits"
-        built, always, sensitive = _build(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
+        built, always, sensitive = _build(d.CONSTRAINT, tokens, evaluation, keyword, expected, error.instance, ctx)
         return [built._replace(detail=d.cap_text(f"pattern not evaluated: {reason}", d.MAX_TEXT))]
-    elif name == "falseSchema":
-        violation_kind, expected = d.CONSTRAINT, "absent (the contract forbids a value here)"
-    else:
-        template = _CONSTRAINT_TEXT.get(name)
-        try:
-            expected = template.format(**details) if template else f"valid under {name}"
-        except (KeyError, IndexError):
-            expected = f"valid under {name}"
-        violation_kind = d.CONSTRAINT
+    violation_kind, expected = expectation
     built, always, sensitive = _build(violation_kind, tokens, evaluation, keyword, expected, error.instance, ctx)
     if len(ctx.rules) < _MAX_RULES:
         ctx.rules[memo_key] = (built, always, sensitive)  # the value-dependent part is re-decided per hit
     return [built]
+
+
+def _from_memo(memo: tuple[d.Violation, bool, bool], value: Any) -> d.Violation:
+    """A remembered rule's violation with this value's part decided again (type, redaction, preview)."""
+    rule, always, sensitive = memo
+    kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail = rule
+    redacted = always or (sensitive and _scalar(value))
+    return d.Violation(
+        kind_,
+        severity,
+        path,
+        rule_path,
+        expected,
+        json_type(value),
+        None if redacted else preview(value),
+        redacted,
+        requirement,
+        owner,
+        keyword_,
+        detail,
+    )
+
+
+def _expected(name: str, kind: jsonschema_rs.ValidationErrorKind, details: dict[str, Any]) -> tuple[str, str] | None:
+    """The violation kind and the "expected" text of an error; ``None`` where the regex engine gave up."""
+    if name == "type":
+        return d.TYPE_MISMATCH, " or ".join(details.get("types", ()))
+    if name in ("oneOf", "anyOf", "not"):
+        count = len(details.get("context", ()) or ())
+        if name == "not":
+            return d.COMPOSITION, "not matching the schema the contract excludes"
+        if name == "anyOf":
+            return d.COMPOSITION, (
+                f"a match for at least one of {count} alternatives" if count else "a match for an alternative"
+            )
+        if type(kind).__name__ == "OneOfMultipleValid":
+            return d.COMPOSITION, "a match for exactly one alternative (several match)"
+        return d.COMPOSITION, f"a match for exactly one of {count} alternatives"
+    if name == "enum":
+        options = details.get("options", [])
+        shown = ", ".join(_literal(o) for o in options[:_MAX_ENUM_SHOWN])
+        more = f", … ({len(options)} in all)" if len(options) > _MAX_ENUM_SHOWN else ""
+        return d.CONSTRAINT, f"one of {shown}{more}"
+    if name == "const":
+        return d.CONSTRAINT, "exactly " + _literal(details.get("expected_value"), d.MAX_TEXT)
+    if type(kind).__name__ in _REGEX_LIMITS:
+        return None
+    if name == "falseSchema":
+        return d.CONSTRAINT, "absent (the contract forbids a value here)"
+    template = _CONSTRAINT_TEXT.get(name)
+    try:
+        return d.CONSTRAINT, template.format(**details) if template else f"valid under {name}"
+    except (KeyError, IndexError):
+        return d.CONSTRAINT, f"valid under {name}"

@@ -27,8 +27,8 @@ mis-reported; it only costs a slow-path visit).
 from __future__ import annotations
 
 import copy
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from typing import Any, Final, NamedTuple
+from collections.abc import Callable, Iterable
+from typing import Any, Final
 from urllib.parse import urljoin
 
 import jsonschema_rs
@@ -46,32 +46,38 @@ from stream_sentinel.core.check.annotate import (
     link_versions,
 )
 from stream_sentinel.core.check.codecs import DecodeFailure
+from stream_sentinel.core.check.compile import (
+    LINEAR_REGEX,
+    CompiledVersion,
+    _close_open_objects,
+    _closing_keyword,
+    _refs,
+    _refuse_retrieval,
+    _uses_id,
+    refuse_backtracking,
+)
 from stream_sentinel.core.check.explain import (
     Context,
-    RootPlan,
     build_plan,
     collect,
     explain,
     pointer,
     undocumented,
 )
-from stream_sentinel.core.contracts import pointer as jp
+from stream_sentinel.core.check.outcome import Headers
+from stream_sentinel.core.check.outcome import Outcome as Outcome  # re-exported: check() returns it
 from stream_sentinel.core.contracts.catalog import (
     CATALOG_FILE,
     SPEC_BASE_URI,
-    VALUE_KEYWORDS,
     Catalog,
     EventContract,
     SchemaVersion,
     TopicContract,
     avro_named_types,
-    iter_schema_objects,
     load_catalog,
     parse_avro,
 )
 from stream_sentinel.core.errors import SpecError
-
-Headers = Sequence[tuple[str, bytes]] | None
 
 DEFAULT_MAX_PAYLOAD_BYTES: Final = 16 * 1024 * 1024
 #: Violations listed per message; the rest are counted in one ``overflow`` violation.
@@ -88,224 +94,6 @@ MAX_NESTING: Final = 255
 #: ``overflow`` violation says the rest were not looked for. 256 KiB is far above ordinary
 #: events and bounds what one message can make the explanation allocate.
 MAX_EXPLAINED_BYTES: Final = 256 * 1024
-# Every validator uses the linear-time regex engine: no pattern's matching time depends on
-# backtracking over producer input. Patterns that need backtracking are refused at load.
-LINEAR_REGEX: Final = jsonschema_rs.RegexOptions()
-
-
-class Outcome(NamedTuple):
-    """The result of checking one message.
-
-    ``violations`` is empty for a valid message; ``tombstone`` marks a null value that the
-    catalog says to ignore. ``payload``/``raw`` are kept only for invalid messages, to build
-    the redacted sample of their drift events. A NamedTuple (immutable, cheap to build): valid
-    messages share one pre-built instance per schema version, invalid ones build one each.
-    """
-
-    event_type: str | None
-    version: SchemaVersion | None
-    violations: tuple[d.Violation, ...] = ()
-    payload: Any = None
-    raw: bytes | None = None
-    walker: JsonSchemaIndex | AvroSchemaIndex | None = None
-    schema_id: int | None = None
-    tombstone: bool = False
-
-    @property
-    def ok(self) -> bool:
-        """True when the message needs no drift event."""
-        return not self.violations
-
-    def subject(self, topic_format: str) -> d.Subject:
-        """Event type and schema the violations refer to, for drift events."""
-        version = self.version
-        return d.Subject(
-            event_type=self.event_type,
-            schema_ref=version.ref if version else None,
-            schema_version=version.version if version else None,
-            schema_id=self.schema_id if self.schema_id is not None else (version.schema_id if version else None),
-            topic_format=topic_format,
-        )
-
-    def drift_events(
-        self,
-        source: d.Source,
-        topic_format: str,
-        *,
-        origin: str = "live",
-        run_id: str | None = None,
-        observed_at: int | None = None,
-        min_severity: str = d.INFO,
-        raw_prefix: int = 0,
-    ) -> list[d.DriftEvent]:
-        """The drift events this message leads to (none for a valid one); sample built once.
-
-        ``raw_prefix``: how many leading bytes of an undecodable message to show (hex). Zero by
-        default: raw bytes cannot be redacted and may contain PII.
-        """
-        if not self.violations:
-            return []
-        floor = d.SEVERITY_RANK[min_severity]
-        violations = tuple(v for v in self.violations if d.SEVERITY_RANK[v.severity] >= floor)
-        if not violations:
-            return []
-        return d.build_drift_events(
-            violations,
-            self.subject(topic_format),
-            source,
-            self.sample(raw_prefix),
-            origin=origin,
-            run_id=run_id,
-            observed_at=observed_at,
-        )
-
-    def sample(self, raw_prefix: int = 0) -> Any:
-        """Redacted, size-capped view of the message for drift events (computed on demand).
-
-        Names are capped and the whole sample bounded (``drift.bound_sample``); a sample that
-        cannot be built is replaced by a note rather than failing the message's report. Without
-        a walker nothing proves any value is not PII, so only the type is shown.
-        """
-        if self.payload is not None:
-            if self.walker is None:
-                return f"[UNDOCUMENTED {json_type(self.payload)}]"
-            try:
-                return d.bound_sample(self.walker.redact(self.payload))
-            except Exception as exc:  # noqa: BLE001 - the drift event matters more than its sample
-                return f"[sample unavailable: {type(exc).__name__}]"
-        if self.raw is not None:
-            sample: dict[str, Any] = {"size": len(self.raw)}
-            if raw_prefix > 0:
-                sample["prefix_hex"] = self.raw[:raw_prefix].hex()
-            return sample
-        return None
-
-
-class CompiledVersion:
-    """A schema version compiled for the hot path, plus what the slow path needs."""
-
-    __slots__ = (
-        "avro",
-        "codec",
-        "context",
-        "event",
-        "fast_is_valid",
-        "parsed",
-        "plan",
-        "strict",
-        "valid_outcome",
-        "validator",
-        "version",
-        "walker",
-    )
-
-    def __init__(self, version: SchemaVersion, event: EventContract) -> None:
-        self.version = version
-        self.event = event
-        self.valid_outcome = Outcome(version.event_type, version)
-        self.validator: jsonschema_rs.Validator | None = None
-        self.strict: jsonschema_rs.Validator | None = None
-        self.parsed: Any = None
-        self.codec: codecs.AvroCodec | None = None
-        self.avro: AvroSchemaIndex | None = None
-        self.walker: JsonSchemaIndex | AvroSchemaIndex | None = None
-        self.fast_is_valid: Any = None
-        self.plan: RootPlan | None = None
-        self.context: Context | None = None
-
-
-def _refuse_retrieval(uri: str) -> Any:
-    raise ValueError(f"{uri} is not in the spec dir (references are never fetched)")
-
-
-_CLOSING_SKIPS = frozenset(
-    {
-        "if",
-        "not",
-        "contains",
-        "propertyNames",
-        "dependentSchemas",
-        "dependencies",
-        "const",
-        "enum",
-        "examples",
-        "default",
-    }
-)
-
-
-def _close_open_objects(node: Any, keyword: str = "unevaluatedProperties") -> bool:
-    """Close open object schemas in place; True if any changed.
-
-    ``keyword`` is ``unevaluatedProperties`` (2019-09 and later: sees fields documented by
-    sibling ``allOf``/``$ref`` branches) or ``additionalProperties`` for draft-07, which has no
-    unevaluated keywords; its extra false alarms are filtered by the documentation check.
-    """
-    changed = False
-    if isinstance(node, dict):
-        if isinstance(node.get("properties"), dict):
-            extra = node.get("additionalProperties", None)
-            unevaluated = node.get("unevaluatedProperties", None)
-            if extra in (None, True, {}) and unevaluated in (None, True, {}):
-                node.pop("additionalProperties", None)
-                node.pop("unevaluatedProperties", None)
-                node[keyword] = False
-                changed = True
-        for key, value in node.items():
-            if key not in _CLOSING_SKIPS:
-                changed = _close_open_objects(value, keyword) or changed
-    elif isinstance(node, list):
-        for item in node:
-            changed = _close_open_objects(item, keyword) or changed
-    return changed
-
-
-def _closing_keyword(document: Any) -> str:
-    dialect = document.get("$schema", "") if isinstance(document, dict) else ""
-    return "additionalProperties" if isinstance(dialect, str) and "draft-0" in dialect else "unevaluatedProperties"
-
-
-def refuse_backtracking(file: str, document: Any) -> None:
-    """Raise ``SpecError`` for a ``pattern``/``patternProperties`` regex the linear engine cannot run.
-
-    Why refuse rather than bound: a pattern with lookaround or a backreference runs on
-    fancy-regex, whose backtracking limit costs ~20-30 ms per field name when hit (measured:
-    200 keys 17.8 s) and whose hit means "not evaluated", neither valid nor invalid. The linear
-    engine (Rust ``regex``) matches in time linear in the input, never gives up, and covers
-    what event contracts use (anchors, classes, repetition, alternation, Unicode classes).
-    """
-    for where, pattern in _patterns(document, ()):
-        try:
-            jsonschema_rs.validator_for({"pattern": pattern}, pattern_options=LINEAR_REGEX)
-        except (ValueError, jsonschema_rs.ValidationError):
-            try:
-                jsonschema_rs.validator_for({"pattern": pattern})
-            except (ValueError, jsonschema_rs.ValidationError):
-                cause = "is not a valid regular expression"
-            else:
-                cause = (
-                    "needs backtracking (lookaround or a backreference), which the sentinel refuses: "
-                    "its matching time would depend on producer input; rewrite it without them"
-                )
-            raise SpecError(file, where, f"pattern {d.cap_text(pattern, 80)!r} {cause}") from None
-
-
-def _patterns(node: Any, path: tuple[str, ...]) -> Iterator[tuple[str, str]]:
-    """(pointer, regex) of every ``pattern`` and ``patternProperties`` key in a schema document."""
-    if isinstance(node, dict):
-        pattern = node.get("pattern")
-        if isinstance(pattern, str):
-            yield jp.to_pointer((*path, "pattern")), pattern
-        patterns = node.get("patternProperties")
-        if isinstance(patterns, dict):
-            for key in patterns:
-                yield jp.to_pointer((*path, "patternProperties", key)), key
-        for key, value in node.items():
-            if key not in VALUE_KEYWORDS:
-                yield from _patterns(value, (*path, key))
-    elif isinstance(node, list):
-        for index, item in enumerate(node):
-            yield from _patterns(item, (*path, str(index)))
 
 
 def _deeper_than(value: Any, limit: int) -> bool:
@@ -320,14 +108,6 @@ def _deeper_than(value: Any, limit: int) -> bool:
             return True
         stack.extend((child, depth + 1) for child in (node.values() if kind is dict else node))
     return False
-
-
-def _refs(document: Any) -> list[str]:
-    return [node["$ref"] for node in iter_schema_objects(document) if isinstance(node.get("$ref"), str)]
-
-
-def _uses_id(document: Any) -> bool:
-    return any(isinstance(node.get("$id"), str) for node in iter_schema_objects(document))
 
 
 class Engine:

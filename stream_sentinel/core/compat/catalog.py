@@ -233,17 +233,7 @@ def _compare_events(
             continue
         before = old_versions[version.version][1]
         if before.schema_id != version.schema_id:
-            yield _catalog_change(
-                "schema_id_changed",
-                topic,
-                new,
-                f"{label} v{version.version}: schema_id {before.schema_id} -> {version.schema_id}",
-                override,
-                "new",
-                "versions",
-                str(index),
-                "schema_id",
-            )
+            yield _schema_id_changed(topic, new, before, version, index, override)
         edits = _versioned(
             compare_schemas(_source(old_cat, before), _source(new_cat, version), edit_mode),
             new,
@@ -254,26 +244,7 @@ def _compare_events(
         if any(not change.cosmetic for change in edits):
             edited.add(version.version)
         if any(change.breaking for change in edits):
-            yield replace(
-                _catalog_change(
-                    "version_not_bumped",
-                    topic,
-                    new,
-                    f"{label} v{version.version} was changed in a way that breaks under {edit_mode}"
-                    + (
-                        ""
-                        if override or edit_mode == strictest(old.compatibility, new.compatibility)
-                        else f" (edits in place are judged BACKWARD too: messages written as v{version.version} "
-                        "stay on the topic)"
-                    )
-                    + f"; publish the change as v{new.versions[-1].version + 1} instead of editing v{version.version}",
-                    edit_mode,
-                    "new",
-                    "versions",
-                    str(index),
-                ),
-                version=version.version,
-            )
+            yield _not_bumped(topic, old, new, version, index, edit_mode, override)
     pairs = tuple(_version_pairs(new_cat, new, mode, old_cat, old, frozenset(edited)))
     yield from pairs
     if override is None and _tightened(old.compatibility, new.compatibility):
@@ -289,6 +260,59 @@ def _edit_mode(before: str, after: str) -> str:
     """
     mode = strictest(before, after)
     return mode if mode == "NONE" else strictest(mode, "BACKWARD")
+
+
+def _schema_id_changed(
+    topic: TopicContract,
+    new: EventContract,
+    before: SchemaVersion,
+    version: SchemaVersion,
+    index: int,
+    override: str | None,
+) -> Change:
+    return _catalog_change(
+        "schema_id_changed",
+        topic,
+        new,
+        f"{topic.name}/{new.name} v{version.version}: schema_id {before.schema_id} -> {version.schema_id}",
+        override,
+        "new",
+        "versions",
+        str(index),
+        "schema_id",
+    )
+
+
+def _not_bumped(
+    topic: TopicContract,
+    old: EventContract,
+    new: EventContract,
+    version: SchemaVersion,
+    index: int,
+    edit_mode: str,
+    override: str | None,
+) -> Change:
+    """A published version edited in a way its mode forbids: it should have been a new version."""
+    label = f"{topic.name}/{new.name}"
+    why = (
+        ""
+        if override or edit_mode == strictest(old.compatibility, new.compatibility)
+        else f" (edits in place are judged BACKWARD too: messages written as v{version.version} stay on the topic)"
+    )
+    return replace(
+        _catalog_change(
+            "version_not_bumped",
+            topic,
+            new,
+            f"{label} v{version.version} was changed in a way that breaks under {edit_mode}{why}; "
+            f"publish the change as v{new.versions[-1].version + 1} instead of editing v{version.version}",
+            edit_mode,
+            "new",
+            "versions",
+            str(index),
+        ),
+        version=version.version,
+    )
 
 
 def _tightened(before: str, after: str) -> bool:

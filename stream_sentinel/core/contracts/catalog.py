@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import json
 import math
-import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
@@ -33,6 +32,12 @@ from referencing.jsonschema import DRAFT202012
 
 from stream_sentinel.core.contracts import pointer as jp
 from stream_sentinel.core.contracts import yamlsafe
+from stream_sentinel.core.contracts.annotations import (
+    _NAMED_SUBSCHEMAS,
+    VALUE_KEYWORDS,
+    _check_json_annotations,
+)
+from stream_sentinel.core.contracts.avro import _check_avro_document
 from stream_sentinel.core.errors import SpecError
 
 CATALOG_FILE = "catalog.yaml"
@@ -531,21 +536,6 @@ def _check_json_refs(ref: str, doc: Any, registry: referencing.Registry[Any]) ->
             ) from exc
 
 
-VALUE_KEYWORDS = frozenset({"const", "enum", "examples", "default"})  # keywords holding data, not schemas
-
-
-def iter_schema_objects(node: Any) -> Iterator[dict[str, Any]]:
-    """Every object in a schema document, skipping keywords whose values are data, not schemas."""
-    stack = [node]
-    while stack:
-        current = stack.pop()
-        if isinstance(current, dict):
-            yield current
-            stack.extend(v for k, v in current.items() if k not in VALUE_KEYWORDS)
-        elif isinstance(current, list):
-            stack.extend(current)
-
-
 def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[str, str, str]]:
     """Yield (pointer, base URI, reference) for every ``$ref``/``$dynamicRef`` in a schema."""
     if isinstance(node, dict):
@@ -560,234 +550,6 @@ def _iter_refs(node: Any, base: str, path: tuple[str, ...]) -> Iterator[tuple[st
     elif isinstance(node, list):
         for index, item in enumerate(node):
             yield from _iter_refs(item, base, (*path, str(index)))
-
-
-_ANNOTATIONS: dict[str, tuple[type, str]] = {
-    "x-pii": (bool, "true or false"),
-    "x-requirement": (str, "a non-empty string"),
-    "x-owner": (str, "a non-empty string"),
-}
-# JSON Schema keywords whose value maps names to subschemas: the names are not keywords.
-_NAMED_SUBSCHEMAS = frozenset({"properties", "patternProperties", "$defs", "definitions", "dependentSchemas"})
-
-
-def _check_annotation_values(ref: str, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
-    """``x-pii: "yes"`` would be read as "not PII" (only ``true`` counts): refuse, never guess."""
-    for key, (kind, expected) in _ANNOTATIONS.items():
-        if key in node:
-            value = node[key]
-            if type(value) is not kind or value == "":
-                raise SpecError(ref, jp.to_pointer((*path, key)), f"{key} must be {expected}, not {value!r}")
-
-
-def _check_json_annotations(ref: str, doc: Any) -> None:
-    """Every ``x-pii``/``x-requirement``/``x-owner`` on a schema object has the right type."""
-    stack: list[tuple[Any, tuple[str, ...]]] = [(doc, ())]
-    while stack:
-        node, path = stack.pop()
-        if isinstance(node, list):
-            stack.extend((item, (*path, str(index))) for index, item in enumerate(node))
-            continue
-        if not isinstance(node, dict):
-            continue
-        _check_annotation_values(ref, node, path)
-        for key, value in node.items():
-            if key in VALUE_KEYWORDS or key in _ANNOTATIONS:
-                continue
-            if key in _NAMED_SUBSCHEMAS and isinstance(value, dict):
-                stack.extend((sub, (*path, key, name)) for name, sub in value.items())
-            else:
-                stack.append((value, (*path, key)))
-
-
-_AVRO_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
-_AVRO_PRIMITIVES = frozenset({"null", "boolean", "int", "long", "float", "double", "bytes", "string"})
-_AVRO_NAMED = frozenset({"record", "error", "enum", "fixed"})
-_INT_RANGE = {"int": 2**31, "long": 2**63}
-
-
-def _check_avro_document(ref: str, doc: Any) -> None:
-    """What fastavro's parser lets through but no Avro reader can use, at its pointer.
-
-    A record without ``fields``, duplicate field names or enum symbols, two union branches of
-    one type, a union directly in a union, a negative fixed size, names that are not Avro
-    names, a default that does not match its field's type, a decimal without a usable
-    precision, and non-boolean ``x-pii`` (or non-string ``x-requirement``/``x-owner``).
-    """
-    try:
-        _AvroShape(ref).node(doc, ())
-    except RecursionError:
-        raise SpecError(ref, "", "schema nested too deeply to check") from None
-
-
-class _AvroShape:
-    def __init__(self, ref: str) -> None:
-        self.ref = ref
-        self.named: dict[str, Any] = {}
-
-    def fail(self, path: tuple[str, ...], cause: str) -> SpecError:
-        return SpecError(self.ref, jp.to_pointer(path), cause)
-
-    def node(self, node: Any, path: tuple[str, ...]) -> None:
-        if isinstance(node, str):
-            return  # a primitive or a named type; fastavro resolves names, with its own message
-        if isinstance(node, list):
-            self.union(node, path)
-            return
-        if not isinstance(node, dict):
-            raise self.fail(path, "an Avro schema is a type name, a union (list) or an object")
-        _check_annotation_values(self.ref, node, path)
-        kind = node.get("type")
-        if isinstance(kind, dict | list):
-            self.node(kind, (*path, "type"))
-            return
-        if not isinstance(kind, str):
-            raise self.fail((*path, "type"), "type must be a string, a list or an object")
-        if kind in _AVRO_NAMED:
-            self.name(node, path)
-        if kind in ("record", "error"):
-            self.record(node, path)
-        elif kind == "enum":
-            self.enum(node, path)
-        elif kind == "fixed":
-            size = node.get("size")
-            if type(size) is not int or size < 0:
-                raise self.fail((*path, "size"), "a fixed size must be a non-negative integer")
-        elif kind == "array":
-            if "items" not in node:
-                raise self.fail(path, "an array needs items")
-            self.node(node["items"], (*path, "items"))
-        elif kind == "map":
-            if "values" not in node:
-                raise self.fail(path, "a map needs values")
-            self.node(node["values"], (*path, "values"))
-        if node.get("logicalType") == "decimal" and kind in ("bytes", "fixed"):
-            self.decimal(node, path)
-
-    def name(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
-        name = node.get("name")
-        if not isinstance(name, str) or not all(_AVRO_NAME.fullmatch(part) for part in name.split(".")):
-            raise self.fail((*path, "name"), f"{name!r} is not an Avro name ([A-Za-z_][A-Za-z0-9_]*, dotted)")
-        namespace = node.get("namespace")
-        if namespace is not None and not (
-            isinstance(namespace, str)
-            and (namespace == "" or all(_AVRO_NAME.fullmatch(part) for part in namespace.split(".")))
-        ):
-            raise self.fail((*path, "namespace"), f"{namespace!r} is not an Avro namespace")
-        self.named[name] = node
-        self.named.setdefault(name.rsplit(".", 1)[-1], node)
-
-    def record(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
-        fields = node.get("fields")
-        if not isinstance(fields, list):
-            raise self.fail(path, "a record needs a fields list")
-        seen: set[str] = set()
-        for index, spec in enumerate(fields):
-            where = (*path, "fields", str(index))
-            if not isinstance(spec, dict) or "type" not in spec:
-                raise self.fail(where, "a field is an object with a name and a type")
-            name = spec.get("name")
-            if not isinstance(name, str) or not _AVRO_NAME.fullmatch(name):
-                raise self.fail((*where, "name"), f"{name!r} is not an Avro field name ([A-Za-z_][A-Za-z0-9_]*)")
-            if name in seen:
-                raise self.fail((*where, "name"), f"duplicate field name {name!r}")
-            seen.add(name)
-            _check_annotation_values(self.ref, spec, where)
-            self.node(spec["type"], (*where, "type"))
-            if "default" in spec and not self.fits(spec["default"], spec["type"]):
-                raise self.fail((*where, "default"), f"default does not match the type of field {name!r}")
-
-    def enum(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
-        symbols = node.get("symbols")
-        if not isinstance(symbols, list):
-            raise self.fail(path, "an enum needs a symbols list")
-        seen: set[str] = set()
-        for index, symbol in enumerate(symbols):
-            if not isinstance(symbol, str) or not _AVRO_NAME.fullmatch(symbol):
-                raise self.fail((*path, "symbols", str(index)), f"{symbol!r} is not an Avro enum symbol")
-            if symbol in seen:
-                raise self.fail((*path, "symbols", str(index)), f"duplicate enum symbol {symbol!r}")
-            seen.add(symbol)
-        if "default" in node and node["default"] not in seen:
-            raise self.fail((*path, "default"), "an enum default must be one of its symbols")
-
-    def union(self, branches: list[Any], path: tuple[str, ...]) -> None:
-        seen: set[str] = set()
-        for index, branch in enumerate(branches):
-            where = (*path, str(index))
-            if isinstance(branch, list):
-                raise self.fail(where, "a union may not directly contain a union")
-            self.node(branch, where)
-            key = self.branch_key(branch)
-            if key in seen:
-                raise self.fail(where, f"the union has two {key} branches")
-            seen.add(key)
-
-    @staticmethod
-    def branch_key(branch: Any) -> str:
-        if isinstance(branch, str):
-            return branch
-        kind = branch.get("type")
-        if isinstance(kind, dict):
-            return _AvroShape.branch_key(kind)
-        if kind in _AVRO_NAMED:
-            return str(branch.get("name"))
-        return str(kind)
-
-    def decimal(self, node: Mapping[str, Any], path: tuple[str, ...]) -> None:
-        precision, scale = node.get("precision"), node.get("scale", 0)
-        if type(precision) is not int or precision < 1:
-            raise self.fail((*path, "precision"), "a decimal needs a positive integer precision")
-        if type(scale) is not int or not 0 <= scale <= precision:
-            raise self.fail((*path, "scale"), "a decimal scale is an integer from 0 to its precision")
-        if node.get("type") == "fixed" and isinstance(node.get("size"), int):
-            digits = len(str(2 ** (8 * node["size"] - 1) - 1)) - 1 if node["size"] else 0
-            if precision > digits:
-                raise self.fail((*path, "precision"), f"a fixed of {node['size']} bytes holds at most {digits} digits")
-
-    def fits(self, value: Any, schema: Any) -> bool:
-        """Whether a JSON default value is a datum of ``schema`` (unknown named types: yes)."""
-        if isinstance(schema, list):
-            return any(self.fits(value, branch) for branch in schema)
-        if isinstance(schema, str):
-            if schema not in _AVRO_PRIMITIVES:
-                named = self.named.get(schema) or self.named.get(schema.rsplit(".", 1)[-1])
-                return named is None or self.fits(value, named)
-            return self.primitive(value, schema)
-        if not isinstance(schema, dict):
-            return False
-        kind = schema.get("type")
-        if isinstance(kind, dict | list):
-            return self.fits(value, kind)
-        if kind in ("record", "error"):
-            fields = schema.get("fields", [])
-            return isinstance(value, dict) and all(
-                self.fits(value[f["name"]], f["type"]) if f["name"] in value else "default" in f for f in fields
-            )
-        if kind == "enum":
-            return value in schema.get("symbols", [])
-        if kind == "fixed":
-            return isinstance(value, str) and len(value) == schema.get("size") and all(ord(c) < 256 for c in value)
-        if kind == "array":
-            return isinstance(value, list) and all(self.fits(item, schema["items"]) for item in value)
-        if kind == "map":
-            return isinstance(value, dict) and all(self.fits(item, schema["values"]) for item in value.values())
-        return self.fits(value, kind)
-
-    @staticmethod
-    def primitive(value: Any, kind: str) -> bool:
-        if kind == "null":
-            return value is None
-        if kind == "boolean":
-            return isinstance(value, bool)
-        if kind in _INT_RANGE:
-            bound = _INT_RANGE[kind]
-            return type(value) is int and -bound <= value < bound
-        if kind in ("float", "double"):
-            return type(value) in (int, float)
-        if kind == "bytes":
-            return isinstance(value, str) and all(ord(c) < 256 for c in value)
-        return isinstance(value, str)
 
 
 def _locator(spec: Mapping[str, Any]) -> Locator:
@@ -844,6 +606,41 @@ def _build_topic(
     fmt: Format = spec.get("format", "json")
     event_locator = _locator(spec["event_type"])
     version_locator = _locator(spec["version"]) if "version" in spec else None
+    _check_locators(name, spec, fmt, event_locator, version_locator)
+    compatibility = spec.get("compatibility", "BACKWARD")
+    events: dict[str, EventContract] = {}
+    for event_name, event_spec in spec["events"].items():
+        versions = _build_versions(name, fmt, event_name, event_spec, json_docs, avro_docs, root)
+        events[event_name] = EventContract(
+            topic=name,
+            name=event_name,
+            owner=event_spec.get("owner", spec.get("owner")),
+            requirement=event_spec.get("requirement", spec.get("requirement")),
+            compatibility=event_spec.get("compatibility", compatibility),
+            description=event_spec.get("description", ""),
+            versions=versions,
+        )
+    if fmt in ("avro", "confluent-avro"):
+        _parse_avro_events(name, events, avro_docs)
+    return TopicContract(
+        name=name,
+        description=spec.get("description", ""),
+        owner=spec.get("owner"),
+        format=fmt,
+        event_type=event_locator,
+        version=version_locator,
+        sample_rate=float(spec.get("sample_rate", 1.0)),
+        tombstones=spec.get("tombstones", "ignore"),
+        compatibility=compatibility,
+        events=MappingProxyType(events),
+        requirement=spec.get("requirement"),
+    )
+
+
+def _check_locators(
+    name: str, spec: Mapping[str, Any], fmt: Format, event_locator: Locator, version_locator: Locator | None
+) -> None:
+    """The event type and version can be located in this topic's messages, given its format."""
     avro = fmt in ("avro", "confluent-avro")
     confluent = fmt.startswith("confluent-")
     where = _topic_pointer(name, "event_type")
@@ -868,81 +665,86 @@ def _build_topic(
             f"fixed event type {event_locator.value!r} is not one of this topic's events",
         )
 
-    compatibility = spec.get("compatibility", "BACKWARD")
-    events: dict[str, EventContract] = {}
-    for event_name, event_spec in spec["events"].items():
-        versions: list[SchemaVersion] = []
-        for index, vspec in enumerate(event_spec["versions"]):
-            vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
-            number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
-            if versions and number <= versions[-1].version:
-                raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
-            ref = vspec["schema"]
-            docs = avro_docs if avro else json_docs
-            if ref not in docs:
-                other = json_docs if avro else avro_docs
-                raise SpecError(CATALOG_FILE, vpointer + "/schema", _schema_not_found(ref, fmt, avro, other, root))
-            if confluent and "schema_id" not in vspec:
-                raise SpecError(CATALOG_FILE, vpointer, f"{fmt} topics need a schema_id for every version")
-            references = tuple(vspec.get("references", ()))
-            if references and not avro:
-                raise SpecError(
-                    CATALOG_FILE,
-                    vpointer + "/references",
-                    "references name Avro files; JSON Schema uses $ref",
-                )
-            for rindex, reference in enumerate(references):
-                if reference not in avro_docs:
-                    raise SpecError(
-                        CATALOG_FILE,
-                        f"{vpointer}/references/{rindex}",
-                        f"no Avro file {reference!r}",
-                    )
-            versions.append(
-                SchemaVersion(
-                    topic=name,
-                    event_type=event_name,
-                    version=number,
-                    ref=ref,
-                    kind="avro" if avro else "json",
-                    document=docs[ref],
-                    uri=uri_for(ref),
-                    schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
-                    owner=vspec.get("owner"),
-                    requirement=vspec.get("requirement"),
-                    references=references,
-                )
-            )
-        events[event_name] = EventContract(
-            topic=name,
-            name=event_name,
-            owner=event_spec.get("owner", spec.get("owner")),
-            requirement=event_spec.get("requirement", spec.get("requirement")),
-            compatibility=event_spec.get("compatibility", compatibility),
-            description=event_spec.get("description", ""),
-            versions=tuple(versions),
+
+def _build_versions(
+    name: str,
+    fmt: Format,
+    event_name: str,
+    event_spec: Mapping[str, Any],
+    json_docs: Mapping[str, Any],
+    avro_docs: Mapping[str, Any],
+    root: Path,
+) -> tuple[SchemaVersion, ...]:
+    """An event type's schema versions, strictly ascending, each with its schema file found."""
+    versions: list[SchemaVersion] = []
+    for index, vspec in enumerate(event_spec["versions"]):
+        vpointer = _topic_pointer(name, "events", event_name, "versions", str(index))
+        number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
+        if versions and number <= versions[-1].version:
+            raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
+        versions.append(_build_version(name, fmt, event_name, vpointer, number, vspec, json_docs, avro_docs, root))
+    return tuple(versions)
+
+
+def _build_version(
+    name: str,
+    fmt: Format,
+    event_name: str,
+    vpointer: str,
+    number: int,
+    vspec: Mapping[str, Any],
+    json_docs: Mapping[str, Any],
+    avro_docs: Mapping[str, Any],
+    root: Path,
+) -> SchemaVersion:
+    """One schema version: its schema file, schema id and references checked against the format."""
+    avro = fmt in ("avro", "confluent-avro")
+    confluent = fmt.startswith("confluent-")
+    ref = vspec["schema"]
+    docs = avro_docs if avro else json_docs
+    if ref not in docs:
+        other = json_docs if avro else avro_docs
+        raise SpecError(CATALOG_FILE, vpointer + "/schema", _schema_not_found(ref, fmt, avro, other, root))
+    if confluent and "schema_id" not in vspec:
+        raise SpecError(CATALOG_FILE, vpointer, f"{fmt} topics need a schema_id for every version")
+    references = tuple(vspec.get("references", ()))
+    if references and not avro:
+        raise SpecError(
+            CATALOG_FILE,
+            vpointer + "/references",
+            "references name Avro files; JSON Schema uses $ref",
         )
-    if avro:
-        for event in events.values():
-            for index, version in enumerate(event.versions):
-                parse_avro(
-                    version,
-                    avro_docs,
-                    _topic_pointer(name, "events", event.name, "versions", str(index)),
-                )
-    return TopicContract(
-        name=name,
-        description=spec.get("description", ""),
-        owner=spec.get("owner"),
-        format=fmt,
-        event_type=event_locator,
-        version=version_locator,
-        sample_rate=float(spec.get("sample_rate", 1.0)),
-        tombstones=spec.get("tombstones", "ignore"),
-        compatibility=compatibility,
-        events=MappingProxyType(events),
-        requirement=spec.get("requirement"),
+    for rindex, reference in enumerate(references):
+        if reference not in avro_docs:
+            raise SpecError(
+                CATALOG_FILE,
+                f"{vpointer}/references/{rindex}",
+                f"no Avro file {reference!r}",
+            )
+    return SchemaVersion(
+        topic=name,
+        event_type=event_name,
+        version=number,
+        ref=ref,
+        kind="avro" if avro else "json",
+        document=docs[ref],
+        uri=uri_for(ref),
+        schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
+        owner=vspec.get("owner"),
+        requirement=vspec.get("requirement"),
+        references=references,
     )
+
+
+def _parse_avro_events(name: str, events: Mapping[str, EventContract], avro_docs: Mapping[str, Any]) -> None:
+    """Every Avro version parses with its references (``SpecError`` at its catalog entry)."""
+    for event in events.values():
+        for index, version in enumerate(event.versions):
+            parse_avro(
+                version,
+                avro_docs,
+                _topic_pointer(name, "events", event.name, "versions", str(index)),
+            )
 
 
 def parse_avro(version: SchemaVersion, avro_docs: Mapping[str, Any], catalog_pointer: str = "") -> Any:
