@@ -171,9 +171,11 @@ class Assessor:
             if not kept:
                 return None
         topic, event_type = ref.topic, outcome.event_type
-        fingerprint = self.fingerprint
-        fps = tuple(fingerprint(topic, event_type, v.kind, v.rule_path) for v in kept)
-        return Assessment(ref, outcome, kept, fps, self.policy)
+        memo, fps = self._memo, []
+        for v in kept:
+            fp = memo.get((topic, event_type, v.kind, v.rule_path))
+            fps.append(fp if fp is not None else self.fingerprint(topic, event_type, v.kind, v.rule_path))
+        return Assessment(ref, outcome, kept, tuple(fps), self.policy)
 
     def failure(self, ref: Ref, exc: BaseException) -> Assessment:
         """The sentinel itself failed on a message: an ``internal_error`` drift (type and place, no text)."""

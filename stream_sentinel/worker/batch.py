@@ -60,7 +60,10 @@ class BatchAssessor:
         result = BatchResult(w.Tally(self.mode, self.may_alert))
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
         every = self.mode == "every"
-        checkers, skips, assess = self.checkers, self.assessor.policy.skips, self.assessor.assess
+        checkers, skips, assess, add = self.checkers, self.assessor.policy.skips, self.assessor.assess, tally.add
+        # A valid message is only counted: Tally.add's first step, called directly (measured: the
+        # tuple and the extra call cost ~3% of the stage's throughput on 90%-valid traffic).
+        count = tally.messages
         for event in batch:
             message = event.message
             topic, partition, offset = message.topic, message.partition, message.offset
@@ -72,7 +75,7 @@ class BatchAssessor:
                 continue
             counted[topic, True] += 1
             checker, rate, wire = entry
-            if skips(partition, offset, rate):
+            if rate < 1.0 and skips(partition, offset, rate):  # the policy decides; no call at rate 1
                 result.sampled_out[topic] += 1
                 continue
             ts = round(message.timestamp * 1000) if message.timestamp else now_ms
@@ -82,17 +85,17 @@ class BatchAssessor:
                     headers = list(headers.items())
                 outcome = checker.check(message.value, headers)
                 if not outcome.violations:
-                    tally.add((topic, outcome, ts, None))
+                    count(topic, outcome.event_type, ts)
                     continue
                 drift = assess(outcome, _ref(message, ts, wire, now_ms))
                 if drift is not None and not every:
                     _count_kinds(result, topic, drift)
-                tally.add((topic, outcome, ts, drift))
+                add((topic, outcome, ts, drift))
                 if drift is None or not every:
                     continue
             except Exception as exc:  # noqa: BLE001 - no message may stop the agent; reported here
                 drift = self._failure(message, ts, wire, now_ms, exc)
-                tally.add((topic, None, ts, drift))
+                add((topic, None, ts, drift))
             if every or drift.internal:
                 _count_kinds(result, topic, drift)
             if every:

@@ -581,58 +581,72 @@ class Sentinel:
         Deliveries are awaited with ``asyncio.wait``, which a cancelled stop leaves alone, so
         their outcome still tells the shutdown summary whether they reached the broker.
         """
-        remaining = records
+        remaining = list(records)
         unwritable: list[tuple[tuple[bytes, bytes], BaseException]] = []
-        limit = self.record_limit
         if owed is None:
             owed = self._owe(topic, len(records)) if holds_commits else _Owed(topic.get_topic_name(), len(records))
+        current = owed
 
         async def attempt() -> None:
-            nonlocal remaining
-            retry: list[tuple[bytes, bytes]] = []
-            error: BaseException | None = None
-            sent: list[tuple[tuple[bytes, bytes], asyncio.Future[Any]]] = []
-            owed.count, owed.in_flight = len(remaining), []
-
-            def sort(record: tuple[bytes, bytes], exc: BaseException) -> None:
-                nonlocal error
-                if bounds.never_writable(exc) is not None:
-                    unwritable.append((record, exc))
-                else:
-                    retry.append(record)
-                    error = exc
-
-            for record in remaining:
-                size = len(record[0]) + len(record[1])
-                if size > limit:
-                    unwritable.append((record, bounds.too_large(size, limit)))
-                    owed.count -= 1
-                    continue
-                try:
-                    [delivery] = await self._enqueue(topic, [record])
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - sorted: never writable, or retried
-                    sort(record, exc)
-                    continue
-                pending: asyncio.Future[Any] = asyncio.ensure_future(delivery)
-                owed.in_flight.append(pending)
-                sent.append((record, pending))
-            if sent:
-                await asyncio.wait([done for _, done in sent])
-            for record, done in sent:
-                if done.cancelled():
-                    sort(record, ConnectionError("a delivery was cancelled by the client"))
-                elif (failure := done.exception()) is not None:
-                    sort(record, failure)
-            remaining = retry
-            if error is not None:
-                raise error
+            await self._attempt(topic, remaining, current, unwritable)
 
         with self._owing(owed):
             await self._with_retry(attempt, what)
             if unwritable:
                 await self._unwritable(topic, unwritable, what, replace=replace)
+
+    async def _attempt(
+        self,
+        topic: TopicT,
+        remaining: list[tuple[bytes, bytes]],
+        owed: _Owed,
+        unwritable: list[tuple[tuple[bytes, bytes], BaseException]],
+    ) -> None:
+        """One try of ``_deliver``: hand ``remaining`` over and wait for the deliveries.
+
+        Afterwards ``remaining`` holds the records to retry, ``unwritable`` gained those no retry
+        can cure; the last retryable error is raised (``_with_retry`` backs off and tries again).
+        """
+        retry: list[tuple[bytes, bytes]] = []
+        error: BaseException | None = None
+        sent: list[tuple[tuple[bytes, bytes], asyncio.Future[Any]]] = []
+        owed.count, owed.in_flight = len(remaining), []
+        limit = self.record_limit
+
+        def sort(record: tuple[bytes, bytes], exc: BaseException) -> None:
+            nonlocal error
+            if bounds.never_writable(exc) is not None:
+                unwritable.append((record, exc))
+            else:
+                retry.append(record)
+                error = exc
+
+        for record in remaining:
+            size = len(record[0]) + len(record[1])
+            if size > limit:
+                unwritable.append((record, bounds.too_large(size, limit)))
+                owed.count -= 1
+                continue
+            try:
+                [delivery] = await self._enqueue(topic, [record])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted: never writable, or retried
+                sort(record, exc)
+                continue
+            pending: asyncio.Future[Any] = asyncio.ensure_future(delivery)
+            owed.in_flight.append(pending)
+            sent.append((record, pending))
+        if sent:
+            await asyncio.wait([done for _, done in sent])
+        for record, done in sent:
+            if done.cancelled():
+                sort(record, ConnectionError("a delivery was cancelled by the client"))
+            elif (failure := done.exception()) is not None:
+                sort(record, failure)
+        remaining[:] = retry
+        if error is not None:
+            raise error
 
     async def _unwritable(
         self, topic: TopicT, unwritable: list[tuple[tuple[bytes, bytes], BaseException]], what: str, *, replace: bool
