@@ -22,7 +22,7 @@ from aiokafka.errors import KafkaError
 from stream_sentinel import kafkaio
 from stream_sentinel.core.aggregate.comparison import Comparison
 from stream_sentinel.core.aggregate.report import DriftReport
-from stream_sentinel.core.assess import Assessor, Policy, Ref, no_contract, publish_record, write_jsonl
+from stream_sentinel.core.assess import Assessor, Checked, Policy, Ref, no_contract, publish_record, write_jsonl
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine, TopicChecker
@@ -127,27 +127,36 @@ class _Run:
     def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]], out: TextIO) -> list[d.DriftEvent]:
         """Fold a batch of records in; the drift events to publish (when publishing)."""
         to_publish: list[d.DriftEvent] = []
-        skips, assess, report = self.assessor.policy.skips, self.assessor.assess, self.report
+        skips, assess, add = self.assessor.policy.skips, self.assessor.assess, self.report.add
+        current, rates, every_event = self.current, self.rates, self.every_event
+        compare = self.comparison is not None
         for record in records:
             topic = record.topic
-            if skips(record.partition, record.offset, self.rates.get(topic, 1.0)):
+            rate = rates.get(topic, 1.0)
+            if rate < 1.0 and skips(record.partition, record.offset, rate):  # the policy decides
                 self.sampled_out += 1
                 continue
-            checker = self.current[topic]
+            checker = current[topic]
             outcome = checker.check(record.value, record.headers)
             drift = assess(outcome, _ref(record, checker)) if outcome.violations else None
-            report.add((topic, outcome, 0, drift))
-            if self.every_event and drift is not None:
+            add((topic, outcome, 0, drift))
+            if every_event and drift is not None:
                 events = drift.events()
                 if self.jsonl:
                     write_jsonl(events, out)
                 to_publish.extend(events)
-            if self.comparison is not None and self.candidate is not None:
-                other_checker = self.candidate[topic]
-                other = other_checker.check(record.value, record.headers)
-                other_drift = assess(other, _ref(record, other_checker)) if other.violations else None
-                self.comparison.add(((topic, outcome, 0, drift), (topic, other, 0, other_drift)))
+            if compare:
+                self._compare(record, (topic, outcome, 0, drift))
         return to_publish
+
+    def _compare(self, record: ConsumerRecord[bytes, bytes], current: Checked) -> None:
+        """Check and assess the record under the candidate contracts too, and fold both verdicts."""
+        if self.comparison is None or self.candidate is None:
+            return
+        checker = self.candidate[record.topic]
+        other = checker.check(record.value, record.headers)
+        drift = self.assessor.assess(other, _ref(record, checker)) if other.violations else None
+        self.comparison.add((current, (record.topic, other, 0, drift)))
 
 
 def _ref(record: ConsumerRecord[bytes, bytes], checker: TopicChecker) -> Ref:
