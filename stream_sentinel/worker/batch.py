@@ -61,8 +61,8 @@ class BatchAssessor:
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
         every = self.mode == "every"
         checkers, skips, assess, add = self.checkers, self.assessor.policy.skips, self.assessor.assess, tally.add
-        # A valid message is only counted: Tally.add's first step, called directly (measured: the
-        # tuple and the extra call cost ~3% of the stage's throughput on 90%-valid traffic).
+        # A valid message is only counted: Tally.add's first step, called directly so the hot path
+        # builds no item tuple and makes no extra call.
         count = tally.messages
         for event in batch:
             message = event.message

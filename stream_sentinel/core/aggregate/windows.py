@@ -94,7 +94,11 @@ class Tally:
         self._records = {}
 
     def add(self, item: Checked) -> None:
-        """Count one checked message and the drift its assessment kept."""
+        """Count one checked message and the drift its assessment kept.
+
+        For a valid message (no assessment) this is :meth:`messages`, which the worker's hot path
+        calls directly.
+        """
         topic, outcome, ts, assessment = item
         if outcome is not None:
             self.messages(topic, outcome.event_type, ts)
