@@ -13,9 +13,15 @@ import orjson
 
 from stream_sentinel.cli.common import open_input, positive, spec_default, spec_default_text
 from stream_sentinel.core.aggregate.report import DriftReport
-from stream_sentinel.core.capture import problem_outcome, read_capture
-from stream_sentinel.core.check import drift as d
-from stream_sentinel.core.check.validate import DEFAULT_MAX_PAYLOAD_BYTES, DEFAULT_MAX_VIOLATIONS, Engine, load_engine
+from stream_sentinel.core.assess import Assessor, Policy, Ref, no_contract, write_jsonl
+from stream_sentinel.core.capture import CapturedMessage, problem_outcome, read_capture
+from stream_sentinel.core.check.validate import (
+    DEFAULT_MAX_PAYLOAD_BYTES,
+    DEFAULT_MAX_VIOLATIONS,
+    Engine,
+    TopicChecker,
+    load_engine,
+)
 from stream_sentinel.core.errors import UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 
@@ -72,6 +78,12 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         metavar="N",
         help="show the first N bytes (hex) of undecodable messages in drift events (default 0: raw bytes may hold PII)",
     )
+    _limit_options(check)
+    check.set_defaults(run=run)
+
+
+def _limit_options(check: argparse.ArgumentParser) -> None:
+    """The per-message caps and the report's example budget (the worker's settings, as options)."""
     check.add_argument(
         "--max-violations",
         type=positive,
@@ -94,8 +106,6 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         help="examples kept per rule in table/json output (default 3)",
     )
 
-    check.set_defaults(run=run)
-
 
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
     """Check every record of the input; exit 1 when any drifts."""
@@ -103,26 +113,18 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         args.spec, max_violations_per_message=args.max_violations, max_payload_bytes=args.max_payload_bytes
     )
     if args.topic is not None and engine.checker(args.topic) is None:
-        raise UsageError(f"topic {args.topic!r} has no contract in {args.spec} (known: {_known(engine)})")
+        raise UsageError(no_contract(args.topic, engine.catalog.topics, args.spec))
     declared = _declared_headers(args, engine)
     hint = args.event_type is None
+    assessor = Assessor(Policy(min_severity=args.min_severity, raw_prefix=args.raw_prefix, origin="check"))
     report = DriftReport(max_examples=max(args.examples, 0))
+    jsonl = args.format == "jsonl"
     stream = open_input(args.input, stdin)
     # Only drift events are written while reading: output cut short there means drift was found,
     # and the report below is written once the exit code is known.
     try:
         for line_no, message in enumerate(read_capture(stream), start=1):
-            topic = args.topic or message.topic
-            if topic is None and message.problem is not None:
-                raise UsageError(f"record {line_no} ({message.problem}) names no topic: give --topic")
-            if topic is None:
-                raise UsageError(f"record {line_no} is a raw payload line: give --topic to name its contract")
-            checker = engine.checker(topic)
-            if checker is None:
-                raise UsageError(
-                    f"record {line_no}: topic {topic!r} has no contract (known: {_known(engine)}); "
-                    "use --topic to check it against one"
-                )
+            topic, checker = _checker(args, engine, line_no, message)
             raw = message.topic is None and not message.headers and message.problem is None
             if hint and raw and checker.topic.event_type.kind == "header":
                 hint = False  # once: raw lines have no headers, so nothing names their event type
@@ -139,15 +141,15 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
                     present = {name for name, _ in headers}
                     headers += tuple(h for h in declared if h[0] not in present)
                 outcome = checker.check(message.value, headers)
-            source = d.Source(topic, message.partition, message.offset, message.timestamp, message.key)
-            events = outcome.drift_events(
-                source, checker.topic.format, origin="check", min_severity=args.min_severity, raw_prefix=args.raw_prefix
-            )
-            report.add(topic, outcome.event_type, events, outcome.tombstone)
-            if args.format == "jsonl" and events:
-                with output_closed_means(EXIT_DRIFT):
-                    for event in events:
-                        stdout.write(event.to_json().decode() + "\n")
+            drift = None
+            if outcome.violations:
+                ref = Ref(
+                    topic, message.partition, message.offset, message.timestamp, message.key, checker.topic.format
+                )
+                drift = assessor.assess(outcome, ref)
+            report.add((topic, outcome, 0, drift))
+            if jsonl and drift is not None:
+                write_jsonl(drift.events(), stdout)
     finally:
         if stream is not stdin:
             stream.close()
@@ -158,6 +160,23 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         elif args.format == "json":
             stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return code
+
+
+def _checker(
+    args: argparse.Namespace, engine: Engine, line_no: int, message: CapturedMessage
+) -> tuple[str, TopicChecker]:
+    """The topic a line is checked as (``--topic`` or the line's own) and its checker; usage errors say why not."""
+    topic = args.topic or message.topic
+    if topic is None and message.problem is not None:
+        raise UsageError(f"record {line_no} ({message.problem}) names no topic: give --topic")
+    if topic is None:
+        raise UsageError(f"record {line_no} is a raw payload line: give --topic to name its contract")
+    checker = engine.checker(topic)
+    if checker is None:
+        raise UsageError(
+            f"record {line_no}: {no_contract(topic, engine.catalog.topics)}; use --topic to check it against one"
+        )
+    return topic, checker
 
 
 def _declared_headers(args: argparse.Namespace, engine: Engine) -> tuple[tuple[str, bytes], ...]:
@@ -199,7 +218,3 @@ def _declared_headers(args: argparse.Namespace, engine: Engine) -> tuple[tuple[s
             raise UsageError(f"--version: topic {topic.name!r} {where}; messages are checked against the newest")
         out.append((ver.value, str(version).encode()))
     return tuple(out)
-
-
-def _known(engine: Engine) -> str:
-    return ", ".join(sorted(engine.catalog.topics))

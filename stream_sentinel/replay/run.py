@@ -1,14 +1,14 @@
 """``replay`` and ``capture``: read a planned range with aiokafka and hand it to the core.
 
-The shell does I/O only (broker, files, terminal); validation is the same ``TopicChecker`` the
-worker and ``check`` use, counting is ``core.report.DriftReport`` and the current-vs-candidate
-diff is ``core.replay.Comparison``.
+The shell does I/O only (broker, files, terminal); per record it does what every shell does:
+check with ``TopicChecker``, assess with ``core.assess`` (severity floor, sampling, fingerprints,
+lazy drift events), and add to the aggregators ``core.aggregate.report.DriftReport`` and, for a
+candidate, ``core.aggregate.comparison.Comparison``.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import secrets
 import time
 from collections.abc import Callable, Sequence
@@ -22,10 +22,10 @@ from aiokafka.errors import KafkaError
 from stream_sentinel import kafkaio
 from stream_sentinel.core.aggregate.comparison import Comparison
 from stream_sentinel.core.aggregate.report import DriftReport
-from stream_sentinel.core.aggregate.windows import sampled
+from stream_sentinel.core.assess import Assessor, Checked, Policy, Ref, no_contract, publish_record, write_jsonl
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
-from stream_sentinel.core.check.validate import Engine, Outcome, TopicChecker
+from stream_sentinel.core.check.validate import Engine, TopicChecker
 from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_range
@@ -105,21 +105,62 @@ def _checkers(engine: Engine, topics: Sequence[str], where: str) -> dict[str, To
     for topic in topics:
         checker = engine.checker(topic)
         if checker is None:
-            known = ", ".join(sorted(engine.catalog.topics))
-            raise UsageError(f"topic {topic!r} has no contract in {where} (known: {known})")
+            raise UsageError(no_contract(topic, engine.catalog.topics, where))
         found[topic] = checker
     return found
 
 
-def _source(record: ConsumerRecord[bytes, bytes]) -> d.Source:
-    key = record.key
-    return d.Source(
-        record.topic,
-        record.partition,
-        record.offset,
-        record.timestamp,
-        key.decode("utf-8", "replace") if key is not None else None,
-    )
+@dataclass(slots=True)
+class _Run:
+    """One replay's per-message path: check -> assess -> add, under the current (and candidate) contracts."""
+
+    current: dict[str, TopicChecker]
+    candidate: dict[str, TopicChecker] | None
+    assessor: Assessor
+    report: DriftReport
+    comparison: Comparison | None
+    jsonl: bool
+    every_event: bool  # every drift event is needed (JSON lines, publishing), not only examples
+    rates: dict[str, float]  # --sample: the catalog's per-topic rate, decided as the worker does
+    sampled_out: int = 0
+
+    def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]], out: TextIO) -> list[d.DriftEvent]:
+        """Fold a batch of records in; the drift events to publish (when publishing)."""
+        to_publish: list[d.DriftEvent] = []
+        skips, assess, add = self.assessor.policy.skips, self.assessor.assess, self.report.add
+        current, rates, every_event = self.current, self.rates, self.every_event
+        compare = self.comparison is not None
+        for record in records:
+            topic = record.topic
+            rate = rates.get(topic, 1.0)
+            if rate < 1.0 and skips(record.partition, record.offset, rate):  # the policy decides
+                self.sampled_out += 1
+                continue
+            checker = current[topic]
+            outcome = checker.check(record.value, record.headers)
+            drift = assess(outcome, _ref(record, checker)) if outcome.violations else None
+            add((topic, outcome, 0, drift))
+            if every_event and drift is not None:
+                events = drift.events()
+                if self.jsonl:
+                    write_jsonl(events, out)
+                to_publish.extend(events)
+            if compare:
+                self._compare(record, (topic, outcome, 0, drift))
+        return to_publish
+
+    def _compare(self, record: ConsumerRecord[bytes, bytes], current: Checked) -> None:
+        """Check and assess the record under the candidate contracts too, and fold both verdicts."""
+        if self.comparison is None or self.candidate is None:
+            return
+        checker = self.candidate[record.topic]
+        other = checker.check(record.value, record.headers)
+        drift = self.assessor.assess(other, _ref(record, checker)) if other.violations else None
+        self.comparison.add((current, (record.topic, other, 0, drift)))
+
+
+def _ref(record: ConsumerRecord[bytes, bytes], checker: TopicChecker) -> Ref:
+    return Ref(record.topic, record.partition, record.offset, record.timestamp, record.key, checker.topic.format)
 
 
 async def replay(
@@ -134,15 +175,9 @@ async def replay(
 ) -> int:
     """Replay a range against the contracts (and a candidate); write the report; exit code."""
     check_range(what.start, what.end)
-    current = _checkers(engines[0], what.topics, options.spec)
-    candidate = _checkers(engines[1], what.topics, options.against or "") if engines[1] is not None else None
     started = time.time()
     rid = run_id(started)
-    floor = d.SEVERITY_RANK[options.min_severity]
-    report = DriftReport(max_examples=max(options.examples, 0))
-    comparison = Comparison(max_examples=max(options.examples, 0), min_rank=floor) if candidate is not None else None
-    jsonl = options.output_format == "jsonl"
-    origin = "replay"
+    run = _start(options, engines, what.topics, rid)
     async with kafkaio.consumer(connection.kwargs, connection.timeout) as client:
         tps = await kafka.partitions(client, what.topics, what.partitions, connection.timeout)
         plans = await kafka.plan(client, tps, what.start, what.end, connection.timeout)
@@ -153,49 +188,12 @@ async def replay(
                     f"(retention): the log starts at offset {p.earliest}\n"
                 )
         publisher = await _publisher(connection) if options.publish_topic else None
+        run.every_event = run.jsonl or publisher is not None
         bar = Progress(err, sum(p.count for p in plans), progress)
         published = 0
-        # Every drift event is needed for jsonl output and for publishing; otherwise only examples.
-        every_event = jsonl or publisher is not None
-        add = report.add_outcome
-        # --sample: the catalog's per-topic rate, decided by partition/offset exactly as the worker does.
-        rates = {t: c.topic.sample_rate for t, c in current.items()} if options.sample else {}
-        sampled_out = 0
         try:
             async for batch in kafka.read(client, plans, connection.stall_timeout):
-                to_publish: list[d.DriftEvent] = []
-                for record in batch:
-                    topic = record.topic
-                    rate = rates.get(topic, 1.0)
-                    if rate < 1.0 and not sampled(record.partition, record.offset, rate):
-                        sampled_out += 1
-                        continue
-                    checker = current[topic]
-                    outcome = checker.check(record.value, record.headers)
-                    if every_event:
-                        wire = checker.topic.format
-                        events = _events(outcome, record, wire, options, rid, origin) if outcome.violations else []
-                        report.add(topic, outcome.event_type, events, outcome.tombstone)
-                        if jsonl and events:
-                            with output_closed_means(EXIT_DRIFT):  # cut short while writing drift: drift
-                                for event in events:
-                                    out.write(event.to_json().decode() + "\n")
-                        to_publish.extend(events)
-                    elif outcome.violations:
-                        wire = checker.topic.format
-                        examples = functools.partial(_events, outcome, record, wire, options, rid, origin)
-                        add(topic, outcome, record.partition, record.offset, examples, floor)
-                    else:
-                        add(topic, outcome, record.partition, record.offset, _none, floor)
-                    if comparison is not None and candidate is not None:
-                        other = candidate[topic].check(record.value, record.headers)
-                        comparison.add(
-                            topic,
-                            record.partition,
-                            record.offset,
-                            (outcome.event_type, outcome.violations),
-                            (other.event_type, other.violations),
-                        )
+                to_publish = run.batch(batch, out)
                 if publisher is not None and to_publish:
                     await _publish(publisher, options.publish_topic or "", to_publish)
                     published += len(to_publish)
@@ -213,43 +211,51 @@ async def replay(
         spec=options.spec,
         against=options.against,
         plans=tuple(plans),
-        report=report,
-        comparison=comparison,
+        report=run.report.result(),
+        comparison=run.comparison.result() if run.comparison is not None else None,
         published=published,
         publish_topic=options.publish_topic,
-        sampled_out=sampled_out if options.sample else None,
+        sampled_out=run.sampled_out if options.sample else None,
     )
-    if comparison is not None:
-        code = EXIT_DRIFT if comparison.breaks_anything_new else EXIT_OK
+    return _finish(result, options, out)
+
+
+def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics: Sequence[str], rid: str) -> _Run:
+    """The run's checkers, policy and aggregators (a topic without a contract is a usage error)."""
+    current = _checkers(engines[0], topics, options.spec)
+    candidate = _checkers(engines[1], topics, options.against or "") if engines[1] is not None else None
+    examples = max(options.examples, 0)
+    policy = Policy(
+        min_severity=options.min_severity,
+        raw_prefix=options.raw_prefix,
+        origin="replay",
+        run_id=rid,
+        sample=options.sample,
+        clock=time.time,
+    )
+    jsonl = options.output_format == "jsonl"
+    return _Run(
+        current=current,
+        candidate=candidate,
+        assessor=Assessor(policy),
+        report=DriftReport(max_examples=examples),
+        comparison=Comparison(max_examples=examples) if candidate is not None else None,
+        jsonl=jsonl,
+        every_event=jsonl,
+        rates={t: c.topic.sample_rate for t, c in current.items()} if options.sample else {},
+    )
+
+
+def _finish(result: ReplayResult, options: ReplayOptions, out: TextIO) -> int:
+    """The exit code (drift, or with a candidate: anything newly broken); the report unless streamed."""
+    if result.comparison is not None:
+        code = EXIT_DRIFT if result.comparison.breaks_anything_new else EXIT_OK
     else:
-        code = EXIT_DRIFT if report.drift_events else EXIT_OK
-    if not jsonl:
+        code = EXIT_DRIFT if result.report.drift_events else EXIT_OK
+    if options.output_format != "jsonl":
         with output_closed_means(code):
             render(result, options.output_format, out)
     return code
-
-
-def _none() -> list[d.DriftEvent]:
-    return []
-
-
-def _events(
-    outcome: Outcome,
-    record: ConsumerRecord[bytes, bytes],
-    wire: str,
-    options: ReplayOptions,
-    rid: str,
-    origin: str,
-) -> list[d.DriftEvent]:
-    return outcome.drift_events(
-        _source(record),
-        wire,
-        origin=origin,
-        run_id=rid,
-        observed_at=round(time.time() * 1000),
-        min_severity=options.min_severity,
-        raw_prefix=options.raw_prefix,
-    )
 
 
 async def _publisher(connection: Connection) -> AIOKafkaProducer:
@@ -267,7 +273,10 @@ async def _publisher(connection: Connection) -> AIOKafkaProducer:
 async def _publish(producer: AIOKafkaProducer, topic: str, events: Sequence[d.DriftEvent]) -> None:
     """Send a batch's drift events (keyed by fingerprint, like the worker's) and wait for acks."""
     try:
-        sends = [await producer.send(topic, e.to_json(), key=e.fingerprint.encode()) for e in events]
+        sends = []
+        for event in events:
+            key, value = publish_record(event)
+            sends.append(await producer.send(topic, value, key=key))
         await asyncio.gather(*sends)
     except KafkaError as exc:
         raise BrokerError(f"publishing drift events to {topic!r}: {kafkaio.describe(exc)}") from exc

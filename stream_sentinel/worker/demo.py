@@ -21,10 +21,8 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,8 +30,7 @@ from typing import Final, TextIO
 
 import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError
 from rich.console import Console
 from rich.live import Live
 from rich.table import Table
@@ -41,7 +38,7 @@ from rich.table import Table
 from stream_sentinel.core.capture import CapturedMessage, read_capture
 from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
-from stream_sentinel.embedded import EmbeddedBroker, broker_binary, die_with_parent, free_port, worker_environment
+from stream_sentinel.embedded import EmbeddedBroker, broker_binary, free_port
 from stream_sentinel.testing import PARTITIONS, create_topics, start_worker, stop_process, wait_ready, worker_env
 from stream_sentinel.worker.demo_table import DriftTable
 

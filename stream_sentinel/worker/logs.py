@@ -23,6 +23,8 @@ import time
 from collections.abc import Callable, Iterable
 from typing import Final
 
+import orjson
+
 from stream_sentinel.kafkaio import describe, kafka_cause
 
 #: Loggers whose repeated warnings and errors are limited (and their children).
@@ -36,6 +38,14 @@ MAX_CAUSES: Final = 1024
 VERDICT: Final = "sentinel_repeat_verdict"
 
 Cause = tuple[str, int, str, tuple[str, ...]]
+
+
+def kv(**fields: object) -> str:
+    """logfmt-style structured message: greppable and parseable, one line per event."""
+    return " ".join(
+        f"{k}={orjson.dumps(v).decode() if isinstance(v, str) and (' ' in v or not v) else v}"
+        for k, v in fields.items()
+    )
 
 
 def _cause(record: logging.LogRecord) -> Cause:

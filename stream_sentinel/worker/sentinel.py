@@ -38,11 +38,14 @@ from faust.web import Request, Response, View
 from stream_sentinel import __version__
 from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.assess import Assessor, Policy
 from stream_sentinel.core.check import drift as d
-from stream_sentinel.core.check.validate import Engine, Outcome, TopicChecker
+from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds, transport
+from stream_sentinel.worker.batch import BatchAssessor, BatchResult, Checkers
 from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
+from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
@@ -56,14 +59,6 @@ LAG_POSITION_TIMEOUT: Final = 1.0
 MAX_TICKED_KEYS: Final = 10_000
 #: The action ``/ready`` names while a handed-over record failed and is not re-sent yet.
 DELIVERY_FAILED: Final = "re-send failed deliveries"
-
-
-def _kv(**fields: object) -> str:
-    """logfmt-style structured message: greppable and parseable, one line per event."""
-    return " ".join(
-        f"{k}={orjson.dumps(v).decode() if isinstance(v, str) and (' ' in v or not v) else v}"
-        for k, v in fields.items()
-    )
 
 
 class _App(faust.App):
@@ -172,25 +167,7 @@ class Sentinel:
             get_client=self._producer_client,
             on_change=self._on_broker_change,
         )
-        # Topic name -> (checker, sampling rate, wire format); None: seen, but no contract.
-        self.checkers: dict[str, tuple[TopicChecker, float, str] | None] = {}
-        names = []
-        for name, contract in engine.catalog.topics.items():
-            if name == settings.drift_topic:
-                continue  # never validate our own output in a loop
-            checker = engine.checker(name)
-            if checker is not None:
-                self.checkers[name] = (checker, contract.sample_rate, contract.format)
-                names.append(name)
-        self.known_keys: set[str] = {
-            w.window_key(name, event) for name in names for event in engine.catalog.topics[name].events
-        }
-        self.event_types = bounds.EventTypeCap(
-            {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
-        )
-        self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
-        self.uncovered: Tally_[str] = Tally_()
-        self._fingerprints: dict[tuple[str, str | None, str, str], str] = {}
+        names = self._contracted(settings, engine)
         # Delivery futures of the previous batch's records (see _pipelined).
         self._pending: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
         # Records being sent with retries (see _owing), and the last source offset per
@@ -203,7 +180,36 @@ class Sentinel:
         self._settle_lock = asyncio.Lock()
         self._settler: asyncio.Future[None] | None = None
         self.handled: dict[tuple[str, int], int] = {}
+        self.app = self._app(settings)
+        self._streams(settings, names, extra_topics)
 
+    def _contracted(self, settings: Settings, engine: Engine) -> list[str]:
+        """The contracted topics' checkers, the validate stage and the bounds on what producers name."""
+        # Topic name -> (checker, sampling rate, wire format).
+        checkers: Checkers = {}
+        names = []
+        for name, contract in engine.catalog.topics.items():
+            if name == settings.drift_topic:
+                continue  # never validate our own output in a loop
+            checker = engine.checker(name)
+            if checker is not None:
+                checkers[name] = (checker, contract.sample_rate, contract.format)
+                names.append(name)
+        self.known_keys: set[str] = {
+            w.window_key(name, event) for name in names for event in engine.catalog.topics[name].events
+        }
+        self.event_types = bounds.EventTypeCap(
+            {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
+        )
+        self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
+        policy = Policy(min_severity=settings.min_severity, raw_prefix=settings.raw_prefix, sample=True)
+        self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert)
+        self.checkers = checkers
+        self.uncovered = self.batches.uncovered
+        return names
+
+    def _app(self, settings: Settings) -> _App:
+        """The Faust app, configured from the settings only."""
         options = settings.faust_settings()
         options.pop("credentials", None)
         credentials = faust_credentials(settings)
@@ -219,7 +225,7 @@ class Sentinel:
                 on_error=lambda cause: self.metrics.http_errors.labels(cause).inc(),
             )
         )
-        self.app = _App(
+        app = _App(
             settings.app_id,
             # Faust reads unprefixed variables (WEB_BIND, APP_WEB_TABLES_ENABLED, BROKER_URL, ...)
             # over its keyword settings: a stray WEB_BIND=0.0.0.0 would expose /drift on every
@@ -231,8 +237,12 @@ class Sentinel:
             TableManager=TableManager,  # no fixed 1 s start-up sleep (worker/tables.py)
             **options,
         )
-        app = self.app
         app.unreported = self.unreported
+        return app
+
+    def _streams(self, settings: Settings, names: list[str], extra_topics: Sequence[str]) -> None:
+        """Topics, the window table, the two agents, the tick timer, signals and web pages."""
+        app = self.app
         # Topics matching subscribe_pattern are resolved to names before start (run.build): Faust
         # does not subscribe pattern topics next to named ones, so a pattern here consumed nothing.
         extra = [t for t in extra_topics if t not in names and t != settings.drift_topic]
@@ -276,7 +286,7 @@ class Sentinel:
         """One line per catalog topic the cluster lacked at start (a typo, or not created yet)."""
         for topic in self.missing_topics:
             log.warning(
-                _kv(
+                kv(
                     event="missing_topic",
                     topic=topic,
                     note="in the catalog but not on the cluster: not consumed until it exists and the worker "
@@ -296,67 +306,11 @@ class Sentinel:
     async def handle_batch(self, batch: Sequence[EventT[Any]]) -> None:
         """Validate a batch, publish what it found and wait for the broker to have it all."""
         started = time.perf_counter()
-        tally = w.Tally()
-        publish: list[d.DriftEvent] = []
-        counted: Tally_[tuple[str, bool]] = Tally_()
-        sampled_out: Tally_[str] = Tally_()
-        drift_kinds: Tally_[tuple[str, str | None, str, str]] = Tally_()
-        last_offsets: dict[tuple[str, int], int] = {}
-        every, candidate = self.mode == "every", self.mode == "first"
-        rank, floor = d.SEVERITY_RANK, d.SEVERITY_RANK[self.settings.min_severity]
-        now_ms = round(self.clock() * 1000)
-        checkers, sampled = self.checkers, w.sampled
-        for event in batch:
-            message = event.message
-            topic, partition, offset = message.topic, message.partition, message.offset
-            last_offsets[topic, partition] = offset
-            entry = checkers.get(topic)
-            if entry is None:
-                counted[topic, False] += 1
-                if topic not in self.uncovered:
-                    log.warning(_kv(event="uncovered_topic", topic=topic, note="no contract; counted, not validated"))
-                self.uncovered[topic] += 1
-                continue
-            counted[topic, True] += 1
-            checker, rate, wire = entry
-            if rate < 1.0 and not sampled(partition, offset, rate):
-                sampled_out[topic] += 1
-                continue
-            ts = round(message.timestamp * 1000) if message.timestamp else now_ms
-            try:
-                headers = message.headers
-                if type(headers) is dict:  # Faust may hand headers over as a mapping
-                    headers = list(headers.items())
-                outcome = checker.check(message.value, headers)  # type: ignore[arg-type]
-                tally.messages(topic, outcome.event_type, ts)
-                if not outcome.violations:
-                    continue
-                if not every:
-                    # Count by fingerprint; build drift events only for a fingerprint's first
-                    # violation in the batch (the windows stage alerts at most that one).
-                    new = False
-                    event_type = outcome.event_type
-                    for violation in outcome.violations:
-                        if rank[violation.severity] < floor:
-                            continue
-                        fp = self._fingerprint(topic, event_type, violation.kind, violation.rule_path)
-                        new |= tally.violation(topic, event_type, fp, violation, partition, offset, ts)
-                        drift_kinds[topic, event_type, violation.kind, violation.severity] += 1
-                    if new and candidate and not self._window_full(topic, event_type, ts):
-                        for drift_event in self._events(outcome, message, ts, wire, now_ms):
-                            tally.candidate(drift_event, ts)
-                    continue
-                events = self._events(outcome, message, ts, wire, now_ms)
-            except Exception as exc:  # noqa: BLE001 - no message may stop the agent; reported below
-                events = [self._internal_error(topic, partition, offset, ts, exc, now_ms, message.key)]
-            for drift_event in events:
-                tally.drift(drift_event, ts, candidate=candidate)
-                drift_kinds[topic, drift_event.event_type, drift_event.kind, drift_event.severity] += 1
-            if every:
-                publish.extend(events)
+        result = self.batches.run(batch, round(self.clock() * 1000))
         elapsed = time.perf_counter() - started
-        records = self._tally_records(tally)
-        self.handled.update(last_offsets)
+        records = self._tally_records(result.tally)
+        self.handled.update(result.last_offsets)
+        publish = result.publish
         await self._pipelined(
             [
                 (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
@@ -365,7 +319,7 @@ class Sentinel:
         )
         if publish:
             self.metrics.published.labels("drift").inc(len(publish))
-        self._update_metrics(batch, elapsed, counted, sampled_out, drift_kinds, last_offsets)
+        self._update_metrics(batch, elapsed, result)
 
     def _tally_records(self, tally: w.Tally) -> list[tuple[bytes, bytes]]:
         """A batch's tally as bounded records.
@@ -399,9 +353,9 @@ class Sentinel:
             hits.labels("fingerprints").inc(folded_fps)
         return out
 
-    def _window_full(self, topic: str, event_type: str | None, ts: int) -> bool:
-        """Whether no new fingerprint can be alerted in this event type's current window (invalid path only)."""
-        return self.budget.full(w.window_key(topic, self.event_types.key(topic, event_type)), ts)
+    def _may_alert(self, topic: str, event_type: str | None, ts: int) -> bool:
+        """Whether a new fingerprint can still be alerted in this event type's current window (invalid path only)."""
+        return not self.budget.full(w.window_key(topic, self.event_types.key(topic, event_type)), ts)
 
     def _drift_record(self, event: dict[str, Any]) -> tuple[bytes, bytes]:
         """A drift event as a record under the record limit (shrunk if it has to be)."""
@@ -410,83 +364,23 @@ class Sentinel:
             self.metrics.bound_hits.labels("record_shrunk").inc()
         return str(event["fingerprint"]).encode(), value
 
-    def _events(self, outcome: Outcome, message: Any, ts: int, wire: str, now_ms: int) -> list[d.DriftEvent]:
-        key = message.key
-        source = d.Source(
-            message.topic,
-            message.partition,
-            message.offset,
-            ts,
-            key.decode("utf-8", "replace") if isinstance(key, bytes) else None,
-        )
-        return outcome.drift_events(
-            source,
-            wire,
-            observed_at=now_ms,
-            min_severity=self.settings.min_severity,
-            raw_prefix=self.settings.raw_prefix,
-        )
-
-    def _fingerprint(self, topic: str, event_type: str | None, kind: str, rule_path: str) -> str:
-        """Memoised ``drift.fingerprint``: a drifting producer repeats the same few rules."""
-        key = (topic, event_type, kind, rule_path)
-        found = self._fingerprints.get(key)
-        if found is None:
-            found = d.fingerprint(topic, event_type, kind, rule_path)
-            # Bounded in entries and in size: a producer's field names can be arbitrarily long.
-            if len(self._fingerprints) < MAX_TICKED_KEYS and len(rule_path) <= bounds.TEXT_CAP:
-                self._fingerprints[key] = found
-        return found
-
-    def _internal_error(
-        self, topic: str, partition: int, offset: int, ts: int, exc: Exception, now: int, key: object = None
-    ) -> d.DriftEvent:
-        # The drift event and the log carry the exception's type and where it was raised, never
-        # its text (d.internal_error: it may quote the payload). Counted per batch (_update_metrics).
-        violation = d.internal_error(exc)
-        log.error(
-            _kv(
-                event="internal_error",
-                topic=topic,
-                partition=partition,
-                offset=offset,
-                error=type(exc).__name__,
-                at=d.raised_at(exc),
-            )
-        )
-        subject = d.Subject(
-            event_type=None, schema_ref=None, schema_version=None, schema_id=None, topic_format="unknown"
-        )
-        text_key = key.decode("utf-8", "replace") if isinstance(key, bytes) else None  # as _events does
-        return d.build_drift_events(
-            (violation,), subject, d.Source(topic, partition, offset, ts, text_key), None, observed_at=now
-        )[0]
-
-    def _update_metrics(
-        self,
-        batch: Sequence[EventT[Any]],
-        elapsed: float,
-        counted: Tally_[tuple[str, bool]],
-        sampled_out: Tally_[str],
-        drift_kinds: Tally_[tuple[str, str | None, str, str]],
-        last_offsets: dict[tuple[str, int], int],
-    ) -> None:
+    def _update_metrics(self, batch: Sequence[EventT[Any]], elapsed: float, result: BatchResult) -> None:
         m = self.metrics
-        for (topic, covered), n in counted.items():
+        for (topic, covered), n in result.counted.items():
             m.messages.labels(topic, "true" if covered else "false").inc(n)
-        for topic, n in sampled_out.items():
+        for topic, n in result.sampled_out.items():
             m.sampled_out.labels(topic).inc(n)
         fold = self.event_types.key  # the windows' own bound on producer-set event types (~other past it)
-        for (topic, event_type, kind, severity), n in drift_kinds.items():
+        for (topic, event_type, kind, severity), n in result.drift_kinds.items():
             m.drift.labels(topic, fold(topic, event_type) or "", kind, severity).inc(n)
-            if kind == d.INTERNAL_ERROR:  # raised in the core (a violation) or around it (_internal_error)
+            if kind == d.INTERNAL_ERROR:  # raised in the core (a violation) or around it (BatchAssessor)
                 m.internal_errors.inc(n)
         if batch:
             # The whole batch's wall time, observed as it is: a per-message histogram would need a
             # clock read per message on the hot path. Mean per message: the two histograms' _sum.
             m.batch_seconds.observe(elapsed)
             m.batch.observe(len(batch))
-        for (topic, partition), offset in last_offsets.items():
+        for (topic, partition), offset in result.last_offsets.items():
             highwater = self._highwater(topic, partition)
             if highwater is not None:
                 m.set_lag(topic, partition, highwater - offset - 1)
@@ -531,9 +425,6 @@ class Sentinel:
                 m.set_lag(tp.topic, tp.partition, highwater - position)
 
     # -- publishing -----------------------------------------------------------------------
-
-    async def _send_all(self, sends: Iterable[Awaitable[Any]]) -> None:
-        await asyncio.gather(*sends)
 
     async def _publish(self, records: list[tuple[bytes, bytes]], kind: str) -> None:
         """Publish to the drift topic and wait for the broker's acknowledgement, retrying while it is away.
@@ -615,7 +506,7 @@ class Sentinel:
             self._failing.add(DELIVERY_FAILED)
             if self.publishing_ok:
                 log.error(
-                    _kv(event="publish_failed", action="publish", error=repr(future.exception())[:200], retry="yes")
+                    kv(event="publish_failed", action="publish", error=repr(future.exception())[:200], retry="yes")
                 )
                 self.publishing_ok = False
                 self._set_ready()
@@ -632,7 +523,7 @@ class Sentinel:
                 if DELIVERY_FAILED in self._failing:
                     self._failing.discard(DELIVERY_FAILED)
                     if not self._failing:
-                        log.info(_kv(event="publish_recovered", action="re-publish"))
+                        log.info(kv(event="publish_recovered", action="re-publish"))
                         self.publishing_ok = True
                         self._set_ready()
         finally:
@@ -710,58 +601,72 @@ class Sentinel:
         Deliveries are awaited with ``asyncio.wait``, which a cancelled stop leaves alone, so
         their outcome still tells the shutdown summary whether they reached the broker.
         """
-        remaining = records
+        remaining = list(records)
         unwritable: list[tuple[tuple[bytes, bytes], BaseException]] = []
-        limit = self.record_limit
         if owed is None:
             owed = self._owe(topic, len(records)) if holds_commits else _Owed(topic.get_topic_name(), len(records))
+        current = owed
 
         async def attempt() -> None:
-            nonlocal remaining
-            retry: list[tuple[bytes, bytes]] = []
-            error: BaseException | None = None
-            sent: list[tuple[tuple[bytes, bytes], asyncio.Future[Any]]] = []
-            owed.count, owed.in_flight = len(remaining), []
-
-            def sort(record: tuple[bytes, bytes], exc: BaseException) -> None:
-                nonlocal error
-                if bounds.never_writable(exc) is not None:
-                    unwritable.append((record, exc))
-                else:
-                    retry.append(record)
-                    error = exc
-
-            for record in remaining:
-                size = len(record[0]) + len(record[1])
-                if size > limit:
-                    unwritable.append((record, bounds.too_large(size, limit)))
-                    owed.count -= 1
-                    continue
-                try:
-                    [delivery] = await self._enqueue(topic, [record])
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - sorted: never writable, or retried
-                    sort(record, exc)
-                    continue
-                pending: asyncio.Future[Any] = asyncio.ensure_future(delivery)
-                owed.in_flight.append(pending)
-                sent.append((record, pending))
-            if sent:
-                await asyncio.wait([done for _, done in sent])
-            for record, done in sent:
-                if done.cancelled():
-                    sort(record, ConnectionError("a delivery was cancelled by the client"))
-                elif (failure := done.exception()) is not None:
-                    sort(record, failure)
-            remaining = retry
-            if error is not None:
-                raise error
+            await self._attempt(topic, remaining, current, unwritable)
 
         with self._owing(owed):
             await self._with_retry(attempt, what)
             if unwritable:
                 await self._unwritable(topic, unwritable, what, replace=replace)
+
+    async def _attempt(
+        self,
+        topic: TopicT,
+        remaining: list[tuple[bytes, bytes]],
+        owed: _Owed,
+        unwritable: list[tuple[tuple[bytes, bytes], BaseException]],
+    ) -> None:
+        """One try of ``_deliver``: hand ``remaining`` over and wait for the deliveries.
+
+        Afterwards ``remaining`` holds the records to retry, ``unwritable`` gained those no retry
+        can cure; the last retryable error is raised (``_with_retry`` backs off and tries again).
+        """
+        retry: list[tuple[bytes, bytes]] = []
+        error: BaseException | None = None
+        sent: list[tuple[tuple[bytes, bytes], asyncio.Future[Any]]] = []
+        owed.count, owed.in_flight = len(remaining), []
+        limit = self.record_limit
+
+        def sort(record: tuple[bytes, bytes], exc: BaseException) -> None:
+            nonlocal error
+            if bounds.never_writable(exc) is not None:
+                unwritable.append((record, exc))
+            else:
+                retry.append(record)
+                error = exc
+
+        for record in remaining:
+            size = len(record[0]) + len(record[1])
+            if size > limit:
+                unwritable.append((record, bounds.too_large(size, limit)))
+                owed.count -= 1
+                continue
+            try:
+                [delivery] = await self._enqueue(topic, [record])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - sorted: never writable, or retried
+                sort(record, exc)
+                continue
+            pending: asyncio.Future[Any] = asyncio.ensure_future(delivery)
+            owed.in_flight.append(pending)
+            sent.append((record, pending))
+        if sent:
+            await asyncio.wait([done for _, done in sent])
+        for record, done in sent:
+            if done.cancelled():
+                sort(record, ConnectionError("a delivery was cancelled by the client"))
+            elif (failure := done.exception()) is not None:
+                sort(record, failure)
+        remaining[:] = retry
+        if error is not None:
+            raise error
 
     async def _unwritable(
         self, topic: TopicT, unwritable: list[tuple[tuple[bytes, bytes], BaseException]], what: str, *, replace: bool
@@ -790,7 +695,7 @@ class Sentinel:
             if (kind, error) not in self._unwritable_logged:
                 self._unwritable_logged.add((kind, error))
                 log.error(
-                    _kv(
+                    kv(
                         event="unwritable_record",
                         action=what,
                         record=kind,
@@ -816,7 +721,7 @@ class Sentinel:
             except Exception as exc:  # noqa: BLE001 - any broker failure: report, back off, retry
                 self.metrics.publish_failures.inc()
                 if self.publishing_ok:
-                    log.error(_kv(event="publish_failed", action=what, error=repr(exc)[:200], retry="yes"))
+                    log.error(kv(event="publish_failed", action=what, error=repr(exc)[:200], retry="yes"))
                 self._failing.add(what)
                 self.publishing_ok = False
                 self._set_ready()
@@ -825,7 +730,7 @@ class Sentinel:
             else:
                 self._failing.discard(what)
                 if not self.publishing_ok and not self._failing:
-                    log.info(_kv(event="publish_recovered", action=what))
+                    log.info(kv(event="publish_recovered", action=what))
                     self.publishing_ok = True
                     self._set_ready()
                 return
@@ -847,7 +752,7 @@ class Sentinel:
                     state = w.new_state(text)
                 result = w.advance(state, record, self.spec, round(self.clock() * 1000))
             except Exception:
-                log.exception(_kv(event="bad_tally", key=repr(key)[:100]))
+                log.exception(kv(event="bad_tally", key=repr(key)[:100]))
                 continue
             if result.late:
                 self.metrics.late.inc(result.late)
@@ -889,7 +794,7 @@ class Sentinel:
         self.handled = {tp: offset for tp, offset in self.handled.items() if tp in assigned}
         self.metrics.keep_lag(assigned)
         self._set_ready()
-        log.info(_kv(event="ready", assigned=len(self.app.consumer.assignment())))
+        log.info(kv(event="ready", assigned=len(self.app.consumer.assignment())))
 
     def _on_partitions_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG002
         self.ready = False
@@ -915,9 +820,9 @@ class Sentinel:
 
     def _on_broker_change(self, reachable: bool) -> None:
         if reachable:
-            log.info(_kv(event="broker_reachable"))
+            log.info(kv(event="broker_reachable"))
         else:
-            log.error(_kv(event="broker_unreachable", detail=self.broker.detail()))
+            log.error(kv(event="broker_unreachable", detail=self.broker.detail()))
         self._set_ready()
 
     def drift_view(self) -> dict[str, Any]:

@@ -376,7 +376,7 @@ async def committed_offsets(bootstrap: str, topic: str, group: str) -> dict[int,
 
 
 def test_sample_applies_the_catalog_rate_by_partition_and_offset_like_the_worker(harness: Harness) -> None:
-    from stream_sentinel.core.aggregate.windows import sampled
+    from stream_sentinel.core.assess import sampled
 
     from .conftest import topic_spec
 

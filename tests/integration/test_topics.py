@@ -15,8 +15,8 @@ from stream_sentinel.cli import run
 from stream_sentinel.config import Settings
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.embedded import free_port
+from stream_sentinel.testing import create_topics
 from stream_sentinel.worker import demo
-from stream_sentinel.worker.demo import create_topics
 from stream_sentinel.worker.run import build, cluster_topics, engine_for, missing_catalog_topics
 from tests.integration.conftest import PARTITIONS, ROOT, Harness, topic_spec, unique
 

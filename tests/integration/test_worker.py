@@ -175,7 +175,7 @@ def test_sampling_follows_partition_and_offset_and_uncovered_topics_are_counted_
 ) -> None:
     import asyncio
 
-    from stream_sentinel.core.aggregate.windows import sampled
+    from stream_sentinel.core.assess import sampled
     from stream_sentinel.testing import create_topics
     from tests.integration.conftest import produce, topic_spec
 

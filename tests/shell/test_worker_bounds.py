@@ -19,6 +19,7 @@ from aiokafka import errors as kafka_errors
 from faust.exceptions import ProducerSendError
 
 from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.check import drift as d
 from stream_sentinel.worker import bounds
 from stream_sentinel.worker.sentinel import Sentinel
 from tests.shell.test_worker_batch import HEADERS, event, sentinel
@@ -218,18 +219,18 @@ def test_the_drift_view_shows_at_most_max_drift_view_keys(tmp_path: Path) -> Non
     assert s.metrics.bound_hits.labels("drift_view_keys")._value.get() == 7
 
 
-def test_in_a_storm_no_alert_is_built_once_the_window_is_full(tmp_path: Path) -> None:
+def test_in_a_storm_no_alert_is_built_once_the_window_is_full(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     producer = Producer()
     s = sentinel(tmp_path, producer, alert_mode="first", max_event_types_per_topic=0, max_fingerprints=10)  # type: ignore[arg-type]
     built = 0
-    real = s._events
+    real = d.build_drift_events  # every message's drift events are built by this one call (core.assess)
 
-    def counting(*args: Any) -> Any:
+    def counting(*args: Any, **kwargs: Any) -> Any:
         nonlocal built
         built += 1
-        return real(*args)
+        return real(*args, **kwargs)
 
-    s._events = counting  # type: ignore[method-assign,assignment]
+    monkeypatch.setattr(d, "build_drift_events", counting)
     storm = [event("orders", i, order(), [("event-type", f"Storm{i}".encode())]) for i in range(300)]
     run(s, storm[:100], storm[100:200], storm[200:])
     assert built == 100  # the first batch's; then the ~other window is known to be full

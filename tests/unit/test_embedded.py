@@ -10,7 +10,7 @@ import pytest
 from stream_sentinel.cli import run
 from stream_sentinel.config import Settings
 from stream_sentinel.embedded import CLIENT_SETTINGS, worker_environment
-from stream_sentinel.worker.demo import worker_env
+from stream_sentinel.testing import worker_env
 
 
 def test_demo_and_test_workers_run_with_the_embedded_client_settings(monkeypatch: pytest.MonkeyPatch) -> None:

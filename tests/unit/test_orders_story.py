@@ -18,6 +18,7 @@ import yaml
 
 from stream_sentinel.cli import run
 from stream_sentinel.core.aggregate.comparison import Comparison
+from stream_sentinel.core.assess import Assessor, Policy, Ref
 from stream_sentinel.core.capture import read_capture
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.exits import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
@@ -53,10 +54,15 @@ def _newly_failing(candidate: Path) -> int:
     now, then = current.checker("orders"), other.checker("orders")
     assert now is not None
     assert then is not None
+    assessor = Assessor(Policy())
     for message in read_capture(CAPTURE.read_bytes().splitlines()):
+        ref = Ref("orders", message.partition, message.offset, None, None, "json")
         a, b = now.check(message.value, message.headers), then.check(message.value, message.headers)
         comparison.add(
-            "orders", message.partition, message.offset, (a.event_type, a.violations), (b.event_type, b.violations)
+            (
+                ("orders", a, 0, assessor.assess(a, ref) if a.violations else None),
+                ("orders", b, 0, assessor.assess(b, ref) if b.violations else None),
+            )
         )
     return comparison.newly_broken
 

@@ -36,6 +36,7 @@ from hypothesis import strategies as st
 from stream_sentinel.cli import run
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.aggregate.report import DriftReport
+from stream_sentinel.core.assess import Assessor, Policy, Ref
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.contracts.catalog import SchemaVersion
@@ -366,6 +367,7 @@ def _outputs(lines: list[dict[str, Any]], capture: Path) -> Iterator[str]:
         yield out.getvalue() + err.getvalue()
     report = DriftReport(max_examples=100)
     tally = w.Tally()
+    assessor = Assessor(Policy(origin="replay", run_id="r1"))
     for offset, line in enumerate(lines):
         checker = ENGINE.checker(line["topic"])
         assert checker is not None
@@ -373,10 +375,11 @@ def _outputs(lines: list[dict[str, Any]], capture: Path) -> Iterator[str]:
         raw = line["payload"]
         value = base64.b64decode(raw) if line.get("payload_encoding") == "base64" else raw.encode()
         outcome = checker.check(value, headers)
-        source = d.Source(line["topic"], 0, offset, T0, "k")
-        events = outcome.drift_events(source, checker.topic.format, origin="replay", run_id="r1")
+        ref = Ref(line["topic"], 0, offset, T0, "k", checker.topic.format)
+        drift = assessor.assess(outcome, ref) if outcome.violations else None
+        events = drift.events() if drift is not None else []
         yield "\n".join(e.to_json().decode() for e in events)  # the drift topic, replay --publish
-        report.add(line["topic"], outcome.event_type, events, outcome.tombstone)
+        report.add((line["topic"], outcome, T0, drift))
         tally.messages(line["topic"], outcome.event_type, T0)
         for event in events:
             tally.drift(event, T0, candidate=True)

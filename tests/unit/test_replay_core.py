@@ -8,7 +8,9 @@ import pytest
 
 from stream_sentinel.cli.replay import join_time_values
 from stream_sentinel.core.aggregate.comparison import Comparison
+from stream_sentinel.core.assess import Assessor, Checked, Policy, Ref
 from stream_sentinel.core.check.drift import Violation
+from stream_sentinel.core.check.validate import Outcome
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.core.ranges import End, Start, check_plans, check_range, parse_time, plan_partition
 from stream_sentinel.replay.rewind import Target, target_offset
@@ -130,17 +132,36 @@ def v(kind: str, path: str, severity: str = "breaking") -> Violation:
     return Violation(kind, severity, path, path, "integer", "number", requirement="REQ-ORD-3")
 
 
+def pair(
+    partition: int,
+    offset: int,
+    current: tuple[str | None, tuple[Violation, ...]],
+    candidate: tuple[str | None, tuple[Violation, ...]],
+    policy: Policy | None = None,
+) -> tuple[Checked, Checked]:
+    """One message as replay --against folds it: checked and assessed under both contract sets."""
+    assessor = Assessor(policy or Policy())
+    ref = Ref("orders", partition, offset, None, None, "json")
+
+    def checked(side: tuple[str | None, tuple[Violation, ...]]) -> Checked:
+        outcome = Outcome(side[0], None, side[1])
+        return ("orders", outcome, 0, assessor.assess(outcome, ref) if outcome.violations else None)
+
+    return checked(current), checked(candidate)
+
+
 def test_comparison_separates_new_fixed_and_unchanged_rules() -> None:
     c = Comparison(max_examples=2)
-    c.add("orders", 0, 1, ("OrderCreated", ()), ("OrderCreated", ()))
-    c.add("orders", 0, 2, ("OrderCreated", (v("type_mismatch", "/total_cents"),)), ("OrderCreated", ()))
-    c.add("orders", 1, 3, ("OrderCreated", ()), ("OrderCreated", (v("missing_required", "/channel"),)))
+    c.add(pair(0, 1, ("OrderCreated", ()), ("OrderCreated", ())))
+    c.add(pair(0, 2, ("OrderCreated", (v("type_mismatch", "/total_cents"),)), ("OrderCreated", ())))
+    c.add(pair(1, 3, ("OrderCreated", ()), ("OrderCreated", (v("missing_required", "/channel"),))))
     c.add(
-        "orders",
-        1,
-        4,
-        ("OrderCreated", (v("constraint", "/status"),)),
-        ("OrderCreated", (v("constraint", "/status"), v("missing_required", "/channel"))),
+        pair(
+            1,
+            4,
+            ("OrderCreated", (v("constraint", "/status"),)),
+            ("OrderCreated", (v("constraint", "/status"), v("missing_required", "/channel"))),
+        )
     )
     data = c.to_dict()
     assert data["messages"] == 4
@@ -158,8 +179,9 @@ def test_comparison_separates_new_fixed_and_unchanged_rules() -> None:
 
 
 def test_comparison_respects_the_severity_floor_on_both_sides() -> None:
-    c = Comparison(min_rank=2)  # breaking only
-    c.add("orders", 0, 1, ("OrderCreated", ()), ("OrderCreated", (v("undocumented_field", "/x", "info"),)))
+    c = Comparison()
+    breaking_only = Policy(min_severity="breaking")
+    c.add(pair(0, 1, ("OrderCreated", ()), ("OrderCreated", (v("undocumented_field", "/x", "info"),)), breaking_only))
     assert not c.breaks_anything_new
     assert c.to_dict()["newly_failing_messages"] == 0
 

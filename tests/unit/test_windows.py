@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.assess import sampled
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 
@@ -36,11 +37,11 @@ def tally(*events: d.DriftEvent, messages: int = 10, ts: int = T0, candidate: bo
 
 
 def test_sampling_is_deterministic_and_close_to_the_rate() -> None:
-    picks = [w.sampled(p, o, 0.1) for p in range(4) for o in range(25_000)]
-    assert picks == [w.sampled(p, o, 0.1) for p in range(4) for o in range(25_000)]
+    picks = [sampled(p, o, 0.1) for p in range(4) for o in range(25_000)]
+    assert picks == [sampled(p, o, 0.1) for p in range(4) for o in range(25_000)]
     assert 0.095 < sum(picks) / len(picks) < 0.105
-    assert all(w.sampled(3, o, 1.0) for o in range(100))
-    assert not any(w.sampled(3, o, 0.0) for o in range(100))
+    assert all(sampled(3, o, 1.0) for o in range(100))
+    assert not any(sampled(3, o, 0.0) for o in range(100))
 
 
 def test_hopping_windows_cover_a_timestamp_exactly() -> None:

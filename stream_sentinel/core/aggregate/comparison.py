@@ -8,11 +8,11 @@ to real traffic before it ships.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from stream_sentinel.core.check.drift import SEVERITY_RANK, Violation
+from stream_sentinel.core.assess import Assessment, Checked
+from stream_sentinel.core.check.drift import Violation
 
 Rule = tuple[str, str | None, str, str]  # topic, event type, kind, rule path
 
@@ -50,36 +50,39 @@ class Comparison:
     A rule is (topic, event type, kind, rule path), i.e. what a fingerprint identifies, so a
     candidate that renames nothing compares like for like. ``new`` counts messages whose
     candidate verdict has a rule the current one lacks, ``fixed`` the reverse, ``same`` both.
-    Violations below ``min_rank`` (severity) are left out on both sides.
+    An :class:`~stream_sentinel.core.aggregate.protocol.Aggregator` of (current, candidate)
+    checked pairs; the severity floor is the assessment's (``Policy``), the same on both sides.
     """
 
-    def __init__(self, max_examples: int = 3, min_rank: int = 0) -> None:
+    def __init__(self, max_examples: int = 3) -> None:
         self.max_examples = max_examples
-        self.min_rank = min_rank
+        self.initialize()
+
+    def initialize(self) -> None:
+        """Start an empty comparison (same example budget)."""
         self.messages = 0
         self.rules: dict[Rule, RuleChange] = {}
         self.by_event_type: dict[tuple[str, str], SideStats] = {}
 
-    def add(
-        self,
-        topic: str,
-        partition: int,
-        offset: int,
-        current: tuple[str | None, Iterable[Violation]],
-        candidate: tuple[str | None, Iterable[Violation]],
-    ) -> None:
-        """Fold one message: (event type, violations) as each contract set saw it."""
+    def add(self, item: tuple[Checked, Checked]) -> None:
+        """Fold one message: as the current and as the candidate contracts checked and assessed it."""
+        current, candidate = item
+        topic = current[0]
         self.messages += 1
-        key = (topic, candidate[0] or current[0] or "?")
+        now_type = current[1].event_type if current[1] is not None else None
+        then_type = candidate[1].event_type if candidate[1] is not None else None
+        key = (topic, then_type or now_type or "?")
         stats = self.by_event_type.get(key)
         if stats is None:
             stats = self.by_event_type[key] = SideStats()
         stats.messages += 1
-        floor, rank = self.min_rank, SEVERITY_RANK
-        now = {(topic, current[0], v.kind, v.rule_path): v for v in current[1] if rank[v.severity] >= floor}
-        then = {(topic, candidate[0], v.kind, v.rule_path): v for v in candidate[1] if rank[v.severity] >= floor}
-        if not now and not then:
+        now_drift, then_drift = current[3], candidate[3]
+        shown = then_drift or now_drift
+        if shown is None:
             return
+        now = _rules(topic, now_type, now_drift)
+        then = _rules(topic, then_type, then_drift)
+        partition, offset = shown.ref.partition, shown.ref.offset
         stats.current += bool(now)
         stats.candidate += bool(then)
         stats.newly_failing += bool(then) and not now
@@ -89,6 +92,10 @@ class Comparison:
         for rule, violation in now.items():
             if rule not in then:
                 self._count(rule, violation, "fixed", partition, offset)
+
+    def result(self) -> Comparison:
+        """The comparison itself: rendered by ``to_dict`` and the replay report."""
+        return self
 
     def _count(self, rule: Rule, violation: Violation, how: str, partition: int, offset: int) -> None:
         change = self.rules.get(rule)
@@ -181,6 +188,12 @@ class Comparison:
                 for c in self.ranked()
             ],
         }
+
+
+def _rules(topic: str, event_type: str | None, drift: Assessment | None) -> dict[Rule, Violation]:
+    if drift is None:
+        return {}
+    return {(topic, event_type, v.kind, v.rule_path): v for v in drift.violations}
 
 
 def _pct(part: int, whole: int) -> float:

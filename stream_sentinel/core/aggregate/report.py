@@ -1,6 +1,7 @@
 """Aggregate drift over a stream of messages, in bounded memory, and render it.
 
-Used by ``check`` (and by replay): counts messages per topic and event type, drift per kind and
+An :class:`~stream_sentinel.core.aggregate.protocol.Aggregator` of checked messages, used by
+``check`` and replay: counts messages per topic and event type, drift per kind and
 per fingerprint, and keeps the first few drift events of each fingerprint as examples. Memory is
 bounded by the number of distinct fingerprints (capped) times the examples kept, not by input size.
 """
@@ -8,14 +9,11 @@ bounded by the number of distinct fingerprints (capped) times the examples kept,
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TextIO
+from typing import Any, TextIO
 
-from stream_sentinel.core.check.drift import SEVERITY_RANK, DriftEvent, fingerprint, shown_path
-
-if TYPE_CHECKING:
-    from stream_sentinel.core.check.validate import Outcome
+from stream_sentinel.core.assess import Checked
+from stream_sentinel.core.check.drift import SEVERITY_RANK, DriftEvent, shown_path
 
 MAX_FINGERPRINTS = 10_000
 
@@ -51,6 +49,10 @@ class DriftReport:
 
     def __init__(self, max_examples: int = 3) -> None:
         self.max_examples = max_examples
+        self.initialize()
+
+    def initialize(self) -> None:
+        """Start an empty report (same example budget)."""
         self.messages = 0
         self.tombstones = 0
         self.drifting_messages = 0
@@ -59,86 +61,50 @@ class DriftReport:
         self.by_event_type: dict[tuple[str, str], EventTypeStats] = {}
         self.fingerprints: dict[str, FingerprintStats] = {}
         self.overflow = 0
-        self._fingerprint_memo: dict[tuple[str, str | None, str, str], str] = {}
 
-    def add(
-        self,
-        topic: str,
-        event_type: str | None,
-        events: Iterable[DriftEvent],
-        tombstone: bool = False,
-    ) -> None:
-        """Count one message and its drift events (empty for a valid message)."""
-        self.messages += 1
-        if tombstone:
-            self.tombstones += 1
-        stats = self.by_event_type.get((topic, event_type or "?"))
-        if stats is None:
-            stats = self.by_event_type[(topic, event_type or "?")] = EventTypeStats()
-        stats.messages += 1
-        drifted = False
-        for event in events:
-            drifted = True
-            self._add_event(event)
-        if drifted:
-            stats.drifting += 1
-            self.drifting_messages += 1
-
-    def add_outcome(
-        self,
-        topic: str,
-        outcome: Outcome,
-        partition: int,
-        offset: int,
-        events: Callable[[], Sequence[DriftEvent]],
-        min_rank: int = 0,
-    ) -> None:
-        """Count one checked message like :meth:`add`, building drift events only when needed.
+    def add(self, item: Checked) -> None:
+        """Count one checked message, building its drift events only while a rule wants an example.
 
         Events (sample redaction, ids, messages: ~35 µs per invalid message) are built only
-        while one of the message's rules still wants an example; a replay of a drifting topic
-        repeats the same few rules, so nearly every invalid message is just counted.
+        while one of the message's rules still wants an example (or were built already, for
+        JSON lines or publishing); a replay of a drifting topic repeats the same few rules, so
+        nearly every invalid message is just counted.
         """
+        topic, outcome, _, assessment = item
         self.messages += 1
-        if outcome.tombstone:
-            self.tombstones += 1
-        key = (topic, outcome.event_type or "?")
+        event_type = None
+        if outcome is not None:
+            event_type = outcome.event_type
+            if outcome.tombstone:
+                self.tombstones += 1
+        key = (topic, event_type or "?")
         stats = self.by_event_type.get(key)
         if stats is None:
             stats = self.by_event_type[key] = EventTypeStats()
         stats.messages += 1
-        if not outcome.violations:
-            return
-        rank = SEVERITY_RANK
-        violations = [v for v in outcome.violations if rank[v.severity] >= min_rank]
-        if not violations:
+        if assessment is None:
             return
         stats.drifting += 1
         self.drifting_messages += 1
         found = []
-        for violation in violations:
-            fingerprint = self._fingerprint(topic, outcome.event_type, violation.kind, violation.rule_path)
-            rule = self.fingerprints.get(fingerprint)
+        for fp in assessment.fingerprints:
+            rule = self.fingerprints.get(fp)
             if rule is None or len(rule.examples) < self.max_examples:
-                for event in events():
+                for event in assessment.events():
                     self._add_event(event)
                 return
             found.append(rule)
-        where = (partition, offset)
-        for violation, rule in zip(violations, found, strict=True):
+        ref = assessment.ref
+        where = (ref.partition, ref.offset)
+        for violation, rule in zip(assessment.violations, found, strict=True):
             self.by_kind[violation.kind] += 1
             self.by_severity[violation.severity] += 1
             rule.count += 1
             rule.last = where
 
-    def _fingerprint(self, topic: str, event_type: str | None, kind: str, rule_path: str) -> str:
-        key = (topic, event_type, kind, rule_path)
-        found = self._fingerprint_memo.get(key)
-        if found is None:
-            found = fingerprint(topic, event_type, kind, rule_path)
-            if len(self._fingerprint_memo) < MAX_FINGERPRINTS:  # bounded like the rules themselves
-                self._fingerprint_memo[key] = found
-        return found
+    def result(self) -> DriftReport:
+        """The report itself: rendered by ``to_dict`` and ``render_table``."""
+        return self
 
     def _add_event(self, event: DriftEvent) -> None:
         self.by_kind[event.kind] += 1

@@ -1,4 +1,4 @@
-"""Sampling, batch tallies and windowed drift aggregation: the worker's bookkeeping, as pure code.
+"""Batch tallies and windowed drift aggregation: the worker's bookkeeping, as pure code.
 
 The Faust worker is two thin stages around this module:
 
@@ -23,10 +23,11 @@ Everything here is deterministic and clock-free: callers pass the times in.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
+from stream_sentinel.core.assess import Checked
 from stream_sentinel.core.check import drift as d
 
 #: All window sizes are whole seconds, so per-second buckets assign messages exactly.
@@ -36,24 +37,6 @@ BUCKET_MS: Final = 1000
 MAX_FINGERPRINTS: Final = 500
 OVERFLOW: Final = "overflow"
 KEY_SEPARATOR: Final = "|"
-_MASK64: Final = (1 << 64) - 1
-
-
-def sampled(partition: int, offset: int, rate: float) -> bool:
-    """Whether the message at (partition, offset) is validated under ``rate`` (0..1).
-
-    Deterministic (a splitmix64 hash of the coordinates, not a random draw), so the worker, a
-    replay and a re-run after a crash all pick the same messages.
-    """
-    if rate >= 1.0:
-        return True
-    if rate <= 0.0:
-        return False
-    h = ((partition + 1) * 0x9E3779B97F4A7C15 + offset) & _MASK64
-    h = ((h ^ (h >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    h = ((h ^ (h >> 27)) * 0x94D049BB133111EB) & _MASK64
-    h ^= h >> 31
-    return h < int(rate * 2.0**64)
 
 
 def window_key(topic: str, event_type: str | None) -> str:
@@ -90,14 +73,52 @@ class WindowSpec:
 class Tally:
     """One batch folded into records for the windows stage: one per (topic, event type, second).
 
+    An :class:`~stream_sentinel.core.aggregate.protocol.Aggregator` of checked messages.
     ``candidates`` keeps the first drift event of each fingerprint in the batch, which the
     windows stage publishes in ``first`` alert mode if no earlier batch had one in that window.
+    ``mode`` is the alert mode: ``every`` counts a message's drift by its events (the worker
+    publishes them all anyway); ``first`` and ``summary`` count by fingerprint and build drift
+    events only for a fingerprint new to the batch in ``first`` mode, when ``may_alert``
+    (topic, event type, ts) says its window can still take a new fingerprint.
     """
 
-    __slots__ = ("_records",)
+    __slots__ = ("_every", "_first", "_may_alert", "_records")
 
-    def __init__(self) -> None:
+    def __init__(self, mode: str = "first", may_alert: Callable[[str, str | None, int], bool] | None = None) -> None:
+        self._every, self._first = mode == "every", mode == "first"
+        self._may_alert = may_alert
         self._records: dict[tuple[str, str | None, int], dict[str, Any]] = {}
+
+    def initialize(self) -> None:
+        """Start a new batch."""
+        self._records = {}
+
+    def add(self, item: Checked) -> None:
+        """Count one checked message and the drift its assessment kept.
+
+        For a valid message (no assessment) this is :meth:`messages`, which the worker's hot path
+        calls directly.
+        """
+        topic, outcome, ts, assessment = item
+        if outcome is not None:
+            self.messages(topic, outcome.event_type, ts)
+        if assessment is None:
+            return
+        if self._every or assessment.internal:
+            for event in assessment.events():
+                self.drift(event, ts, candidate=self._first)
+            return
+        event_type, ref = assessment.event_type, assessment.ref
+        new = False
+        for violation, fp in zip(assessment.violations, assessment.fingerprints, strict=True):
+            new |= self.violation(topic, event_type, fp, violation, ref.partition, ref.offset, ts)
+        if new and self._first and (self._may_alert is None or self._may_alert(topic, event_type, ts)):
+            for event in assessment.events():
+                self.candidate(event, ts)
+
+    def result(self) -> list[tuple[str, dict[str, Any]]]:
+        """The batch's records (see :meth:`records`)."""
+        return self.records()
 
     def _record(self, topic: str, event_type: str | None, ts: int) -> dict[str, Any]:
         bucket = ts - ts % BUCKET_MS

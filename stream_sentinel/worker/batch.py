@@ -1,0 +1,142 @@
+"""The validate stage's per-message path: adapt a Faust event -> check -> assess -> add.
+
+Nothing about severity, sampling or fingerprints is decided here: that is ``core.assess``
+(the same step replay and check call). This module adapts Faust's events to a ``Ref``, keeps
+the batch's counts for the metrics, and turns a failure of the core on one message into an
+``internal_error`` drift event (logged with its type and place, never its text).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from stream_sentinel.core.aggregate import windows as w
+from stream_sentinel.core.assess import Assessment, Assessor, Ref
+from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.validate import TopicChecker
+from stream_sentinel.worker.logs import kv
+
+log = logging.getLogger("stream_sentinel.worker")
+
+#: Topic name -> (checker, sampling rate, wire format).
+Checkers = dict[str, tuple[TopicChecker, float, str]]
+
+
+@dataclass(slots=True)
+class BatchResult:
+    """What one batch came to: the tally for the windows stage, drift to publish, counts for metrics."""
+
+    tally: w.Tally
+    publish: list[d.DriftEvent] = field(default_factory=list)
+    counted: Counter[tuple[str, bool]] = field(default_factory=Counter)
+    sampled_out: Counter[str] = field(default_factory=Counter)
+    drift_kinds: Counter[tuple[str, str | None, str, str]] = field(default_factory=Counter)
+    last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+
+
+class BatchAssessor:
+    """Checks and assesses the messages of a batch with the worker's one :class:`Assessor`."""
+
+    def __init__(
+        self,
+        checkers: Checkers,
+        assessor: Assessor,
+        mode: str,
+        may_alert: Callable[[str, str | None, int], bool],
+    ) -> None:
+        self.checkers = checkers
+        self.assessor = assessor
+        self.mode = mode
+        self.may_alert = may_alert
+        #: Messages of topics without a contract, per topic (counted, not validated; ``/drift``).
+        self.uncovered: Counter[str] = Counter()
+
+    def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:
+        """Fold a batch of Faust events; ``now_ms``: the batch's wall-clock time (ms)."""
+        result = BatchResult(w.Tally(self.mode, self.may_alert))
+        tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
+        every = self.mode == "every"
+        checkers, skips, assess, add = self.checkers, self.assessor.policy.skips, self.assessor.assess, tally.add
+        # A valid message is only counted: Tally.add's first step, called directly so the hot path
+        # builds no item tuple and makes no extra call.
+        count = tally.messages
+        for event in batch:
+            message = event.message
+            topic, partition, offset = message.topic, message.partition, message.offset
+            last_offsets[topic, partition] = offset
+            entry = checkers.get(topic)
+            if entry is None:
+                counted[topic, False] += 1
+                self._uncovered(topic)
+                continue
+            counted[topic, True] += 1
+            checker, rate, wire = entry
+            if rate < 1.0 and skips(partition, offset, rate):  # the policy decides; no call at rate 1
+                result.sampled_out[topic] += 1
+                continue
+            ts = round(message.timestamp * 1000) if message.timestamp else now_ms
+            try:
+                headers = message.headers
+                if type(headers) is dict:  # Faust may hand headers over as a mapping
+                    headers = list(headers.items())
+                outcome = checker.check(message.value, headers)
+                if not outcome.violations:
+                    count(topic, outcome.event_type, ts)
+                    continue
+                drift = assess(outcome, _ref(message, ts, wire, now_ms))
+                if drift is not None and not every:
+                    _count_kinds(result, topic, drift)
+                add((topic, outcome, ts, drift))
+                if drift is None or not every:
+                    continue
+            except Exception as exc:  # noqa: BLE001 - no message may stop the agent; reported here
+                drift = self._failure(message, ts, wire, now_ms, exc)
+                add((topic, None, ts, drift))
+            if every or drift.internal:
+                _count_kinds(result, topic, drift)
+            if every:
+                result.publish.extend(drift.events())
+        return result
+
+    def _uncovered(self, topic: str) -> None:
+        if topic not in self.uncovered:
+            log.warning(kv(event="uncovered_topic", topic=topic, note="no contract; counted, not validated"))
+        self.uncovered[topic] += 1
+
+    def _failure(self, message: Any, ts: int, wire: str, now_ms: int, exc: Exception) -> Assessment:
+        # The drift event and the log carry the exception's type and where it was raised, never
+        # its text (d.internal_error: it may quote the payload). Counted per batch (metrics).
+        log.error(
+            kv(
+                event="internal_error",
+                topic=message.topic,
+                partition=message.partition,
+                offset=message.offset,
+                error=type(exc).__name__,
+                at=d.raised_at(exc),
+            )
+        )
+        return self.assessor.failure(_ref(message, ts, wire, now_ms), exc)
+
+
+def _ref(message: Any, ts: int, wire: str, now_ms: int) -> Ref:
+    key = message.key
+    return Ref(
+        message.topic,
+        message.partition,
+        message.offset,
+        ts,
+        key if isinstance(key, bytes) else None,
+        wire,
+        observed_at=now_ms,
+    )
+
+
+def _count_kinds(result: BatchResult, topic: str, drift: Assessment) -> None:
+    kinds, event_type = result.drift_kinds, drift.event_type
+    for violation in drift.violations:
+        kinds[topic, event_type, violation.kind, violation.severity] += 1
