@@ -9,6 +9,9 @@ A lone schema file is loaded through the catalog it lives in, when one of its pa
 directories holds a ``catalog.yaml``, so cross-file ``$ref`` and Avro references resolve as they
 do for the worker. Otherwise it is loaded as a one-file catalog of its own. A load error names
 the side (``old``/``new``) and the file as the command line gave it.
+
+``core.compat`` is imported inside the functions that run a diff, not at the top: every command's
+parser is built on each start, and only ``diff`` should pay for loading the contract-diff engine.
 """
 
 from __future__ import annotations
@@ -21,13 +24,12 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import IO, Any, TextIO
+from typing import IO, TYPE_CHECKING, Any, TextIO
 
 import orjson
 import yaml
 
 from stream_sentinel.cli.common import spec_default, spec_default_text
-from stream_sentinel.core import compat
 from stream_sentinel.core.contracts.catalog import (
     CATALOG_FILE,
     COMPATIBILITY_MODES,
@@ -38,6 +40,9 @@ from stream_sentinel.core.contracts.catalog import (
 )
 from stream_sentinel.core.errors import SpecError, UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DIFF_BREAKING, EXIT_DIFF_COMPATIBLE, EXIT_OK
+
+if TYPE_CHECKING:
+    from stream_sentinel.core import compat
 
 EXIT_CODES: dict[compat.Verdict, int] = {
     "none": EXIT_OK,
@@ -64,6 +69,8 @@ class Outcome:
     @property
     def verdict(self) -> compat.Verdict:
         """The worst severity among the changes."""
+        from stream_sentinel.core import compat  # lazy: see the module docstring
+
         return compat.verdict(self.changes)
 
     @property
@@ -147,6 +154,8 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
 
 
 def _compare(args: argparse.Namespace) -> Outcome:
+    from stream_sentinel.core import compat  # lazy: see the module docstring
+
     mode = args.mode
     dialect: str | None = getattr(args, "dialect", None)
     if dialect is not None and (args.against is not None or (args.old is not None and Path(args.old).is_dir())):
@@ -206,6 +215,8 @@ def load_file(path: Path, side: str = "new", dialect: str | None = None) -> tupl
     ``dialect`` (``--dialect``) is the dialect of a schema without ``$schema``; without it, the
     catalog's ``default_dialect`` (or the loader's default) decides.
     """
+    from stream_sentinel.core import compat  # lazy: see the module docstring
+
     if path.suffix not in _SUFFIXES:
         raise UsageError(f"diff: {path}: schema files end in .json (JSON Schema) or .avsc (Avro)")
     resolved = path.resolve()
@@ -395,6 +406,8 @@ def render_table(outcome: Outcome, out: TextIO) -> None:
 
 def to_json(outcome: Outcome) -> dict[str, object]:
     """The documented, stable JSON shape of a diff (``version`` bumps on breaking shape changes)."""
+    from stream_sentinel.core import compat  # lazy: see the module docstring
+
     counts = {s: sum(c.severity == s for c in outcome.changes) for s in _ORDER}
     return {
         "version": compat.JSON_FORMAT_VERSION,
@@ -490,6 +503,8 @@ RENDERERS: dict[str, Callable[[Outcome, TextIO], None]] = {
 
 
 def _print_kinds(out: TextIO) -> None:
+    from stream_sentinel.core import compat  # lazy: see the module docstring
+
     width = max(len(kind) for kind in compat.KINDS)
     out.write(f"{'KIND'.ljust(width)}  BACKWARD  FORWARD   MEANING\n")
     for kind, rule in compat.KINDS.items():
