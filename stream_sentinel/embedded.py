@@ -39,6 +39,7 @@ from types import FrameType, TracebackType
 from typing import Final, Self, TextIO
 
 from stream_sentinel.core.errors import BrokerError, UsageError
+from stream_sentinel.core.exits import EXIT_OK
 
 #: Client settings the embedded broker needs (Faust setting names); harmless on real Kafka. The one
 #: place for them: the demo, the tests, the benchmarks and ``stream-sentinel broker``'s hint all use
@@ -218,4 +219,4 @@ def serve(port: int | None, log_path: Path | None, stdout: TextIO, stderr: TextI
         broker.stop()
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-    return 0
+    return EXIT_OK

@@ -125,7 +125,9 @@ class Assessment:
             observed = round(policy.clock() * 1000) if policy.clock is not None else ref.observed_at
             if outcome is None:
                 subject = d.Subject(None, None, None, None, "unknown")
-                self._events = d.build_drift_events(self.violations, subject, ref.source(), None, observed_at=observed)
+                self._events = d.build_drift_events(
+                    self.violations, subject, ref.source(), None, observed_at=observed, fingerprints=self.fingerprints
+                )
             else:
                 self._events = d.build_drift_events(
                     self.violations,
@@ -135,6 +137,7 @@ class Assessment:
                     origin=policy.origin,
                     run_id=policy.run_id,
                     observed_at=observed,
+                    fingerprints=self.fingerprints,
                 )
         return self._events
 

@@ -20,6 +20,7 @@ from aiokafka.structs import OffsetAndMetadata
 
 from stream_sentinel import kafkaio
 from stream_sentinel.core.errors import BrokerError, UsageError
+from stream_sentinel.core.exits import EXIT_OK
 from stream_sentinel.replay import kafka
 
 TargetKind = Literal["earliest", "latest", "offset", "time", "by"]
@@ -140,10 +141,10 @@ async def rewind(
         if members:
             out.write(f"group {group!r} has {members} active member(s): --execute is refused until its workers stop\n")
         out.write("plan only: no offsets changed (apply it with --execute)\n")
-        return 0
+        return EXIT_OK
     await _commit(group, moves, kwargs, timeout)
     out.write(f"group {group!r}: {len(moves)} partition offset(s) committed\n")
-    return 0
+    return EXIT_OK
 
 
 def _print(group: str, state: str, moves: Sequence[Move], out: IO[str]) -> None:

@@ -38,6 +38,7 @@ from rich.table import Table
 from stream_sentinel.core.capture import CapturedMessage, read_capture
 from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
+from stream_sentinel.core.exits import EXIT_OK
 from stream_sentinel.embedded import EmbeddedBroker, broker_binary, free_port
 from stream_sentinel.testing import PARTITIONS, create_topics, start_worker, stop_process, wait_ready, worker_env
 from stream_sentinel.worker.demo_table import DriftTable
@@ -273,7 +274,7 @@ def run_demo(
         if worker is not None:
             stop_process(worker)
     shutil.rmtree(workdir / "data", ignore_errors=True)
-    return 0
+    return EXIT_OK
 
 
 async def _existing_topics(bootstrap: str, timeout: float) -> set[str]:
@@ -337,4 +338,4 @@ def run_producer(
             f"producing to {bootstrap} failed: {' '.join(str(exc).split()) or type(exc).__name__}"
         ) from exc
     stdout.write(f"stopped: {sent} messages produced\n")
-    return 0
+    return EXIT_OK

@@ -11,7 +11,7 @@ It awaits broker acknowledgement of all of that before the batch's offsets can b
 so Faust's current event — which decides the table partition and the changelog partition —
 is always the record being applied; that is the clean way to write a table from batched
 processing (writing inside ``take_events`` would use the last event of a mixed-partition
-batch). It folds each record into the key's window state (``core.windows``), publishes the
+batch). It folds each record into the key's window state (``core.aggregate.windows``), publishes the
 *first* alerts and the summaries of closed windows, then writes the state once.
 
 A timer sends wall-clock *ticks* to every key this worker knows so idle windows still close.
@@ -233,7 +233,7 @@ class Sentinel:
             env={},
             autodiscover=False,
             consumer_auto_offset_reset="earliest",
-            table_cleanup_interval=3600.0,  # our windows expire in core.windows, not Faust's cleanup
+            table_cleanup_interval=3600.0,  # our windows expire in core.aggregate.windows, not Faust's cleanup
             TableManager=TableManager,  # no fixed 1 s start-up sleep (worker/tables.py)
             **options,
         )

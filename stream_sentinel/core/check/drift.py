@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import re
 import traceback
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import PurePath
 from typing import Any, Final, NamedTuple
@@ -500,17 +500,19 @@ def build_drift_events(
     origin: str = "live",
     run_id: str | None = None,
     observed_at: int | None = None,
+    fingerprints: Sequence[str] | None = None,
 ) -> list[DriftEvent]:
     """One drift event per violation of a message, all sharing the message's redacted sample.
 
     Every text is capped (``MAX_*`` above), so a drift event stays a few KiB whatever the
     payload or the contract holds. Ids and fingerprints are computed from the violation as
-    found (its paths are already capped where it is built).
+    found (its paths are already capped where it is built); ``fingerprints``, one per
+    violation, are those the caller already computed (``core.assess``), so none is hashed twice.
     """
     if source.key is not None and len(source.key) > MAX_TEXT:
         source = replace(source, key=cap_text(source.key, MAX_TEXT))
     events = []
-    for violation in violations:
+    for index, violation in enumerate(violations):
         actual: dict[str, Any] = {"type": cap_text(violation.actual_type, MAX_NAME)}
         if violation.actual_value is not None:
             value = violation.actual_value
@@ -520,7 +522,9 @@ def build_drift_events(
         events.append(
             DriftEvent(
                 drift_id=drift_id(source, subject.event_type, violation, subject.schema_ref),
-                fingerprint=fingerprint(source.topic, subject.event_type, violation.kind, violation.rule_path),
+                fingerprint=fingerprints[index]
+                if fingerprints is not None
+                else fingerprint(source.topic, subject.event_type, violation.kind, violation.rule_path),
                 kind=violation.kind,
                 severity=violation.severity,
                 requirement=_capped(violation.requirement),
