@@ -102,6 +102,7 @@ DEFAULTS: dict[str, Any] = {
     "connect_timeout": 15.0,
     "shutdown_grace": 15.0,
     "fetch_max_bytes": 4 * 1024 * 1024,
+    "event_loop": "asyncio",
     "stream_buffer": 16384,
 }
 
@@ -494,6 +495,7 @@ def test_unknown_override() -> None:
         ("web_error_log_interval", 0, "greater than 0"),
         ("log_level", "trace", "'debug', 'info', 'warning' or 'error'"),
         ("log_format", "xml", "'text' or 'json'"),
+        ("event_loop", "gevent", "'asyncio' or 'uvloop'"),
         ("session_timeout", 0, "greater than 0"),
         ("session_timeout", 91, "less than or equal to 90"),
         ("heartbeat_interval", 0, "greater than 0"),
