@@ -120,7 +120,7 @@ FAUST_TABLE_MANAGER_ON_START = "365dd25fbc0e068499c89e526516c638693a2d143b6ac249
 
 
 def faust_message(topic: str, partition: int, offset: int) -> Any:
-    return faust.types.Message(topic, partition, offset, 0.0, None, [], b"k", b"v", None)
+    return faust.types.Message(topic, partition, offset, 0.0, 0, [], b"k", b"v", None)
 
 
 def test_range_acks_keep_faust_s_own_commit_bookkeeping(tmp_path: Path) -> None:
