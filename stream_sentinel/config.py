@@ -242,7 +242,8 @@ class Settings(BaseSettings):
         gt=0,
         allow_inf_nan=False,
         description="Seconds to wait for a batch to fill before processing what arrived: the added "
-        "latency on a quiet topic. 0.2 s is unnoticeable for alerting.",
+        "latency on a quiet topic. 0.2 s is unnoticeable for alerting. The validate stage takes what each "
+        "fetch brought without waiting; this still sets the windows' grace (max(2 s, 4 x batch_within)).",
     )
     raw_prefix: int = Field(
         default=0,

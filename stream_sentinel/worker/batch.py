@@ -1,7 +1,7 @@
-"""The validate stage's per-message path: adapt a Faust event -> check -> assess -> add.
+"""The validate stage's per-message path: adapt a Faust message -> check -> assess -> add.
 
 Nothing about severity, sampling or fingerprints is decided here: that is ``core.assess``
-(the same step replay and check call). This module adapts Faust's events to a ``Ref``, keeps
+(the same step replay and check call). This module adapts Faust's messages to a ``Ref``, keeps
 the batch's counts for the metrics, and turns a failure of the core on one message into an
 ``internal_error`` drift event (logged with its type and place, never its text).
 """
@@ -56,7 +56,7 @@ class BatchAssessor:
         self.uncovered: Counter[str] = Counter()
 
     def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:
-        """Fold a batch of Faust events; ``now_ms``: the batch's wall-clock time (ms)."""
+        """Fold a batch of Faust messages (as fetched); ``now_ms``: the batch's wall-clock time (ms)."""
         result = BatchResult(w.Tally(self.mode, self.may_alert))
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
         every = self.mode == "every"
@@ -64,8 +64,7 @@ class BatchAssessor:
         # A valid message is only counted: Tally.add's first step, called directly so the hot path
         # builds no item tuple and makes no extra call.
         count = tally.messages
-        for event in batch:
-            message = event.message
+        for message in batch:
             topic, partition, offset = message.topic, message.partition, message.offset
             last_offsets[topic, partition] = offset
             entry = checkers.get(topic)

@@ -1,11 +1,13 @@
 """The Faust app: two thin stages around the pure core.
 
-``validate`` (one agent over every contracted topic, plus an optional regex) takes batches
-with ``take_events``; per message it calls the validation core and nothing else, then per
-batch it publishes the drift events (``every`` mode), sends one tally record per
-(topic, event type, second) to the internal ``<app_id>-tallies`` topic, and updates metrics.
-It awaits broker acknowledgement of all of that before the batch's offsets can be committed
-(``take_events`` acks a batch only when the loop comes back for the next one): at-least-once.
+``validate`` (every contracted topic, plus an optional regex) takes the consumer's fetches as
+batches (``transport.Stage``: no Faust ``Event`` per message); per message it calls the
+validation core and nothing else, then per batch it publishes the drift events (``every``
+mode), sends one tally record per (topic, event type, second) to the internal
+``<app_id>-tallies`` topic, and updates metrics. The consumer acks the batch's offsets as a
+range only once that returned, and commits nothing while a record is owed (``unreported``; Faust
+flushes the producer before each commit): at-least-once. The ``validate`` agent stays
+subscribed to the topics (Faust subscribes what agents consume) and takes over if no stage is set.
 
 ``windows`` consumes the tallies, keyed by ``topic|event_type``. It iterates event by event,
 so Faust's current event — which decides the table partition and the changelog partition —
@@ -32,7 +34,7 @@ from typing import Any, Final, cast
 import faust
 import orjson
 from faust.streams import Stream
-from faust.types import EventT, StreamT, TopicT
+from faust.types import Message, StreamT, TopicT
 from faust.web import Request, Response, View
 
 from stream_sentinel import __version__
@@ -73,6 +75,8 @@ class _App(faust.App):
 
     #: Records the app owes the broker; the consumer commits nothing while it is non-zero (transport.py).
     unreported: Callable[[], int] | None = None
+    #: Where the consumer hands the source topics' fetches (transport.py); None: Faust's agent path.
+    batch_stage: transport.Stage | None = None
 
     def on_init_dependencies(self) -> Iterable[Any]:
         dependencies = super().on_init_dependencies()
@@ -180,6 +184,7 @@ class Sentinel:
         self._settle_lock = asyncio.Lock()
         self._settler: asyncio.Future[None] | None = None
         self.handled: dict[tuple[str, int], int] = {}
+        self._declared = False  # the drift topic, before the first batch publishes to it
         self.app = self._app(settings)
         self._streams(settings, names, extra_topics)
 
@@ -273,6 +278,7 @@ class Sentinel:
             help="Window state per topic|event_type: tumbling and hopping counts per fingerprint.",
         )
         app.agent(self.source, name="validate")(self._validate)
+        app.batch_stage = transport.Stage(frozenset(self.source.topics), self._stage, settings.batch_size)
         app.agent(self.tallies, name="windows")(self._windows)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
@@ -301,10 +307,22 @@ class Sentinel:
         async for batch in cast("Stream[bytes]", stream).take_events(
             self.settings.batch_size, within=self.settings.batch_within
         ):
-            await self.handle_batch(batch)
+            await self.handle_batch([event.message for event in batch])
 
-    async def handle_batch(self, batch: Sequence[EventT[Any]]) -> None:
-        """Validate a batch, publish what it found and wait for the broker to have it all."""
+    async def _stage(self, batch: list[Message]) -> None:
+        """The consumer's hand-over (``transport.Stage``): the drift topic is declared before its first batch."""
+        if not self._declared:
+            await self.drift_topic.maybe_declare()  # as the agent does before its first batch
+            self._declared = True
+        await self.handle_batch(batch)
+
+    async def handle_batch(self, batch: Sequence[Message]) -> None:
+        """Validate a batch of source messages, publish what it found and hand it to the producer.
+
+        Called by the consumer with a fetch's messages (``transport.Stage``), which acks them once
+        this returns; the records handed over are settled by the next batch or Faust's flush
+        before any commit (``_pipelined``).
+        """
         started = time.perf_counter()
         result = self.batches.run(batch, round(self.clock() * 1000))
         elapsed = time.perf_counter() - started
@@ -364,7 +382,7 @@ class Sentinel:
             self.metrics.bound_hits.labels("record_shrunk").inc()
         return str(event["fingerprint"]).encode(), value
 
-    def _update_metrics(self, batch: Sequence[EventT[Any]], elapsed: float, result: BatchResult) -> None:
+    def _update_metrics(self, batch: Sequence[Message], elapsed: float, result: BatchResult) -> None:
         m = self.metrics
         for (topic, covered), n in result.counted.items():
             m.messages.labels(topic, "true" if covered else "false").inc(n)

@@ -52,10 +52,9 @@ def sentinel(tmp_path: Path, publisher: Published, **settings: Any) -> Sentinel:
 
 
 def event(topic: str, offset: int, value: bytes | None, headers: list[tuple[str, bytes]]) -> Any:
-    message = SimpleNamespace(
+    return SimpleNamespace(
         topic=topic, partition=0, offset=offset, timestamp=NOW, key=b"k", value=value, headers=headers
     )
-    return SimpleNamespace(message=message)
 
 
 HEADERS = [("event-type", b"OrderCreated"), ("schema-version", b"2")]
