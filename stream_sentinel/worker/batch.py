@@ -60,10 +60,11 @@ class BatchAssessor:
         result = BatchResult(w.Tally(self.mode, self.may_alert))
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
         every = self.mode == "every"
-        checkers, skips, assess, add = self.checkers, self.assessor.policy.skips, self.assessor.assess, tally.add
-        # A valid message is only counted: Tally.add's first step, called directly so the hot path
-        # builds no item tuple and makes no extra call.
-        count = tally.messages
+        checkers, skips, assess = self.checkers, self.assessor.policy.skips, self.assessor.assess
+        # Tally.add split in its two steps: every checked message is counted first (a valid one
+        # is only counted: no item tuple, no extra call), then a drifting one's assessment is
+        # added. A failure after the count therefore never counts the message twice or not at all.
+        count, assessed = tally.messages, tally.assessed
         for message in batch:
             topic, partition, offset = message.topic, message.partition, message.offset
             last_offsets[topic, partition] = offset
@@ -78,23 +79,27 @@ class BatchAssessor:
                 result.sampled_out[topic] += 1
                 continue
             ts = round(message.timestamp * 1000) if message.timestamp else now_ms
+            outcome = None
             try:
                 headers = message.headers
                 if type(headers) is dict:  # Faust may hand headers over as a mapping
                     headers = list(headers.items())
                 outcome = checker.check(message.value, headers)
+                count(topic, outcome.event_type, ts)
                 if not outcome.violations:
-                    count(topic, outcome.event_type, ts)
                     continue
                 drift = assess(outcome, _ref(message, ts, wire, now_ms))
-                if drift is not None and not every:
+                if drift is None:
+                    continue
+                assessed(topic, ts, drift)
+                if not every:
                     _count_kinds(result, topic, drift)
-                add((topic, outcome, ts, drift))
-                if drift is None or not every:
                     continue
             except Exception as exc:  # noqa: BLE001 - no message may stop the agent; reported here
+                if outcome is None:  # the check itself failed: counted topic-wide, like its drift
+                    count(topic, None, ts)
                 drift = self._failure(message, ts, wire, now_ms, exc)
-                add((topic, None, ts, drift))
+                assessed(topic, ts, drift)
             if every or drift.internal:
                 _count_kinds(result, topic, drift)
             if every:

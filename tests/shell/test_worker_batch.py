@@ -158,3 +158,49 @@ def test_the_worker_lists_at_most_max_violations_per_message(tmp_path: Path) -> 
     drift = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
     assert len(drift) == 5
     assert drift[-1]["kind"] == "overflow"
+
+
+@pytest.mark.parametrize("mode", ["every", "first"])
+@pytest.mark.parametrize("fails", ["check", "assess", "events"])
+def test_a_message_the_core_fails_on_is_counted_exactly_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mode: str, fails: str
+) -> None:
+    # The rate's denominator must not lose (or double) the message whatever step raised: the
+    # check (no event type: counted topic-wide, like its internal_error), the assessment, or
+    # building its drift events (after the message was counted).
+    s = sentinel(tmp_path, Published(), alert_mode=mode)
+    batches = s.batches
+    if fails == "check":
+        _, rate, wire = s.checkers["orders"] or pytest.fail("orders has a contract")
+        bad = SimpleNamespace(check=_raise)
+        batches.checkers["orders"] = (bad, rate, wire)  # type: ignore[assignment]
+    elif fails == "assess":
+        monkeypatch.setattr(
+            batches,
+            "assessor",
+            SimpleNamespace(policy=batches.assessor.policy, assess=_raise, failure=batches.assessor.failure),
+        )
+    else:
+        from stream_sentinel.core.check import drift
+
+        real = drift.build_drift_events
+
+        def build(violations: Any, *args: Any, **kwargs: Any) -> Any:
+            if violations[0].kind != "internal_error":
+                raise RuntimeError("redaction bug")
+            return real(violations, *args, **kwargs)
+
+        monkeypatch.setattr(drift, "build_drift_events", build)
+    result = batches.run([event("orders", 0, b'{"not": "an order"}', HEADERS)], round(NOW * 1000))
+    records = {(r["topic"], r["event_type"]): r for _, r in result.tally.records()}
+    assert records[("orders", None)]["messages"] == 1
+    if fails != "check":
+        assert records[("orders", "OrderCreated")]["messages"] == 1
+    else:
+        assert ("orders", "OrderCreated") not in records
+    kinds = {kind for (_, _, kind, _) in result.drift_kinds}
+    assert "internal_error" in kinds
+
+
+def _raise(*args: object, **kwargs: object) -> Any:
+    raise RuntimeError("core bug")

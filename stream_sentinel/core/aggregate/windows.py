@@ -27,7 +27,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from stream_sentinel.core.assess import Checked
+from stream_sentinel.core.assess import Assessment, Checked
 from stream_sentinel.core.check import drift as d
 
 #: All window sizes are whole seconds, so per-second buckets assign messages exactly.
@@ -102,8 +102,16 @@ class Tally:
         topic, outcome, ts, assessment = item
         if outcome is not None:
             self.messages(topic, outcome.event_type, ts)
-        if assessment is None:
-            return
+        if assessment is not None:
+            self.assessed(topic, ts, assessment)
+
+    def assessed(self, topic: str, ts: int, assessment: Assessment) -> None:
+        """Count the drift of one assessed message whose message count is already in.
+
+        Split from :meth:`add` so the worker can count a message before assessing it: if the
+        assessment (or building its events) fails, the message stays counted exactly once and
+        its ``internal_error`` is added here.
+        """
         if self._every or assessment.internal:
             for event in assessment.events():
                 self.drift(event, ts, candidate=self._first)
