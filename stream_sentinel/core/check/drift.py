@@ -42,6 +42,13 @@ TOMBSTONE: Final = "tombstone"
 OVERSIZED: Final = "oversized"
 INTERNAL_ERROR: Final = "internal_error"
 OVERFLOW: Final = "overflow"
+# Behavioural rules (core/rules): judged over several messages of one entity, or by a CEL expression.
+ILLEGAL_TRANSITION: Final = "illegal_transition"
+DUPLICATE: Final = "duplicate"
+OUT_OF_ORDER: Final = "out_of_order"
+SEQUENCE_GAP: Final = "sequence_gap"
+MISSING_FOLLOWUP: Final = "missing_followup"
+RULE_FAILED: Final = "rule_failed"
 
 BREAKING: Final = "breaking"
 WARNING: Final = "warning"
@@ -195,6 +202,11 @@ class Violation(NamedTuple):
     owner: str | None = None
     keyword: str = ""
     detail: str = ""
+    #: The behavioural rule's id (``rules:`` in the catalog); None for a contract violation.
+    rule: str | None = None
+    #: The earlier message a behavioural violation is about (first occurrence, previous state,
+    #: the event whose follow-up is missing); None otherwise.
+    related: Source | None = None
 
 
 @dataclass(frozen=True, slots=True)

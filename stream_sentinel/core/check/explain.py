@@ -378,7 +378,7 @@ def from_error(
 def _from_memo(memo: tuple[d.Violation, bool, bool], value: Any) -> d.Violation:
     """A remembered rule's violation with this value's part decided again (type, redaction, preview)."""
     rule, always, sensitive = memo
-    kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail = rule
+    kind_, severity, path, rule_path, expected, _, _, _, requirement, owner, keyword_, detail, _, _ = rule
     redacted = always or (sensitive and _scalar(value))
     return d.Violation(
         kind_,
