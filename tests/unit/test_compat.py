@@ -233,6 +233,7 @@ def test_shared_file_change_reaches_every_event_that_uses_it(spec_copy: Path, tm
 def test_topic_and_event_type_removed_and_added(spec_copy: Path) -> None:
     def edit(data: dict[str, Any]) -> None:
         del data["topics"]["payments"]
+        data.pop("rules", None)  # rules that read payments would make the new catalog invalid
         data["topics"]["orders"]["events"]["OrderShipped"] = {
             "versions": [{"version": 1, "schema": "orders/order-cancelled.v1.schema.json"}]
         }

@@ -618,6 +618,45 @@ class AvroSchemaIndex:
     def _resolve(self, schema: Any) -> Any:
         return self._named.get(schema, schema) if isinstance(schema, str) else schema
 
+    def privacy(self, tokens: tuple[str | int, ...]) -> tuple[bool, bool]:
+        """(pii, sensitive) of a field location, as :meth:`JsonSchemaIndex.privacy` says it.
+
+        Walks records, maps, arrays and ``["null", X]`` unions; any other shape on the way (a
+        union of several records, a primitive with a name below it) proves nothing: sensitive.
+        """
+        schema = self._parsed
+        for token in tokens:
+            schema = self._resolve(schema)
+            if isinstance(schema, list):
+                branches = [self._resolve(b) for b in schema if b != "null"]
+                if len(branches) != 1:
+                    return False, True
+                schema = branches[0]
+            if not isinstance(schema, dict):
+                return False, True
+            if schema.get("x-pii") is True:
+                return True, True
+            kind = schema.get("type")
+            if kind == "record":
+                found = next(
+                    (f for f in schema.get("fields", []) if isinstance(f, dict) and f.get("name") == token), None
+                )
+                if found is None:
+                    return False, True
+                if found.get("x-pii") is True:
+                    return True, True
+                schema = found.get("type")
+            elif kind == "map" and isinstance(token, str):
+                schema = schema.get("values")
+            elif kind == "array" and isinstance(token, int):
+                schema = schema.get("items")
+            else:
+                return False, True
+        resolved = self._resolve(schema)
+        if isinstance(resolved, dict) and resolved.get("x-pii") is True:
+            return True, True
+        return False, self._has_pii(resolved)
+
     def _has_pii(self, schema: Any) -> bool:
         """Whether ``x-pii`` appears anywhere in a (resolved) schema; cached, cycle-safe."""
         schema = self._resolve(schema)

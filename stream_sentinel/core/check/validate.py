@@ -155,6 +155,17 @@ class Engine:
         """The checker for a topic, or None when the catalog has no contract for it."""
         return self._checkers.get(topic)
 
+    def shows(self, topic: str, event_type: str, tokens: tuple[str | int, ...]) -> bool:
+        """Whether the value at ``tokens`` of this event type may be echoed (deny by default).
+
+        Only when every version of the event type documents the location and none marks it
+        (or anything below it) ``x-pii``: a behavioural rule's entity id or state is then shown
+        in drift events; otherwise it is withheld like any other unproven value.
+        """
+        checker = self._checkers.get(topic)
+        walkers = checker.walkers(event_type) if checker is not None else []
+        return bool(walkers) and all(not w.privacy(tokens)[1] for w in walkers)
+
     def compile(self, version: SchemaVersion, event: EventContract) -> CompiledVersion:
         """Compile one schema version (called once per version while building checkers)."""
         compiled = CompiledVersion(version, event)
@@ -322,6 +333,15 @@ class TopicChecker:
                 "confluent-avro": self._check_confluent_avro,
             }[topic.format]
         )
+
+    def walkers(self, event_type: str) -> list[JsonSchemaIndex | AvroSchemaIndex]:
+        """Annotation walkers of every version of an event type (none when a version has none)."""
+        event = self._events.get(event_type)
+        if event is None:
+            return []
+        versions = [*event.older_first_newest, event.newest]
+        walkers = [v.walker for v in versions if v.walker is not None]
+        return walkers if len(walkers) == len(versions) else []
 
     # -- locating event type and version ---------------------------------------------------
 

@@ -38,6 +38,7 @@ from stream_sentinel.core.contracts.annotations import (
     _check_json_annotations,
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
+from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
 from stream_sentinel.core.errors import SpecError
 
 CATALOG_FILE = "catalog.yaml"
@@ -83,6 +84,8 @@ CATALOG_SCHEMA: dict[str, Any] = {
         "description": {"type": "string"},
         "default_dialect": {"enum": ["draft-04", "draft-06", "draft-07", "2019-09", "2020-12"]},
         "defaults": {"type": "object", "additionalProperties": False, "properties": _TOPIC_KEYS},
+        # Behavioural rules over the topics' messages (core/contracts/rules.py, core/rules/).
+        "rules": {"type": "array", "maxItems": 1000, "items": RULE_SCHEMA},
         "topics": {
             "type": "object",
             "minProperties": 1,
@@ -274,6 +277,7 @@ class Catalog:
     json_documents: Mapping[str, Any]
     avro_documents: Mapping[str, Any]
     schema_ids: Mapping[int, SchemaVersion]
+    rules: tuple[RuleSpec, ...] = ()
 
     def versions(self) -> Iterator[SchemaVersion]:
         """Every schema version of every event type of every topic."""
@@ -345,6 +349,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
         json_documents=MappingProxyType({uri_for(r): d for r, d in json_docs.items()}),
         avro_documents=MappingProxyType(avro_docs),
         schema_ids=MappingProxyType(schema_ids),
+        rules=parse_rules(raw.get("rules", []), topics),
     )
 
 
