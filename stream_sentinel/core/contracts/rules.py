@@ -14,13 +14,19 @@ import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any, Final
+from typing import Any, Final, Protocol
 
 from stream_sentinel.core.contracts import pointer as ptr
 from stream_sentinel.core.errors import SpecError
 
-if TYPE_CHECKING:
-    from stream_sentinel.core.contracts.catalog import TopicContract
+
+class TopicContract(Protocol):
+    """What rules need of a catalog topic (a Protocol: the catalog imports this module)."""
+
+    @property
+    def events(self) -> Mapping[str, Any]:
+        """Event type -> its contract."""
+
 
 CATALOG_FILE: Final = "catalog.yaml"
 RULE_KINDS: Final = ("transitions", "unique", "ordered", "follows", "expression")
