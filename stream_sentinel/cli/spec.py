@@ -21,7 +21,8 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         help="load and check a spec dir, then list its contracts (exit 2 on any problem)",
         description="Load the catalog and every schema exactly as the worker does (every $ref resolved, every "
         "pattern compiled), then list each topic with its format and owner and each event type with its versions, "
-        "requirement and compatibility mode, and each behavioural rule with what it reads. Exit 0: the spec loads, 2: the first problem as file#/pointer: cause. "
+        "requirement and compatibility mode, and each behavioural rule with what it reads. Exit 0: the spec loads, "
+        "2: the first problem as file#/pointer: cause. "
         "Use it in CI.",
         stdout=stdout,
     )
