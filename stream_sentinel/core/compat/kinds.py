@@ -67,6 +67,9 @@ KINDS: Mapping[str, KindRule] = {
     "dialect_changed": KindRule(_T, _T, False, "$schema (the JSON Schema dialect) changed"),
     "pii_annotation_changed": KindRule(_T, _T, False, "x-pii added or removed: changes what the sentinel redacts"),
     "compatibility_mode_changed": KindRule(_T, _T, False, "the catalog's compatibility mode for the event changed"),
+    "rule_added": KindRule(_T, _T, False, "a behavioural rule added: the sentinel reports more; producers unaffected"),
+    "rule_removed": KindRule(_T, _T, False, "a behavioural rule removed: the sentinel reports less"),
+    "rule_changed": KindRule(_T, _T, False, "a behavioural rule's declaration changed (what it reads or judges)"),
     # -- JSON Schema: types and values
     "type_extended": KindRule(
         _T, _F, False, "the type accepts more (a type added, integer -> number, false -> a schema)"
