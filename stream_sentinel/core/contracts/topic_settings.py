@@ -55,7 +55,8 @@ NOT_OVERRIDABLE: Final = frozenset({"internal_error"})
 SEVERITY_SCHEMA: Final[dict[str, Any]] = {
     "type": "object",
     "propertyNames": {"minLength": 1, "maxLength": 64},
-    "additionalProperties": {"enum": [*LEVELS, OFF]},
+    # YAML 1.1 reads an unquoted ``off`` as false: both mean off, so the natural spelling works.
+    "additionalProperties": {"enum": [*LEVELS, OFF, False]},
 }
 
 
@@ -72,7 +73,7 @@ def severity_overrides(topic: str, defaults: Mapping[str, Any], spec: Mapping[st
     ):
         for kind, level in (block or {}).items():
             _check_kind(kind, f"{where}/{ptr.escape(kind)}")
-            merged[kind] = level
+            merged[kind] = OFF if level is False else level
     return MappingProxyType(merged)
 
 
