@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,8 @@ from stream_sentinel.core import assess as a
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine, Outcome
+from stream_sentinel.core.rules.engine import DictStore, RuleRuntime
+from stream_sentinel.core.rules.model import Fact, compile_rules
 
 SPEC = Path(__file__).resolve().parents[2] / "spec" / "events"
 T0 = 1_795_000_040_000
@@ -183,3 +186,26 @@ def test_REQ_SEN_4_rule_summaries_follow_the_summary_contract() -> None:
     for summary in summaries:
         outcome = checker.check(orjson.dumps({**summary, "observed_at": T0, "sentinel_version": "0.1.0"}), None)
         assert outcome.ok, (summary, outcome.violations)
+
+
+def test_the_readmes_rule_violation_example_is_what_the_runtime_and_drift_events_give() -> None:
+    """README "Behavioural rule violations": every field shown is the real event's."""
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    match = re.search(
+        r'```json\n(\{\n  "type": "drift",\n[^`]*?"kind": "illegal_transition".*?\n\})\n```', readme, re.S
+    )
+    assert match, "no rule violation example in README"
+    example = orjson.loads(match.group(1))
+    engine = Engine.from_spec_dir(str(SPEC))
+    runtime = RuleRuntime(compile_rules(engine.catalog, engine.shows), DictStore())
+    t, entity = 1_795_168_800_000, "ord_3lvqizmht3yr"
+    runtime.process(Fact("order-lifecycle", entity, "OrderCreated", t, "orders", 1, 0, "OrderCreated"))
+    runtime.process(Fact("order-lifecycle", entity, "OrderCancelled", t + 60_000, "orders", 1, 4, "OrderCancelled"))
+    (finding,) = runtime.process(
+        Fact("order-lifecycle", entity, "PaymentAuthorized", t + 120_000, "payments", 0, 17, "PaymentAuthorized")
+    )
+    subject = d.Subject(finding.event_type, None, None, None, "json")
+    (event,) = d.build_drift_events((finding.violation,), subject, finding.source, None)
+    real = event.to_dict()
+    assert {k: real[k] for k in example} == example
+    assert [k for k in real if k in example] == list(example)  # shown in the real order
