@@ -6,6 +6,7 @@ import io
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -173,3 +174,38 @@ def test_REQ_CRM_1_REQ_CRM_6_a_topics_severity_setting_changes_the_report(tmp_pa
     rows = [line.split()[:3] for line in after.splitlines()]
     assert ["info", "type_mismatch", "REQ-CRM-6"] in rows
     assert "undocumented_field" not in after
+
+
+def test_replay_against_judges_the_candidates_verdicts_by_the_candidates_settings(tmp_path: Path) -> None:
+    """A candidate catalog that silences undocumented_field shows those rules as fixed."""
+    from stream_sentinel.core.capture import read_capture
+    from stream_sentinel.core.check.validate import Engine
+    from stream_sentinel.replay.run import ReplayOptions, _start
+
+    current, candidate = tmp_path / "current", tmp_path / "candidate"
+    shutil.copytree(ROOT / "spec" / "events", current)
+    shutil.copytree(ROOT / "spec" / "events", candidate)
+    text = (candidate / "catalog.yaml").read_text()
+    (candidate / "catalog.yaml").write_text(
+        text.replace("\n  customers.profile:\n", "\n  customers.profile:\n    severity: {undocumented_field: off}\n")
+    )
+    engines = (Engine.from_spec_dir(str(current)), Engine.from_spec_dir(str(candidate)))
+    options = ReplayOptions(spec=str(current), against=str(candidate))
+    replay = _start(options, engines, ["customers.profile"], "r1")
+    # What replay reads off the broker, with the fields its per-message path uses (a unit test: no aiokafka).
+    records: list[Any] = [
+        SimpleNamespace(
+            topic=m.topic,
+            partition=m.partition,
+            offset=m.offset,
+            timestamp=m.timestamp,
+            key=m.key,
+            value=m.value,
+            headers=m.headers,
+        )
+        for m in read_capture(CAPTURE.read_bytes().splitlines())
+    ]
+    replay.batch(records, io.StringIO())
+    assert replay.comparison is not None
+    verdicts = {(r["kind"], r["verdict"]) for r in replay.comparison.to_dict()["rules"]}
+    assert verdicts == {("undocumented_field", "fixed"), ("type_mismatch", "same")}
