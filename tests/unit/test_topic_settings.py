@@ -56,6 +56,11 @@ def test_the_topic_overrides_the_defaults_kind_by_kind(spec_factory: SpecFactory
         "undocumented_field": "off",
     }
     assert dict(topics["profiles"].severity) == {"type_mismatch": "info", "duplicate": "info"}
+    out = io.StringIO()
+    assert run(["spec", "--spec", str(spec)], io.BytesIO(), out, io.StringIO()) == 0
+    listed = out.getvalue()
+    assert "severity: type_mismatch warning, duplicate info, undocumented_field off)" in listed
+    assert "profiles  (json, owner team-crm, sample 1, severity: type_mismatch info, duplicate info)" in listed
     assert a.topic_severities(load_catalog(spec_factory(None))) == {}  # no setting: nothing to apply
 
 
