@@ -47,7 +47,9 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
     for name, topic in sorted(engine.catalog.topics.items()):
         requirement = f", requirement {topic.requirement}" if topic.requirement else ""
         owner = topic.owner or "-"
-        stdout.write(f"{name}  ({topic.format}, owner {owner}{requirement}, sample {topic.sample_rate:g})\n")
+        severity = ", ".join(f"{kind} {level}" for kind, level in topic.severity.items())
+        severity = f", severity: {severity}" if severity else ""
+        stdout.write(f"{name}  ({topic.format}, owner {owner}{requirement}, sample {topic.sample_rate:g}{severity})\n")
         for event in topic.events.values():
             versions = ", ".join(
                 f"v{v.version}" + (f"#{v.schema_id}" if v.schema_id is not None else "") for v in event.versions

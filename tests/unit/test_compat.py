@@ -273,6 +273,19 @@ def test_topic_settings_changes(spec_copy: Path) -> None:
     assert changes["catalog_annotation_changed"].severity == "cosmetic"
 
 
+def test_a_severity_setting_change_is_cosmetic_it_changes_reports_not_what_passes(spec_copy: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["topics"]["orders"]["severity"] = {"undocumented_field": "off"}
+
+    _edit_catalog(spec_copy, edit)
+    (change,) = compare_catalogs(load_catalog(SPEC), load_catalog(spec_copy))
+    assert (change.kind, change.severity, change.message) == (
+        "catalog_annotation_changed",
+        "cosmetic",
+        "topic orders: severity changed",
+    )
+
+
 def test_tightening_the_mode_checks_the_published_versions(spec_copy: Path) -> None:
     """orders is FORWARD because OrderCreated v1 -> v2 breaks BACKWARD: tightening it must say so."""
 

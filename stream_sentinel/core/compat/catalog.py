@@ -213,7 +213,8 @@ def _compare_topics(
             backward=looser,
             forward=not looser,
         )
-    for attr in ("description", "owner", "sample_rate"):
+    # A severity setting changes how drift is reported, not what passes: like a description.
+    for attr in ("description", "owner", "sample_rate", "severity"):
         if getattr(old, attr) != getattr(new, attr):
             yield _catalog_change(
                 "catalog_annotation_changed", new, None, f"topic {name}: {attr} changed", mode, "new", attr

@@ -59,7 +59,9 @@ KINDS: Mapping[str, KindRule] = {
     "id_changed": KindRule(_T, _T, True, "$id changed ($refs are resolved before comparing)"),
     "annotation_changed": KindRule(_T, _T, True, "an annotation without validation effect (x-owner, deprecated, ...)"),
     "doc_changed": KindRule(_T, _T, True, "Avro doc added, removed or changed"),
-    "catalog_annotation_changed": KindRule(_T, _T, True, "catalog description, owner, requirement or sample_rate"),
+    "catalog_annotation_changed": KindRule(
+        _T, _T, True, "catalog description, owner, requirement, sample_rate or severity setting"
+    ),
     # -- compatible both ways, but a real change of the contract (exit 10, not 0)
     "default_changed": KindRule(
         _T, _T, False, "JSON Schema default changed: readers that fill defaults see other values"
