@@ -38,6 +38,7 @@ from stream_sentinel.core.contracts.annotations import (
     _check_json_annotations,
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
+from stream_sentinel.core.contracts.quarantine import QUARANTINE_SCHEMA, Quarantine, check_targets, parse_quarantine
 from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
 from stream_sentinel.core.errors import SpecError
 
@@ -100,6 +101,7 @@ CATALOG_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 **_TOPIC_KEYS,
+                "quarantine": QUARANTINE_SCHEMA,  # per topic, not in defaults (core/contracts/quarantine.py)
                 "event_type": {
                     "type": "object",
                     "minProperties": 1,
@@ -266,6 +268,7 @@ class TopicContract:
     compatibility: str
     events: Mapping[str, EventContract]
     requirement: str | None = None  # nearest-wins like owner: event type, version, schema override it
+    quarantine: Quarantine | None = None  # the worker copies drifting records there (worker/quarantine.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -342,6 +345,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
                     )
                 schema_ids[version.schema_id] = version
         topics[topic_name] = topic
+    check_targets({name: topic.quarantine for name, topic in topics.items()}, topics)
 
     return Catalog(
         root=root,
@@ -639,6 +643,7 @@ def _build_topic(
         compatibility=compatibility,
         events=MappingProxyType(events),
         requirement=spec.get("requirement"),
+        quarantine=parse_quarantine(name, spec.get("quarantine")),
     )
 
 
