@@ -28,9 +28,14 @@ VALID = orjson.dumps(
         "channel": "store",
     }
 )
-# Drifts (missing required fields, an undocumented one); its headers repeat a name and carry raw bytes.
+# Drifts (missing required fields, an undocumented one); its headers repeat a name, carry raw bytes and a null.
 DRIFTING = b'{"order_id": "ord_8q6r88jdtnla", "stray": [1, 2]}'
-DRIFTING_HEADERS = [*HEADERS, ("trace", b"\x00\xff\x10"), ("trace", b"second")]
+DRIFTING_HEADERS: list[tuple[str, bytes | None]] = [
+    *HEADERS,
+    ("trace", b"\x00\xff\x10"),
+    ("trace", b"second"),
+    ("empty", None),
+]
 
 
 def with_quarantine(harness: Harness, target: str) -> None:
@@ -42,7 +47,7 @@ def with_quarantine(harness: Harness, target: str) -> None:
     catalog.write_text(text.replace(marker, f"{marker}    quarantine: {{topic: {target}}}\n", 1))
 
 
-async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, list[tuple[str, bytes]]]]) -> None:
+async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, Any]]) -> None:
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
     await producer.start()
     try:

@@ -148,6 +148,7 @@ def test_a_behavioural_rule_is_named_by_its_id_and_no_requirement_means_no_heade
 def test_a_long_rule_path_is_capped_as_in_the_drift_event() -> None:
     violation = _violation("undocumented_field", d.INFO, "/" + "x" * 5000)
     name = dict(rule_headers(violation, "id", "orders", 0, 1))["__rule.name"]
+    assert name is not None
     assert len(name) < 400
     assert name.startswith(b"/xxx")
 
