@@ -38,6 +38,7 @@ from stream_sentinel.core.contracts.annotations import (
     _check_json_annotations,
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
+from stream_sentinel.core.contracts.quarantine import QUARANTINE_SCHEMA, Quarantine, check_targets, parse_quarantine
 from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
 from stream_sentinel.core.contracts.topic_settings import SEVERITY_SCHEMA, severity_overrides
 from stream_sentinel.core.errors import SpecError
@@ -103,6 +104,7 @@ CATALOG_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 **_TOPIC_KEYS,
+                "quarantine": QUARANTINE_SCHEMA,  # per topic, not in defaults (core/contracts/quarantine.py)
                 "event_type": {
                     "type": "object",
                     "minProperties": 1,
@@ -271,6 +273,7 @@ class TopicContract:
     requirement: str | None = None  # nearest-wins like owner: event type, version, schema override it
     #: Drift kind -> info | warning | breaking | off on this topic (``severity:``; core.assess applies it).
     severity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    quarantine: Quarantine | None = None  # the worker copies drifting records there (worker/quarantine.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -348,6 +351,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
                     )
                 schema_ids[version.schema_id] = version
         topics[topic_name] = topic
+    check_targets({name: topic.quarantine for name, topic in topics.items()}, topics)
 
     return Catalog(
         root=root,
@@ -645,6 +649,7 @@ def _build_topic(
         compatibility=compatibility,
         events=MappingProxyType(events),
         requirement=spec.get("requirement"),
+        quarantine=parse_quarantine(name, spec.get("quarantine")),
     )
 
 
