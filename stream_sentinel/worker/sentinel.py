@@ -28,7 +28,6 @@ import time
 from collections import Counter as Tally_
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from typing import Any, Final, cast
 
 import faust
@@ -49,6 +48,7 @@ from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
+from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
 from stream_sentinel.worker.quarantine import Quarantines
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
@@ -83,54 +83,6 @@ class _App(faust.App):
         dependencies = super().on_init_dependencies()
         self.sensors.remove(self.monitor)
         return dependencies
-
-
-@dataclass(eq=False)  # identity: two sends of equal counts are two debts
-class _Owed:
-    """Records of one topic being sent with retries (``Sentinel._deliver``).
-
-    ``count``: the records the current attempt sends; ``in_flight``: the deliveries of those
-    handed over so far. The rest of ``count`` is not handed over yet, so it is owed in full.
-    """
-
-    topic: str
-    count: int
-    in_flight: list[asyncio.Future[Any]] = field(default_factory=list)
-
-    def failed(self) -> int:
-        """Records that failed or are not handed over yet: no commit may pass them."""
-        return sum(map(_failed, self.in_flight)) + self.count - len(self.in_flight)
-
-    def unsettled(self) -> int:
-        """Records the broker has not acknowledged (the shutdown summary)."""
-        return sum(not _confirmed(f) for f in self.in_flight) + self.count - len(self.in_flight)
-
-
-def _failed(future: asyncio.Future[Any]) -> bool:
-    return future.done() and (future.cancelled() or future.exception() is not None)
-
-
-def _confirmed(future: Awaitable[Any]) -> bool:
-    return isinstance(future, asyncio.Future) and future.done() and not _failed(future)
-
-
-@dataclass(frozen=True)
-class Outstanding:
-    """What a stopping worker has not settled with the broker (the shutdown summary)."""
-
-    drift: int
-    tallies: int
-    messages: int
-    partitions: int
-    quarantined: int = 0  # copies for quarantine topics
-
-    def line(self) -> str:
-        """One line for stderr: what stayed unpublished and uncommitted."""
-        copies = f", {self.quarantined} quarantine copies" if self.quarantined else ""
-        return (
-            f"{self.drift} drift records and {self.tallies} tally records{copies} unpublished; "
-            f"{self.messages} messages on {self.partitions} partitions uncommitted (checked again on restart)"
-        )
 
 
 class Sentinel:
@@ -179,7 +131,7 @@ class Sentinel:
         self._pending: list[tuple[Awaitable[Any], TopicT, bounds.Record]] = []
         # Records being sent with retries (see _owing), and the last source offset per
         # partition handed to the validate stage (for the shutdown summary).
-        self._owed: list[_Owed] = []
+        self._owed: list[Owed] = []
         self._settling: list[tuple[Awaitable[Any], TopicT, bounds.Record]] = []
         # Records of the batch being handed over that are not yet (see _pipelined), per topic.
         self._unhanded: Tally_[str] = Tally_()
@@ -557,13 +509,13 @@ class Sentinel:
         finally:
             self._settler = None
 
-    def _owe(self, topic: TopicT, count: int) -> _Owed:
-        owed = _Owed(topic.get_topic_name(), count)
+    def _owe(self, topic: TopicT, count: int) -> Owed:
+        owed = Owed(topic.get_topic_name(), count)
         self._owed.append(owed)
         return owed
 
     @contextmanager
-    def _owing(self, owed: _Owed) -> Iterator[None]:
+    def _owing(self, owed: Owed) -> Iterator[None]:
         """Keep ``owed`` counted until its retried send succeeds.
 
         A cancelled send (the worker stops) stays counted: by its deliveries if the producer
@@ -578,7 +530,7 @@ class Sentinel:
         failed = sum(
             1
             for future, _, _ in self._settling + self._pending
-            if isinstance(future, asyncio.Future) and _failed(future)
+            if isinstance(future, asyncio.Future) and delivery_failed(future)
         )
         return failed + sum(owed.failed() for owed in list(self._owed))
 
@@ -586,7 +538,7 @@ class Sentinel:
         """Unpublished records and uncommitted source messages, for the shutdown summary."""
         unsettled: Tally_[str] = Tally_()
         for future, target, _ in self._settling + self._pending:
-            if not _confirmed(future):
+            if not delivery_confirmed(future):
                 unsettled[target.get_topic_name()] += 1
         for owed in list(self._owed):
             unsettled[owed.topic] += owed.unsettled()
@@ -616,7 +568,7 @@ class Sentinel:
         what: str,
         *,
         replace: bool = True,
-        owed: _Owed | None = None,
+        owed: Owed | None = None,
         holds_commits: bool = True,
     ) -> None:
         """Write records and wait for the broker, until each is acknowledged or can never be.
@@ -633,7 +585,7 @@ class Sentinel:
         remaining = list(records)
         unwritable: list[tuple[bounds.Record, BaseException]] = []
         if owed is None:
-            owed = self._owe(topic, len(records)) if holds_commits else _Owed(topic.get_topic_name(), len(records))
+            owed = self._owe(topic, len(records)) if holds_commits else Owed(topic.get_topic_name(), len(records))
         current = owed
 
         async def attempt() -> None:
@@ -648,7 +600,7 @@ class Sentinel:
         self,
         topic: TopicT,
         remaining: list[bounds.Record],
-        owed: _Owed,
+        owed: Owed,
         unwritable: list[tuple[bounds.Record, BaseException]],
     ) -> None:
         """One try of ``_deliver``: hand ``remaining`` over and wait for the deliveries.

@@ -14,7 +14,7 @@ from faust.exceptions import ProducerSendError
 from stream_sentinel.config import Settings
 from stream_sentinel.worker import run
 from stream_sentinel.worker.logs import RepeatFilter
-from stream_sentinel.worker.sentinel import Outstanding
+from stream_sentinel.worker.owed import Outstanding
 
 
 class Clock:

@@ -15,7 +15,7 @@ import uvloop
 from stream_sentinel.config import Settings
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.worker import run
-from stream_sentinel.worker.sentinel import Outstanding
+from stream_sentinel.worker.owed import Outstanding
 
 #: Objects in the collector's permanent generation when the Faust worker started (last run).
 frozen: list[int] = []

@@ -11,7 +11,7 @@ from stream_sentinel.config import Settings
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.worker.health import BrokerProbe, readiness
 from stream_sentinel.worker.logs import RepeatFilter, install
-from stream_sentinel.worker.sentinel import Outstanding
+from stream_sentinel.worker.owed import Outstanding
 from stream_sentinel.worker.shutdown import Watchdog
 
 
