@@ -57,7 +57,7 @@ class Policy:
     with ``--sample``, check never). ``clock``: stamps ``observed_at`` when a drift event is
     built (replay); without it the ref's ``observed_at`` is used (the worker's batch time, or
     none for check). ``severity``: per topic, drift kind -> level or ``off`` (the catalog's
-    ``severity:`` topic setting, :func:`topic_severities`), applied before the floor.
+    ``severity:`` topic setting, :func:`severities_of`), applied before the floor.
     """
 
     min_severity: str = d.INFO
@@ -153,7 +153,7 @@ class Assessment:
 Checked: TypeAlias = "tuple[str, Outcome | None, int, Assessment | None]"
 
 
-def topic_severities(catalog: Catalog) -> dict[str, Mapping[str, str]]:
+def severities_of(catalog: Catalog) -> dict[str, Mapping[str, str]]:
     """The catalog's ``severity:`` overrides of every topic that has some (``Policy.severity``)."""
     return {name: topic.severity for name, topic in catalog.topics.items() if topic.severity}
 
@@ -257,6 +257,6 @@ __all__ = [
     "no_contract",
     "publish_record",
     "sampled",
-    "topic_severities",
+    "severities_of",
     "write_jsonl",
 ]

@@ -29,7 +29,7 @@ from stream_sentinel.core.assess import (
     Ref,
     no_contract,
     publish_record,
-    topic_severities,
+    severities_of,
     write_jsonl,
 )
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
@@ -244,11 +244,11 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         run_id=rid,
         sample=options.sample,
         clock=time.time,
-        severity=topic_severities(engines[0].catalog),
+        severity=severities_of(engines[0].catalog),
     )
     # A candidate catalog may change the severity settings too: its verdicts are judged by them.
     other = engines[1]
-    candidate_assessor = Assessor(replace(policy, severity=topic_severities(other.catalog))) if other else None
+    candidate_assessor = Assessor(replace(policy, severity=severities_of(other.catalog))) if other else None
     jsonl = options.output_format == "jsonl"
     return _Run(
         current=current,

@@ -39,7 +39,7 @@ from faust.web import Request, Response, View
 from stream_sentinel import __version__
 from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate import windows as w
-from stream_sentinel.core.assess import Assessor, Policy, topic_severities
+from stream_sentinel.core.assess import Assessor, Policy, severities_of
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds, transport
@@ -162,12 +162,7 @@ class Sentinel:
             {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
         )
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
-        policy = Policy(
-            min_severity=settings.min_severity,
-            raw_prefix=settings.raw_prefix,
-            sample=True,
-            severity=topic_severities(engine.catalog),
-        )
+        policy = Policy(settings.min_severity, settings.raw_prefix, sample=True, severity=severities_of(engine.catalog))
         self.quarantine = Quarantines.of(engine.catalog, names, self.metrics, self.record_limit, settings)
         self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources)
         self.checkers = checkers

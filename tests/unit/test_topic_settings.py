@@ -61,7 +61,7 @@ def test_the_topic_overrides_the_defaults_kind_by_kind(spec_factory: SpecFactory
     listed = out.getvalue()
     assert "severity: type_mismatch warning, duplicate info, undocumented_field off)" in listed
     assert "profiles  (json, owner team-crm, sample 1, severity: type_mismatch info, duplicate info)" in listed
-    assert a.topic_severities(load_catalog(spec_factory(None))) == {}  # no setting: nothing to apply
+    assert a.severities_of(load_catalog(spec_factory(None))) == {}  # no setting: nothing to apply
 
 
 @pytest.mark.parametrize(
