@@ -12,18 +12,29 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.assess import Assessment, Assessor, Ref
 from stream_sentinel.core.check import drift as d
-from stream_sentinel.core.check.validate import TopicChecker
+from stream_sentinel.core.check.outcome import Outcome
 from stream_sentinel.worker.logs import kv
 
 log = logging.getLogger("stream_sentinel.worker")
 
+
+class Checks(Protocol):
+    """What the stage calls per message: a ``TopicChecker``, or a rule topic's keeping check (worker/rules.py)."""
+
+    def check(self, value: bytes | None, headers: Any) -> Outcome:
+        """The message's outcome."""
+
+
 #: Topic name -> (checker, sampling rate, wire format).
-Checkers = dict[str, tuple[TopicChecker, float, str]]
+Checkers = dict[str, tuple[Checks, float, str]]
+#: The rules stage's hook for a contract-valid outcome that carries its payload (worker/rules.py):
+#: (message, outcome, event time, the batch's facts) -> the outcome with expression violations merged.
+Judge = Callable[[Any, Outcome, int, list[Any]], Outcome]
 
 
 @dataclass(slots=True)
@@ -36,6 +47,7 @@ class BatchResult:
     sampled_out: Counter[str] = field(default_factory=Counter)
     drift_kinds: Counter[tuple[str, str | None, str, str]] = field(default_factory=Counter)
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    facts: list[Any] = field(default_factory=list)  # behavioural rule facts of valid messages (worker/rules.py)
 
 
 class BatchAssessor:
@@ -47,11 +59,13 @@ class BatchAssessor:
         assessor: Assessor,
         mode: str,
         may_alert: Callable[[str, str | None, int], bool],
+        judge: Judge | None = None,
     ) -> None:
         self.checkers = checkers
         self.assessor = assessor
         self.mode = mode
         self.may_alert = may_alert
+        self.judge = judge
         #: Messages of topics without a contract, per topic (counted, not validated; ``/drift``).
         self.uncovered: Counter[str] = Counter()
 
@@ -64,7 +78,7 @@ class BatchAssessor:
         # Tally.add split in its two steps: every checked message is counted first (a valid one
         # is only counted: no item tuple, no extra call), then a drifting one's assessment is
         # added. A failure after the count therefore never counts the message twice or not at all.
-        count, assessed = tally.messages, tally.assessed
+        count, assessed, judge = tally.messages, tally.assessed, self.judge
         for message in batch:
             topic, partition, offset = message.topic, message.partition, message.offset
             last_offsets[topic, partition] = offset
@@ -87,7 +101,12 @@ class BatchAssessor:
                 outcome = checker.check(message.value, headers)
                 count(topic, outcome.event_type, ts)
                 if not outcome.violations:
-                    continue
+                    # Only a rule-read event type's valid outcome carries its payload (keeping_check).
+                    if outcome.payload is None or judge is None:
+                        continue
+                    outcome = judge(message, outcome, ts, result.facts)
+                    if not outcome.violations:
+                        continue
                 drift = assess(outcome, _ref(message, ts, wire, now_ms))
                 if drift is None:
                     continue

@@ -49,6 +49,7 @@ from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
+from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
 
@@ -208,7 +209,9 @@ class Sentinel:
         )
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
         policy = Policy(min_severity=settings.min_severity, raw_prefix=settings.raw_prefix, sample=True)
-        self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert)
+        self.rules = RulesStage.build(settings, engine, checkers)  # behavioural rules (worker/rules.py)
+        judge = self.rules.judge if self.rules is not None else None
+        self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert, judge)
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
         return names
@@ -280,6 +283,8 @@ class Sentinel:
         app.agent(self.source, name="validate")(self._validate)
         app.batch_stage = transport.Stage(frozenset(self.source.topics), self._stage, settings.batch_size)
         app.agent(self.tallies, name="windows")(self._windows)
+        if self.rules is not None:
+            self.rules.attach(self)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
         app.task(self._log_missing_topics)
@@ -329,12 +334,10 @@ class Sentinel:
         records = self._tally_records(result.tally)
         self.handled.update(result.last_offsets)
         publish = result.publish
-        await self._pipelined(
-            [
-                (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
-                (self.tallies, records),
-            ]
-        )
+        sends = [(self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]), (self.tallies, records)]
+        if result.facts and self.rules is not None:
+            sends.append(self.rules.records(result.facts))  # the repartition step, before the batch is acked
+        await self._pipelined(sends)
         if publish:
             self.metrics.published.labels("drift").inc(len(publish))
         self._update_metrics(batch, elapsed, result)
@@ -803,6 +806,8 @@ class Sentinel:
             "send ticks",
             holds_commits=False,
         )
+        if self.rules is not None:
+            await self.rules.tick(now)  # idle rules lanes move their watermark too
 
     # -- readiness and web ----------------------------------------------------------------
 
