@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING, Any, Final, NamedTuple
+from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import orjson
 
@@ -47,13 +47,33 @@ if TYPE_CHECKING:
     from stream_sentinel.config import Settings
     from stream_sentinel.core.check.validate import Engine
     from stream_sentinel.worker.batch import Checkers
-    from stream_sentinel.worker.sentinel import Sentinel
 
 log = logging.getLogger("stream_sentinel.worker")
 
 #: Key of the tick records (each is sent to one partition explicitly; the key only names it).
 TICK_KEY: Final = b"~tick"
 _DELETED: Final = None
+
+
+class Sentinel(Protocol):
+    """What the stage uses of the worker (``worker/sentinel.py``; a Protocol: no import cycle)."""
+
+    app: Any
+    spec: w.WindowSpec
+    clock: Callable[[], float]
+    metrics: Any
+    batches: Any
+    mode: Any
+    drift_topic: Any
+    tallies: Any
+
+    def _may_alert(self, topic: str, event_type: str | None, ts: int) -> bool: ...
+
+    def _drift_record(self, event: dict[str, Any]) -> tuple[bytes, bytes]: ...
+
+    def _tally_records(self, tally: w.Tally) -> list[tuple[bytes, bytes]]: ...
+
+    async def _deliver(self, topic: Any, records: list[tuple[bytes, bytes]], what: str) -> None: ...
 
 
 class KeepingChecker(NamedTuple):
@@ -188,7 +208,7 @@ class RulesStage:
         )
         self.store = TableStore(self.table)
         app.agent(self.topic, name="rules")(self._agent)
-        app.on_partitions_revoked.connect(self._on_revoked)  # type: ignore[arg-type]
+        app.on_partitions_revoked.connect(self._on_revoked)
 
     def _on_revoked(self, sender: Any, *args: Any, signal: Any, **kwargs: Any) -> None:  # noqa: ARG002 - signal signature
         """Lanes are rebuilt from the table after any rebalance (another worker may have written them)."""
