@@ -99,7 +99,9 @@ class TableStore:
         if key in self.pending:
             return self.pending[key]
         value = self.table.get(key)
-        return value if isinstance(value, dict) else None
+        # A copy: the runtime changes states in place, and the stored one must stay as it was
+        # until the flush (Faust's RocksDB table decodes afresh anyway; a dict would not).
+        return orjson.loads(orjson.dumps(value)) if isinstance(value, dict) else None
 
     def set(self, key: str, value: dict[str, Any]) -> None:
         """Write ``value`` at the next flush."""
