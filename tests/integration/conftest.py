@@ -98,7 +98,9 @@ class Harness:
             SENTINEL_DRIFT_TOPIC_PARTITIONS=str(PARTITIONS),
             SENTINEL_INTERNAL_PARTITIONS=str(PARTITIONS),
             SENTINEL_LOG_LEVEL="info",
-            **{f"SENTINEL_{k.upper()}": v for k, v in settings.items()},
+            # Contract tests compare drift with what the contract checker says; the example rules
+            # would add rule drift on the repeated captures. Rule tests pass rules_enabled="true".
+            **{"SENTINEL_RULES_ENABLED": "false", **{f"SENTINEL_{k.upper()}": v for k, v in settings.items()}},
         )
         log = self.tmp / f"worker-{name}-{len(self.workers)}.log"
         process = start_worker(env, log)

@@ -92,7 +92,7 @@ def test_an_illegal_transition_across_two_topics_is_reported_with_its_rule_REQ_O
     names = rules_topics(harness)
     (shipment, payload) = next(valid("shipments-confluent.jsonl", "shipments", "ShipmentDispatched"))
     order_id = payload["order_id"]
-    harness.start_worker(alert_mode="every")
+    harness.start_worker(alert_mode="every", rules_enabled="true")
     [(o_partition, o_offset)] = produce(harness, names["orders"], [order("OrderCreated", order_id)])
     time.sleep(2.0)  # the OrderCreated fact is applied first (the rule judges late deliveries by reachability)
     [(s_partition, s_offset)] = produce(harness, names["shipments"], [(order_id.encode(), shipment[1], shipment[2])])
@@ -111,7 +111,7 @@ def test_an_illegal_transition_across_two_topics_is_reported_with_its_rule_REQ_O
 def test_a_payment_id_authorised_twice_is_a_duplicate_REQ_PAY_10(harness: Harness) -> None:
     names = rules_topics(harness)
     payment, payload = next(valid("payments-avro.jsonl", "payments", "PaymentAuthorized"))
-    harness.start_worker(alert_mode="every")
+    harness.start_worker(alert_mode="every", rules_enabled="true")
     coords = produce(harness, names["payments"], [payment, payment])
     records = harness.drift(expect=1, until=lambda r: bool(of_kind(r, "duplicate")))
     [found] = of_kind(records, "duplicate")
@@ -122,7 +122,7 @@ def test_a_payment_id_authorised_twice_is_a_duplicate_REQ_PAY_10(harness: Harnes
 
 def test_a_missing_follow_up_fires_on_an_idle_lane_once_its_deadline_passed_REQ_PAY_11(harness: Harness) -> None:
     names = rules_topics(harness, within="2s")
-    harness.start_worker(alert_mode="every", tumbling_window="4")  # ticks every second
+    harness.start_worker(alert_mode="every", tumbling_window="4", rules_enabled="true")  # ticks every second
     [(partition, offset)] = produce(harness, names["orders"], [order("OrderCreated", "ord_000000000001")])
     started = time.monotonic()
     records = harness.drift(expect=1, timeout=60, until=lambda r: bool(of_kind(r, "missing_followup")))
@@ -142,7 +142,7 @@ def test_kill_9_mid_stream_then_restart_reports_no_false_rule_drift_and_keeps_st
     names = rules_topics(harness)
     ids = [f"ord_{i:012d}" for i in range(120)]
     stream = [r for i in ids for r in (order("OrderCreated", i), order("OrderCancelled", i))]
-    first, port = harness.start_worker("a", alert_mode="every", batch_size="20")
+    first, port = harness.start_worker("a", alert_mode="every", batch_size="20", rules_enabled="true")
     produce(harness, names["orders"], stream[: len(stream) // 2])
 
     def rule_entities() -> float:
@@ -155,7 +155,7 @@ def test_kill_9_mid_stream_then_restart_reports_no_false_rule_drift_and_keeps_st
     first.wait(timeout=10)
     produce(harness, names["orders"], stream[len(stream) // 2 :])
     # Another data dir: worker "b" has the rule state only through the table's changelog.
-    harness.start_worker("b", alert_mode="every", batch_size="20")
+    harness.start_worker("b", alert_mode="every", batch_size="20", rules_enabled="true")
     # A second OrderCreated for an order cancelled before the crash: illegal only if the state survived.
     [again] = produce(harness, names["orders"], [order("OrderCreated", ids[0])])
     records = harness.drift(expect=1, timeout=90, settle=3.0, until=lambda r: bool(of_kind(r, "illegal_transition")))
