@@ -28,7 +28,7 @@ idle windows key does), so a missing follow-up fires although nothing else arriv
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import orjson
@@ -39,6 +39,7 @@ from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.outcome import Outcome
 from stream_sentinel.core.rules.engine import Finding, RuleRuntime
 from stream_sentinel.core.rules.model import Fact, RuleSet, compile_rules
+from stream_sentinel.worker import bounds
 from stream_sentinel.worker.logs import kv
 
 if TYPE_CHECKING:
@@ -69,11 +70,11 @@ class Sentinel(Protocol):
 
     def _may_alert(self, topic: str, event_type: str | None, ts: int) -> bool: ...
 
-    def _drift_record(self, event: dict[str, Any]) -> tuple[bytes, bytes]: ...
+    def _drift_record(self, event: dict[str, Any]) -> bounds.Record: ...
 
-    def _tally_records(self, tally: w.Tally) -> list[tuple[bytes, bytes]]: ...
+    def _tally_records(self, tally: w.Tally) -> list[bounds.Record]: ...
 
-    async def _deliver(self, topic: Any, records: list[tuple[bytes, bytes]], what: str) -> None: ...
+    async def _deliver(self, topic: Any, records: Sequence[bounds.Record], what: str) -> None: ...
 
 
 class KeepingChecker(NamedTuple):
@@ -183,7 +184,7 @@ class RulesStage:
             return outcome._replace(violations=tuple(violations))
         return outcome
 
-    def records(self, facts: list[Fact]) -> tuple[Any, list[tuple[bytes, bytes]]]:
+    def records(self, facts: list[Fact]) -> tuple[Any, list[bounds.Record]]:
         """The batch's facts as (rules topic, records), for the validate stage's hand-over."""
         return self.topic, [encode_fact(f) for f in facts]
 
@@ -288,7 +289,7 @@ class RulesStage:
             metrics.drift.labels(src.topic, finding.event_type, v.kind, v.severity).inc()
             if sentinel.mode == "every":
                 events.extend(drift.events())
-        sends: list[tuple[Any, list[tuple[bytes, bytes]], str]] = [
+        sends: list[tuple[Any, list[bounds.Record], str]] = [
             (sentinel.drift_topic, [sentinel._drift_record(e.to_dict()) for e in events], "publish rule drift"),
             (sentinel.tallies, sentinel._tally_records(tally), "send rule tallies"),
         ]

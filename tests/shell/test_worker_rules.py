@@ -47,7 +47,7 @@ def with_rules(tmp_path: Path, publisher: Published, extra_rules: str = "", **se
         catalog.write_text(catalog.read_text() + extra_rules)
     options = {"spec_dir": spec, "data_dir": tmp_path, "web_enabled": False, "alert_mode": "every", **settings}
     s = Sentinel(Settings.load(None, **options), Engine.from_spec_dir(str(spec)), clock=lambda: NOW)
-    s._enqueue = publisher  # type: ignore[method-assign]
+    s._enqueue = publisher  # type: ignore[method-assign,assignment]
     s.settings = s.settings.model_copy(update={"publish_retry_backoff_max": 0.01})
     assert s.rules is not None
     s.rules.table = {}
@@ -63,7 +63,7 @@ def test_a_valid_orders_message_sends_its_facts_to_the_rules_topic_keyed_by_rule
     published = Published()
     s = with_rules(tmp_path, published)
     order = valid_order()
-    asyncio.run(s.handle_batch([event("orders", 7, orjson.dumps(order), HEADERS)]))  # type: ignore[list-item]
+    asyncio.run(s.handle_batch([event("orders", 7, orjson.dumps(order), HEADERS)]))
     rules_topic = f"{s.settings.app_id}-rules"
     facts = {key: decode(value) for topic, key, value in published.sent if topic == rules_topic}
     entity = order["order_id"]
@@ -87,7 +87,7 @@ def test_an_expression_rule_is_published_like_a_contract_violation_of_the_messag
 """
     published = Published()
     s = with_rules(tmp_path, published, rule)
-    asyncio.run(s.handle_batch([event("orders", 3, orjson.dumps(valid_order()), HEADERS)]))  # type: ignore[list-item]
+    asyncio.run(s.handle_batch([event("orders", 3, orjson.dumps(valid_order()), HEADERS)]))
     drift = [orjson.loads(v) for t, _, v in published.sent if t == s.settings.drift_topic]
     assert [(d["kind"], d["rule_path"], d["source"]["offset"]) for d in drift] == [
         ("rule_failed", "rule:total-not-negative", 3)
@@ -99,6 +99,7 @@ def test_a_finding_is_acknowledged_before_the_state_is_written_and_a_redelivery_
 
     class Watching(Published):
         async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
+            assert stage is not None
             seen_at_send.append(dict(stage.table.get(key, {})).get("s"))
             return await super().__call__(topic, records)
 
