@@ -103,9 +103,9 @@ def test_an_illegal_transition_across_two_topics_is_reported_with_its_rule_REQ_O
     assert found["source"]["topic"] == names["shipments"]
     assert (found["source"]["partition"], found["source"]["offset"]) == (s_partition, s_offset)
     assert found["actual"]["value"] == "OrderCreated -> ShipmentDispatched"
-    related = found.get("related")  # DriftEvent.to_dict gains "related" in the drift-format change (#15)
-    if related is not None:
-        assert (related["topic"], related["partition"], related["offset"]) == (names["orders"], o_partition, o_offset)
+    assert found["rule"] == "order-lifecycle"
+    related = found["related"]  # the earlier message: the OrderCreated on the other topic
+    assert (related["topic"], related["partition"], related["offset"]) == (names["orders"], o_partition, o_offset)
 
 
 def test_a_payment_id_authorised_twice_is_a_duplicate_REQ_PAY_10(harness: Harness) -> None:
@@ -117,6 +117,7 @@ def test_a_payment_id_authorised_twice_is_a_duplicate_REQ_PAY_10(harness: Harnes
     [found] = of_kind(records, "duplicate")
     assert found["rule_path"] == "rule:payment-once", harness.logs()
     assert (found["source"]["partition"], found["source"]["offset"]) == coords[1]
+    assert (found["related"]["partition"], found["related"]["offset"]) == coords[0]  # the first occurrence
     assert payload["payment_id"]  # the rule's id field is there in the message
 
 
