@@ -70,7 +70,7 @@ class BatchAssessor:
         self.assessor = assessor
         self.mode = mode
         self.may_alert = may_alert
-        self.judge = judge
+        self.judge: Judge = judge or _unjudged  # behavioural rules (worker/rules.py), if any
         #: Messages of topics without a contract, per topic (counted, not validated; ``/drift``).
         self.uncovered: Counter[str] = Counter()
 
@@ -111,8 +111,7 @@ class BatchAssessor:
                 outcome = checker.check(message.value, headers)
                 count(topic, outcome.event_type, ts)
                 if not outcome.violations:
-                    # Only a rule-read event type's valid outcome carries its payload (keeping_check).
-                    if outcome.payload is None or judge is None:
+                    if outcome.payload is None:  # only a rule-read event type's valid outcome keeps it
                         continue
                     outcome = judge(message, outcome, ts, result.facts)
                     if not outcome.violations:
@@ -156,6 +155,11 @@ class BatchAssessor:
             )
         )
         return self.assessor.failure(_ref(message, ts, wire, now_ms), exc)
+
+
+def _unjudged(message: Any, outcome: Outcome, ts: int, facts: list[Any]) -> Outcome:  # noqa: ARG001
+    """No rules: a valid outcome stays valid (plain checks keep no payload, so this is not called)."""
+    return outcome
 
 
 def _ref(message: Any, ts: int, wire: str, now_ms: int) -> Ref:
