@@ -390,6 +390,27 @@ class Settings(BaseSettings):
         description="Windows keys (topic and event type) shown by /drift; the rest are left out and counted "
         "(the view says how many). Keeps the page small whatever producers send.",
     )
+    rules_enabled: bool = Field(
+        default=True,
+        description="Whether the worker judges the catalog's behavioural rules (expressions in the validate "
+        "stage; stateful rules through the internal <app_id>-rules topic and its table). Off: contracts only, "
+        "no rules topic or table. Default on: a catalog without rules costs nothing.",
+    )
+    rules_entity_ttl: float = Field(
+        default=7 * 86400.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds of event time after which an idle entity's rule state is forgotten (counted in "
+        'sentinel_rule_evictions_total{reason="ttl"}). 7 days outlives any order lifecycle of the example '
+        "domain while keeping state bounded.",
+    )
+    rules_max_entities: int = Field(
+        default=200_000,
+        ge=1,
+        description="Rule states (rule and entity) kept per rules partition; past it the soonest due is "
+        'forgotten (counted in sentinel_rule_evictions_total{reason="cap"}). 200000 small states are tens '
+        "of MB of RocksDB per partition.",
+    )
     connect_timeout: float = Field(
         default=15.0,
         gt=0,

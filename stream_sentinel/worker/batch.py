@@ -12,18 +12,29 @@ import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.assess import Assessment, Assessor, Ref
 from stream_sentinel.core.check import drift as d
-from stream_sentinel.core.check.validate import TopicChecker
+from stream_sentinel.core.check.outcome import Outcome
 from stream_sentinel.worker.logs import kv
 
 log = logging.getLogger("stream_sentinel.worker")
 
+
+class Checks(Protocol):
+    """What the stage calls per message: a ``TopicChecker``, or a rule topic's keeping check (worker/rules.py)."""
+
+    def check(self, value: bytes | None, headers: Any) -> Outcome:
+        """The message's outcome."""
+
+
 #: Topic name -> (checker, sampling rate, wire format).
-Checkers = dict[str, tuple[TopicChecker, float, str]]
+Checkers = dict[str, tuple[Checks, float, str]]
+#: The rules stage's hook for a contract-valid outcome that carries its payload (worker/rules.py):
+#: (message, outcome, event time, the batch's facts) -> the outcome with expression violations merged.
+Judge = Callable[[Any, Outcome, int, list[Any]], Outcome]
 
 
 @dataclass(slots=True)
@@ -36,6 +47,7 @@ class BatchResult:
     sampled_out: Counter[str] = field(default_factory=Counter)
     drift_kinds: Counter[tuple[str, str | None, str, str]] = field(default_factory=Counter)
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    facts: list[Any] = field(default_factory=list)  # behavioural rule facts of valid messages (worker/rules.py)
     #: Drifting messages of topics with a quarantine, with their drift (``worker/quarantine.py``).
     quarantine: list[tuple[Any, Assessment]] = field(default_factory=list)
 
@@ -50,6 +62,7 @@ class BatchAssessor:
         mode: str,
         may_alert: Callable[[str, str | None, int], bool],
         quarantined: frozenset[str] = frozenset(),
+        judge: Judge | None = None,
     ) -> None:
         self.checkers = checkers
         #: Topics whose drifting messages are kept for the quarantine action (the valid path never looks).
@@ -57,6 +70,7 @@ class BatchAssessor:
         self.assessor = assessor
         self.mode = mode
         self.may_alert = may_alert
+        self.judge: Judge = judge or _unjudged  # behavioural rules (worker/rules.py), if any
         #: Messages of topics without a contract, per topic (counted, not validated; ``/drift``).
         self.uncovered: Counter[str] = Counter()
 
@@ -74,7 +88,7 @@ class BatchAssessor:
         # Tally.add split in its two steps: every checked message is counted first (a valid one
         # is only counted: no item tuple, no extra call), then a drifting one's assessment is
         # added. A failure after the count therefore never counts the message twice or not at all.
-        count, assessed = tally.messages, tally.assessed
+        count, assessed, judge = tally.messages, tally.assessed, self.judge
         for message in batch:
             topic, partition, offset = message.topic, message.partition, message.offset
             last_offsets[topic, partition] = offset
@@ -97,7 +111,11 @@ class BatchAssessor:
                 outcome = checker.check(message.value, headers)
                 count(topic, outcome.event_type, ts)
                 if not outcome.violations:
-                    continue
+                    if outcome.payload is None:  # only a rule-read event type's valid outcome keeps it
+                        continue
+                    outcome = judge(message, outcome, ts, result.facts)
+                    if not outcome.violations:
+                        continue
                 drift = assess(outcome, _ref(message, ts, wire, now_ms))
                 if drift is None:
                     continue
@@ -137,6 +155,11 @@ class BatchAssessor:
             )
         )
         return self.assessor.failure(_ref(message, ts, wire, now_ms), exc)
+
+
+def _unjudged(message: Any, outcome: Outcome, ts: int, facts: list[Any]) -> Outcome:  # noqa: ARG001
+    """No rules: a valid outcome stays valid (plain checks keep no payload, so this is not called)."""
+    return outcome
 
 
 def _ref(message: Any, ts: int, wire: str, now_ms: int) -> Ref:

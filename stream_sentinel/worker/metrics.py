@@ -71,6 +71,7 @@ class Metrics:
         self._count_messages(r)
         self._count_records(r)
         self._measure_runtime(r)
+        self._count_rules(r)
         self._exposed = _WithoutCreated(r)
         self._lag_series: set[tuple[str, int]] = set()
 
@@ -154,6 +155,26 @@ class Metrics:
             "Bad HTTP requests (malformed, timed out) and failed pages, by cause; logged once per interval",
             ["cause"],
             registry=r,
+        )
+
+    def _count_rules(self, r: CollectorRegistry) -> None:
+        """Behavioural rules: findings, forgotten entity states and the states held (worker/rules.py)."""
+        self.rule_findings = Counter(
+            "sentinel_rule_findings",
+            "Behavioural rule violations found by the rules stage, by rule id (catalog words) and kind "
+            "(published as drift events like contract violations; expression rules count in sentinel_drift)",
+            ["rule", "kind"],
+            registry=r,
+        )
+        self.rule_evictions = Counter(
+            "sentinel_rule_evictions",
+            "Entity rule states forgotten, by reason: ttl (idle longer than rules_entity_ttl), cap (a rules "
+            "partition held rules_max_entities)",
+            ["reason"],
+            registry=r,
+        )
+        self.rule_entities = Gauge(
+            "sentinel_rule_entities", "Entity rule states held by this worker's rules partitions", registry=r
         )
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:

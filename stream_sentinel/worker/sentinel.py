@@ -50,6 +50,7 @@ from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
 from stream_sentinel.worker.quarantine import Quarantines
+from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
 
@@ -164,7 +165,11 @@ class Sentinel:
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
         policy = Policy(settings.min_severity, settings.raw_prefix, sample=True, severity=severities_of(engine.catalog))
         self.quarantine = Quarantines.of(engine.catalog, names, self.metrics, self.record_limit, settings)
-        self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources)
+        self.rules = RulesStage.build(settings, engine, checkers)  # behavioural rules (worker/rules.py)
+        judge = self.rules.judge if self.rules is not None else None
+        self.batches = BatchAssessor(
+            checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources, judge=judge
+        )
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
         return names
@@ -236,6 +241,8 @@ class Sentinel:
         app.agent(self.source, name="validate")(self._validate)
         app.batch_stage = transport.Stage(frozenset(self.source.topics), self._stage, settings.batch_size)
         app.agent(self.tallies, name="windows")(self._windows)
+        if self.rules is not None:
+            self.rules.attach(self)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
         app.task(self._log_missing_topics)
@@ -285,13 +292,14 @@ class Sentinel:
         records = self._tally_records(result.tally)
         self.handled.update(result.last_offsets)
         publish = result.publish
-        await self._pipelined(
-            [
-                (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
-                (self.tallies, records),
-                *(await self.quarantine.sends(self.app, result.quarantine)),
-            ]
-        )
+        sends = [
+            (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
+            (self.tallies, records),
+            *(await self.quarantine.sends(self.app, result.quarantine)),
+        ]
+        if result.facts and self.rules is not None:
+            sends.append(self.rules.records(result.facts))  # the repartition step, before the batch is acked
+        await self._pipelined(sends)
         if publish:
             self.metrics.published.labels("drift").inc(len(publish))
         self._update_metrics(batch, elapsed, result)
@@ -761,6 +769,8 @@ class Sentinel:
             "send ticks",
             holds_commits=False,
         )
+        if self.rules is not None:
+            await self.rules.tick(now)  # idle rules lanes move their watermark too
 
     # -- readiness and web ----------------------------------------------------------------
 
@@ -850,3 +860,6 @@ class Sentinel:
         @self.app.page("/drift")
         async def drift(web: View, request: Request) -> Response:  # noqa: ARG001
             return web.json(sentinel.drift_view())
+
+
+__all__ = ["Outstanding", "Sentinel"]  # Outstanding lives in worker/owed.py; callers import it from here

@@ -2,7 +2,7 @@
 
 ``faust.tables.TableManager.on_start`` sleeps 1 s before it subscribes the changelogs and starts
 recovery, so that agents created after the app started can still register tables. The sentinel
-declares its one table (``windows``) before the app starts, so that second only delays
+declares its tables (``windows``, ``rules``) before the app starts, so that second only delays
 readiness: it was a third of the worker's 3.2 s from spawn to ``/ready`` on the embedded broker.
 Installed through Faust's documented ``TableManager`` setting.
 """

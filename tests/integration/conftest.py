@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import textwrap
@@ -62,7 +63,10 @@ def topic_spec(tmp_path: Path, topic: str, drift_topic: str, sample_rate: float 
     spec = tmp_path / "spec"
     shutil.copytree(SPEC, spec)
     catalog = (spec / "catalog.yaml").read_text()
-    catalog = catalog.replace("\n  orders:\n", f"\n  {topic}:\n", 1).replace("sentinel.drift:", f"{drift_topic}:", 1)
+    head, rules_line, rules = catalog.partition("\nrules:\n")
+    head = head.replace("\n  orders:\n", f"\n  {topic}:\n", 1).replace("sentinel.drift:", f"{drift_topic}:", 1)
+    # The behavioural rules name their topics too ({orders: /order_id}, events: {orders: [...]}).
+    catalog = head + rules_line + re.sub(r"(?<=[{ ])orders(?=:)", topic, rules)
     if sample_rate != 1.0:
         catalog = catalog.replace(f"\n  {topic}:\n", f"\n  {topic}:\n    sample_rate: {sample_rate}\n", 1)
     (spec / "catalog.yaml").write_text(catalog)
@@ -94,7 +98,9 @@ class Harness:
             SENTINEL_DRIFT_TOPIC_PARTITIONS=str(PARTITIONS),
             SENTINEL_INTERNAL_PARTITIONS=str(PARTITIONS),
             SENTINEL_LOG_LEVEL="info",
-            **{f"SENTINEL_{k.upper()}": v for k, v in settings.items()},
+            # Contract tests compare drift with what the contract checker says; the example rules
+            # would add rule drift on the repeated captures. Rule tests pass rules_enabled="true".
+            **{"SENTINEL_RULES_ENABLED": "false", **{f"SENTINEL_{k.upper()}": v for k, v in settings.items()}},
         )
         log = self.tmp / f"worker-{name}-{len(self.workers)}.log"
         process = start_worker(env, log)

@@ -311,7 +311,7 @@ def test_an_internal_error_is_not_quarantined(tmp_path: Path) -> None:
     def boom(value: Any, headers: Any) -> Any:
         raise RuntimeError("core bug")
 
-    s.batches.checkers["orders"] = (SimpleNamespace(check=boom), rate, wire)  # type: ignore[assignment]
+    s.batches.checkers["orders"] = (SimpleNamespace(check=boom), rate, wire)
     asyncio.run(s.handle_batch([message(0, BROKEN)]))
     assert [e["kind"] for e in producer.drift()] == ["internal_error"]
     assert producer.to(QUARANTINE) == []

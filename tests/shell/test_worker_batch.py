@@ -71,7 +71,7 @@ def test_an_exception_in_the_core_becomes_internal_error_drift_and_the_batch_goe
             raise RuntimeError("core bug")
         return real(value, headers)
 
-    s.checkers["orders"] = (SimpleNamespace(check=flaky), rate, wire)  # type: ignore[assignment]
+    s.checkers["orders"] = (SimpleNamespace(check=flaky), rate, wire)
     batch = [event("orders", 0, b"boom", HEADERS), event("orders", 1, b'{"not": "an order"}', HEADERS)]
     asyncio.run(s.handle_batch(batch))
     drift = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
@@ -173,7 +173,7 @@ def test_a_message_the_core_fails_on_is_counted_exactly_once(
     if fails == "check":
         _, rate, wire = s.checkers["orders"] or pytest.fail("orders has a contract")
         bad = SimpleNamespace(check=_raise)
-        batches.checkers["orders"] = (bad, rate, wire)  # type: ignore[assignment]
+        batches.checkers["orders"] = (bad, rate, wire)
     elif fails == "assess":
         monkeypatch.setattr(
             batches,

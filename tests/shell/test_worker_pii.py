@@ -27,7 +27,7 @@ def test_internal_error_carries_no_exception_text_to_the_drift_topic_or_the_log(
     def failing(value: bytes | None, headers: Any) -> Outcome:
         raise KeyError(f"no rule for {SECRET}")  # an exception quoting the payload, as a bug might
 
-    s.checkers["orders"] = (SimpleNamespace(check=failing), rate, wire)  # type: ignore[assignment]
+    s.checkers["orders"] = (SimpleNamespace(check=failing), rate, wire)
     with caplog.at_level(logging.DEBUG):
         asyncio.run(s.handle_batch([event("orders", 0, orjson.dumps({"email": SECRET}), HEADERS)]))
     [drift] = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
