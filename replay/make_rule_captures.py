@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import base64
 import random
+import sys
 from dataclasses import dataclass, field
 from datetime import timedelta
 from pathlib import Path
@@ -217,7 +218,7 @@ def main() -> None:
         capture = RuleCapture(name, contracts, random.Random(20261206 + n))  # noqa: S311 - fixtures
         build(capture)
         capture.write(out)
-        print(f"{name}: {len(capture.lines)} records")
+        sys.stdout.write(f"{name}: {len(capture.lines)} records\n")
 
 
 if __name__ == "__main__":
