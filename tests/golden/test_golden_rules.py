@@ -22,11 +22,11 @@ RULE_KINDS = {"illegal_transition", "duplicate", "out_of_order", "sequence_gap",
 
 
 def check(data: bytes, *options: str) -> tuple[int, list[tuple[object, ...]]]:
-    """Exit code and (kind, requirement, topic, partition, offset, related) of every drift event."""
+    """Exit code and (kind, requirement, topic, partition, offset) of every drift event."""
     out, err = io.StringIO(), io.StringIO()
     code = run(["check", "--spec", str(SPEC), "--format", "jsonl", *options, "-"], io.BytesIO(data), out, err)
     assert code in (0, 1), err.getvalue()
-    found = []
+    found: list[tuple[object, ...]] = []
     for line in out.getvalue().splitlines():
         e = orjson.loads(line)
         s = e["source"]
