@@ -63,6 +63,7 @@ def topic_spec(tmp_path: Path, topic: str, drift_topic: str, sample_rate: float 
     shutil.copytree(SPEC, spec)
     catalog = (spec / "catalog.yaml").read_text()
     catalog = catalog.replace("\n  orders:\n", f"\n  {topic}:\n", 1).replace("sentinel.drift:", f"{drift_topic}:", 1)
+    catalog = catalog.replace("{orders: ", f"{{{topic}: ")  # the behavioural rules' entity maps
     if sample_rate != 1.0:
         catalog = catalog.replace(f"\n  {topic}:\n", f"\n  {topic}:\n    sample_rate: {sample_rate}\n", 1)
     (spec / "catalog.yaml").write_text(catalog)
