@@ -122,7 +122,8 @@ def test_warm_up_from_gives_entities_their_past_and_suppresses_a_false_alarm(boo
 
     def as_order(m: CapturedMessage, order_id: str) -> CapturedMessage:
         """The record about another order (ids have a fixed length, so Avro bytes stay valid)."""
-        assert m.value is not None and m.key is not None
+        assert m.value is not None
+        assert m.key is not None
         value = m.value.replace(m.key.encode(), order_id.encode())
         value = re.sub(rb"pay_[0-9a-z]{12}", b"pay_" + order_id[4:].encode(), value)  # a payment id per order
         return m.__class__(m.topic, 0, 0, m.timestamp, order_id, m.headers, value)
