@@ -7,24 +7,32 @@ reported like contract violations; its facts go to a :class:`RuleRuntime` over a
 drift through the shell's one ``Assessor`` (``Assessor.finding``) and is added to the report
 as drift that is not a new message (``DriftReport.add_drift``).
 
-Why follow-up deadlines are judged only at the end: an offline range is not read in event-time
-order (a fetch brings a whole topic or partition before another), so a watermark moved by one
-topic proves nothing about another topic not read yet. The runtime is built with deadlines and
-the idle TTL held back; :meth:`finish` judges every deadline the range's last event time has
+An offline range is not read in event-time order: a fetch brings a whole topic or partition
+before another, and a capture lists one topic after the other. So the session merges the
+source partitions by event time: it holds up to ``reorder`` facts (50,000 by default), each
+partition's in delivery order, and judges the earliest partition head once it is full (the
+rest at the end). A refund is then judged after the cancellation on another topic that
+preceded it, while an event a partition delivered late is still seen late (``ordered``).
+
+Follow-up deadlines are judged only at the end, because a watermark moved by one topic proves
+nothing about another not read yet: the runtime is built with deadlines and the idle TTL held
+back, and :meth:`RuleSession.finish` judges every deadline the range's last event time has
 passed by the grace. A deadline after it is the unknown future and is not judged, nor is a
 follow-up expected on a topic the run did not read at all. Memory stays bounded by the
-runtime's entity cap. The unknown past (an entity first seen mid-range) is the runtime's: it
-adopts its first state silently; ``replay --warm-up-from`` feeds an earlier range through
-:meth:`message` with ``warm_up=True`` (facts only, nothing reported).
+runtime's entity cap and the reorder window. The unknown past (an entity first seen
+mid-range) is the runtime's: it adopts its first state silently; ``replay --warm-up-from``
+feeds an earlier range through :meth:`RuleSession.message` with ``warm_up=True`` (state only).
 """
 
 from __future__ import annotations
 
+import heapq
+from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from stream_sentinel.core.rules.engine import DEFAULT_MAX_ENTITIES, DictStore, Finding, RuleRuntime
-from stream_sentinel.core.rules.model import RuleSet, Shows, compile_rules
+from stream_sentinel.core.rules.model import Fact, RuleSet, Shows, compile_rules
 
 if TYPE_CHECKING:
     from stream_sentinel.core.check.outcome import Outcome
@@ -32,6 +40,8 @@ if TYPE_CHECKING:
 
 #: Grace after a follow-up deadline, event time (the worker's windows default to 2 s too).
 DEFAULT_GRACE_MS: Final = 2000
+#: Facts held to be judged in event-time order (see the module doc); about 300 bytes each.
+DEFAULT_REORDER: Final = 50_000
 #: Held back: no deadline or idle entity is judged while the range is read (see the module doc).
 _HELD: Final = 1 << 62
 
@@ -40,10 +50,23 @@ class RuleSession:
     """One run's behavioural rules: facts judged as they come, follow-up deadlines at the end."""
 
     def __init__(
-        self, rules: RuleSet, *, grace_ms: int = DEFAULT_GRACE_MS, max_entities: int = DEFAULT_MAX_ENTITIES
+        self,
+        rules: RuleSet,
+        *,
+        grace_ms: int = DEFAULT_GRACE_MS,
+        max_entities: int = DEFAULT_MAX_ENTITIES,
+        reorder: int = DEFAULT_REORDER,
     ) -> None:
         self.rules = rules
         self.grace_ms = grace_ms
+        self.reorder = reorder
+        # Held facts per source partition, in delivery order; a heap of the partitions by the event
+        # time of their first held fact. Within a partition delivery order is kept (it is what the
+        # ordered rule judges); across partitions and topics the earliest event time goes first.
+        self._queues: dict[tuple[str, int], deque[tuple[Fact, bool]]] = {}
+        self._heads: list[tuple[int, int, deque[tuple[Fact, bool]]]] = []
+        self._count = 0
+        self._seq = 0
         self.store = DictStore()
         self.runtime = RuleRuntime(rules, self.store, grace_ms=_HELD, ttl_ms=_HELD, max_entities=max_entities)
         #: Topics the run read: a follow-up expected on any other topic is not judged.
@@ -63,7 +86,9 @@ class RuleSession:
         *,
         warm_up: bool = False,
     ) -> tuple[Outcome, list[Finding]]:
-        """The outcome with its CEL violations merged, and the stateful findings of one message.
+        """The outcome with its CEL violations merged, and the stateful findings judged now.
+
+        The findings may be about earlier messages (facts are judged in event-time order).
 
         Only a valid message carrying its payload (``Engine.keeping_check``) feeds rules: an
         invalid one is reported already (the payload carries its schema's walker, so a
@@ -83,20 +108,43 @@ class RuleSession:
                 outcome = outcome._replace(violations=tuple(failed))
         if not rules.stateful:
             return outcome, []
+        facts = rules.facts(topic, event_type, payload, key, partition, offset, ts if ts is not None else 0)
+        if not facts:
+            return outcome, []
+        queue = self._queues.get((topic, partition))
+        if queue is None:
+            queue = self._queues[topic, partition] = deque()
+        if not queue:
+            self._seq += 1
+            heapq.heappush(self._heads, (facts[0].ts, self._seq, queue))
+        queue.extend((fact, warm_up) for fact in facts)
+        self._count += len(facts)
         findings: list[Finding] = []
-        process = self.runtime.process
-        for fact in rules.facts(topic, event_type, payload, key, partition, offset, ts if ts is not None else 0):
-            findings.extend(process(fact))
-        return outcome, ([] if warm_up else findings)
+        while self._count > self.reorder:
+            findings.extend(self._next())
+        return outcome, findings
+
+    def _next(self) -> list[Finding]:
+        """Judge the held fact with the earliest event time among the partitions' first ones."""
+        _, _, queue = heapq.heappop(self._heads)
+        fact, warm_up = queue.popleft()
+        self._count -= 1
+        if queue:
+            self._seq += 1
+            heapq.heappush(self._heads, (queue[0][0].ts, self._seq, queue))
+        findings = self.runtime.process(fact)
+        return [] if warm_up else findings  # a warm-up fact builds state only
 
     def finish(self) -> list[Finding]:
-        """Missing follow-ups whose deadline the range's last event time passed by the grace."""
+        """The facts still held, then the missing follow-ups the range's last event time decides."""
         runtime = self.runtime
         if not self.rules.stateful:
             return []
+        out: list[Finding] = []
+        while self._heads:
+            out.extend(self._next())
         runtime.grace_ms = self.grace_ms  # deadlines are judged now, with the real grace
         runtime.rebuild(list(self.store.data.items()))
-        out = []
         for finding in runtime.tick(runtime.watermark):
             if self._judged(finding):
                 out.append(finding)
@@ -128,4 +176,4 @@ def wants(rules: RuleSet, topic: str) -> Any:
     return lambda event_type: rules.reads(topic, event_type)
 
 
-__all__ = ["DEFAULT_GRACE_MS", "RuleSession", "open_session", "wants"]
+__all__ = ["DEFAULT_GRACE_MS", "DEFAULT_REORDER", "RuleSession", "open_session", "wants"]
