@@ -12,6 +12,7 @@ import json
 import re
 import shutil
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -84,11 +85,13 @@ class Topics:
         )
 
 
-def captured(name: str) -> list[CapturedMessage]:
-    """A capture's records, each once: a redelivered line is the broker's doing, not a second record."""
+def captured(name: str, hours: int = 0) -> list[CapturedMessage]:
+    """A capture's records, each once (a redelivered line is the broker's doing, not a second
+    record), ``hours`` later: captures follow each other in time on one partition."""
     with (ROOT / "replay" / "captures" / f"{name}.jsonl").open("rb") as lines:
         unique_records = {(m.topic, m.partition, m.offset): m for m in read_capture(lines)}
-    return list(unique_records.values())
+    shift = hours * 3_600_000
+    return [replace(m, timestamp=(m.timestamp or 0) + shift) for m in unique_records.values()]
 
 
 def test_replay_judges_the_rules_whatever_order_the_topics_are_read_in(bootstrap: str, tmp_path: Path) -> None:
@@ -96,16 +99,18 @@ def test_replay_judges_the_rules_whatever_order_the_topics_are_read_in(bootstrap
     topics = Topics(bootstrap, tmp_path)
     topics.produce(
         captured("req-pay-10-duplicate-payment")
-        + captured("req-pay-11-missing-payment")
-        + captured("rules-no-false-alarms")
+        + captured("req-pay-11-missing-payment", hours=2)
+        + captured("rules-no-false-alarms", hours=4)
     )
     code, out, err = topics.replay("--format", "jsonl")
     assert code == 1, err
     events = [json.loads(line) for line in out.splitlines()]
     found = sorted((e["kind"], e["requirement"], e["event_type"], e["source"]["topic"]) for e in events)
+    # The missing-payment capture's last two orders, not judged at its own end, are judged here:
+    # the later capture's events pass their deadlines, and no payment came.
     assert found == [
         ("duplicate", "REQ-PAY-10", "PaymentAuthorized", topics.payments),
-        ("missing_followup", "REQ-PAY-11", "OrderCreated", topics.orders),
+        *[("missing_followup", "REQ-PAY-11", "OrderCreated", topics.orders)] * 3,
     ]
     assert all(e["origin"] == "replay" and e["run_id"] for e in events)
 
