@@ -232,6 +232,7 @@ def test_usage_and_broker_errors_have_their_exit_codes_and_one_line(harness: Har
     spec = harness.tmp / "spec-missing-topic"
     shutil.copytree(harness.spec, spec)
     catalog = (spec / "catalog.yaml").read_text().replace(f"\n  {harness.topic}:\n", "\n  never-created-topic:\n", 1)
+    catalog = catalog.replace(f"{{{harness.topic}: ", "{never-created-topic: ")  # the rules' entity maps
     (spec / "catalog.yaml").write_text(catalog)
     code, _, err = cli(
         "replay", "--bootstrap", harness.bootstrap, "--spec", str(spec), "--topic", "never-created-topic"
