@@ -164,8 +164,6 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
             report.add((topic, outcome, 0, drift))
             if jsonl and drift is not None:
                 write_jsonl(drift.events(), stdout)
-            if rules is not None:
-                rules.drift()
     finally:
         if stream is not stdin:
             stream.close()
@@ -188,7 +186,6 @@ class _Rules:
     ) -> None:
         self.session, self.engine, self.assessor, self.report, self.out = session, engine, assessor, report, out
         self._checks: dict[str, Check] = {}
-        self._findings: list[Finding] = []
 
     @classmethod
     def open(
@@ -208,22 +205,26 @@ class _Rules:
         return found
 
     def message(self, topic: str, outcome: Outcome, message: CapturedMessage) -> Outcome:
-        """The outcome with its expression violations; its stateful findings wait for :meth:`drift`."""
-        outcome, self._findings = self.session.message(
+        """The outcome with its expression violations; the findings judged meanwhile go in as drift.
+
+        They may be about this message or earlier ones (facts are judged in event-time order);
+        order does not matter to the report, and a message with findings has no contract drift.
+        """
+        outcome, findings = self.session.message(
             topic, outcome, message.key, message.partition, message.offset, message.timestamp
         )
+        self.drift(findings)
         return outcome
 
-    def drift(self, findings: list[Finding] | None = None) -> None:
-        """Assess the last message's findings (or ``findings``) and add them as drift, not as messages."""
-        for finding in self._findings if findings is None else findings:
+    def drift(self, findings: list[Finding]) -> None:
+        """Assess findings and add them to the report as drift that is not a new message."""
+        for finding in findings:
             checker = self.engine.checker(finding.source.topic)
             drift = self.assessor.finding(finding, checker.topic.format if checker is not None else "json")
             if drift is not None:
                 self.report.add_drift(drift)
                 if self.out is not None:
                     write_jsonl(drift.events(), self.out)
-        self._findings = []
 
     def finish(self) -> None:
         """The missing follow-ups the capture's last event time decides."""
