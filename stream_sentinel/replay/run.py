@@ -311,9 +311,12 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         clock=time.time,
     )
     jsonl = options.output_format == "jsonl"
-    # Rules judge the current contracts' run only: a comparison with a candidate is about contracts.
+    # Rules judge the current contracts' run only: a comparison with a candidate is about
+    # contracts. Nor with --sample: a lifecycle or a follow-up judged on a sample would miss the
+    # skipped messages and report moves and payments that did happen.
     engine = engines[0]
-    session = open_session(engine.catalog, engine.shows, topics) if options.rules and candidate is None else None
+    judged = options.rules and candidate is None and not options.sample
+    session = open_session(engine.catalog, engine.shows, topics) if judged else None
     checks = {}
     if session is not None:
         session.topics_read.update(topics)
