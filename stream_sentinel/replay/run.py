@@ -281,7 +281,10 @@ async def _warm_up(
     if start is None:
         return None
     if run.rules is None:
-        err.write("stream-sentinel: note: --warm-up-from reads nothing: no behavioural rule reads these topics\n")
+        err.write(
+            "stream-sentinel: note: --warm-up-from reads nothing: no behavioural rule is judged in this run "
+            "(none reads these topics, or --no-rules, --against or --sample)\n"
+        )
         return WarmUp(start, 0)
     warm = await kafka.plan_before(client, plans, start, connection.timeout)
     for p in warm:
