@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TextIO
 
@@ -22,7 +22,16 @@ from aiokafka.errors import KafkaError
 from stream_sentinel import kafkaio
 from stream_sentinel.core.aggregate.comparison import Comparison
 from stream_sentinel.core.aggregate.report import DriftReport
-from stream_sentinel.core.assess import Assessor, Checked, Policy, Ref, no_contract, publish_record, write_jsonl
+from stream_sentinel.core.assess import (
+    Assessor,
+    Checked,
+    Policy,
+    Ref,
+    no_contract,
+    publish_record,
+    topic_severities,
+    write_jsonl,
+)
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.outcome import Headers, Outcome
@@ -132,6 +141,8 @@ class _Run:
     sampled_out: int = 0
     rules: RuleSession | None = None
     checks: dict[str, Check] = field(default_factory=dict)  # topics rules read: payload-keeping checks
+    #: The candidate's verdicts under its own catalog's ``severity:`` settings (None: no candidate).
+    candidate_assessor: Assessor | None = None
 
     def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]], out: TextIO) -> list[d.DriftEvent]:
         """Fold a batch of records in; the drift events to publish (when publishing)."""
@@ -198,7 +209,8 @@ class _Run:
             return
         checker = self.candidate[record.topic]
         other = checker.check(record.value, record.headers)
-        drift = self.assessor.assess(other, _ref(record, checker)) if other.violations else None
+        assessor = self.candidate_assessor or self.assessor
+        drift = assessor.assess(other, _ref(record, checker)) if other.violations else None
         self.comparison.add((current, (record.topic, other, 0, drift)))
 
 
@@ -312,7 +324,11 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         run_id=rid,
         sample=options.sample,
         clock=time.time,
+        severity=topic_severities(engines[0].catalog),
     )
+    # A candidate catalog may change the severity settings too: its verdicts are judged by them.
+    other = engines[1]
+    candidate_assessor = Assessor(replace(policy, severity=topic_severities(other.catalog))) if other else None
     jsonl = options.output_format == "jsonl"
     # Rules judge the current contracts' run only: a comparison with a candidate is about
     # contracts. Nor with --sample: a lifecycle or a follow-up judged on a sample would miss the
@@ -335,6 +351,7 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         rates={t: c.topic.sample_rate for t, c in current.items()} if options.sample else {},
         rules=session,
         checks=checks,
+        candidate_assessor=candidate_assessor,
     )
 
 
