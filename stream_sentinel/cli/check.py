@@ -127,13 +127,7 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         raise UsageError(no_contract(args.topic, engine.catalog.topics, args.spec))
     declared = _declared_headers(args, engine)
     hint = args.event_type is None
-    policy = Policy(
-        min_severity=args.min_severity,
-        raw_prefix=args.raw_prefix,
-        origin="check",
-        severity=topic_severities(engine.catalog),
-    )
-    assessor = Assessor(policy)
+    assessor = _assessor(args, engine)
     report = DriftReport(max_examples=max(args.examples, 0))
     jsonl = args.format == "jsonl"
     rules = None if args.no_rules else _Rules.open(engine, args.topic, assessor, report, stdout if jsonl else None)
@@ -182,6 +176,17 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         elif args.format == "json":
             stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return code
+
+
+def _assessor(args: argparse.Namespace, engine: Engine) -> Assessor:
+    """The run's one assessor: the options' floor and raw prefix, the catalog's severity settings."""
+    policy = Policy(
+        min_severity=args.min_severity,
+        raw_prefix=args.raw_prefix,
+        origin="check",
+        severity=topic_severities(engine.catalog),
+    )
+    return Assessor(policy)
 
 
 class _Rules:
