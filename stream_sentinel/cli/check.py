@@ -7,6 +7,7 @@ the worker, and reports drift as a table, a JSON report or streamed JSON lines.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Callable
 from typing import IO, Any, TextIO
 
 import orjson
@@ -15,6 +16,7 @@ from stream_sentinel.cli.common import open_input, positive, spec_default, spec_
 from stream_sentinel.core.aggregate.report import DriftReport
 from stream_sentinel.core.assess import Assessor, Policy, Ref, no_contract, severities_of, write_jsonl
 from stream_sentinel.core.capture import CapturedMessage, problem_outcome, read_capture
+from stream_sentinel.core.check.outcome import Headers, Outcome
 from stream_sentinel.core.check.validate import (
     DEFAULT_MAX_PAYLOAD_BYTES,
     DEFAULT_MAX_VIOLATIONS,
@@ -24,6 +26,10 @@ from stream_sentinel.core.check.validate import (
 )
 from stream_sentinel.core.errors import UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
+from stream_sentinel.core.rules.engine import Finding
+from stream_sentinel.core.rules.session import RuleSession, open_session, wants
+
+Check = Callable[[bytes | None, Headers], Outcome]
 
 
 def add_parser(sub: Any, stdout: TextIO) -> None:
@@ -78,6 +84,11 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         metavar="N",
         help="show the first N bytes (hex) of undecodable messages in drift events (default 0: raw bytes may hold PII)",
     )
+    check.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="contracts only: do not judge the catalog's behavioural rules (rules:)",
+    )
     _limit_options(check)
     check.set_defaults(run=run)
 
@@ -116,15 +127,10 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         raise UsageError(no_contract(args.topic, engine.catalog.topics, args.spec))
     declared = _declared_headers(args, engine)
     hint = args.event_type is None
-    policy = Policy(
-        min_severity=args.min_severity,
-        raw_prefix=args.raw_prefix,
-        origin="check",
-        severity=severities_of(engine.catalog),
-    )
-    assessor = Assessor(policy)
+    assessor = _assessor(args, engine)
     report = DriftReport(max_examples=max(args.examples, 0))
     jsonl = args.format == "jsonl"
+    rules = None if args.no_rules else _Rules.open(engine, args.topic, assessor, report, stdout if jsonl else None)
     stream = open_input(args.input, stdin)
     # Only drift events are written while reading: output cut short there means drift was found,
     # and the report below is written once the exit code is known.
@@ -146,7 +152,9 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
                 if declared:
                     present = {name for name, _ in headers}
                     headers += tuple(h for h in declared if h[0] not in present)
-                outcome = checker.check(message.value, headers)
+                outcome = (rules.check(topic, checker) if rules else checker.check)(message.value, headers)
+            if rules is not None:
+                outcome = rules.message(topic, outcome, message)
             drift = None
             if outcome.violations:
                 ref = Ref(
@@ -159,6 +167,8 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
     finally:
         if stream is not stdin:
             stream.close()
+    if rules is not None:
+        rules.finish()
     code = EXIT_DRIFT if report.drift_events else EXIT_OK
     with output_closed_means(code):
         if args.format == "table":
@@ -166,6 +176,70 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         elif args.format == "json":
             stdout.write(orjson.dumps(report.to_dict(), option=orjson.OPT_INDENT_2).decode() + "\n")
     return code
+
+
+def _assessor(args: argparse.Namespace, engine: Engine) -> Assessor:
+    """The run's one assessor: the options' floor and raw prefix, the catalog's severity settings."""
+    policy = Policy(
+        min_severity=args.min_severity,
+        raw_prefix=args.raw_prefix,
+        origin="check",
+        severity=severities_of(engine.catalog),
+    )
+    return Assessor(policy)
+
+
+class _Rules:
+    """The catalog's behavioural rules over the capture: one :class:`RuleSession`, findings into the report."""
+
+    def __init__(
+        self, session: RuleSession, engine: Engine, assessor: Assessor, report: DriftReport, out: TextIO | None
+    ) -> None:
+        self.session, self.engine, self.assessor, self.report, self.out = session, engine, assessor, report, out
+        self._checks: dict[str, Check] = {}
+
+    @classmethod
+    def open(
+        cls, engine: Engine, topic: str | None, assessor: Assessor, report: DriftReport, out: TextIO | None
+    ) -> _Rules | None:
+        """Rules for the capture, or None when the catalog has none for its topic(s): the plain path."""
+        session = open_session(engine.catalog, engine.shows, None if topic is None else (topic,))
+        return cls(session, engine, assessor, report, out) if session is not None else None
+
+    def check(self, topic: str, checker: TopicChecker) -> Check:
+        """The topic's check; valid messages of event types a rule reads keep their payload."""
+        found = self._checks.get(topic)
+        if found is None:
+            rules = self.session.rules
+            found = self.engine.keeping_check(topic, wants(rules, topic)) if topic in rules.topics else checker.check
+            self._checks[topic] = found
+        return found
+
+    def message(self, topic: str, outcome: Outcome, message: CapturedMessage) -> Outcome:
+        """The outcome with its expression violations; the findings judged meanwhile go in as drift.
+
+        They may be about this message or earlier ones (facts are judged in event-time order);
+        order does not matter to the report, and a message with findings has no contract drift.
+        """
+        outcome, findings = self.session.message(
+            topic, outcome, message.key, message.partition, message.offset, message.timestamp
+        )
+        self.drift(findings)
+        return outcome
+
+    def drift(self, findings: list[Finding]) -> None:
+        """Assess findings and add them to the report as drift that is not a new message."""
+        for finding in findings:
+            checker = self.engine.checker(finding.source.topic)
+            drift = self.assessor.finding(finding, checker.topic.format if checker is not None else "json")
+            if drift is not None:
+                self.report.add_drift(drift)
+                if self.out is not None:
+                    write_jsonl(drift.events(), self.out)
+
+    def finish(self) -> None:
+        """The missing follow-ups the capture's last event time decides."""
+        self.drift(self.session.finish())
 
 
 def _checker(

@@ -34,7 +34,7 @@ _JOB_KEYS = {"topics", "partitions", "from", "to", "spec", "against", "format", 
 
 #: Options whose value may start with "-" (relative times like -2h), which argparse would take
 #: for an option; ``join_time_values`` turns ``--from-time -2h`` into ``--from-time=-2h``.
-_TIME_OPTIONS = ("--from-time", "--to-time", "--to-datetime")
+_TIME_OPTIONS = ("--from-time", "--to-time", "--to-datetime", "--warm-up-from")
 
 
 def join_time_values(argv: Sequence[str]) -> list[str]:
@@ -106,6 +106,17 @@ def _add_replay(sub: Any, stdout: TextIO, spec_source: str) -> argparse.Argument
         action="store_true",
         help="apply the catalog's sample_rate per topic, by partition/offset exactly as the worker does "
         "(to compare with live drift); default: check every message",
+    )
+    replay.add_argument(
+        "--warm-up-from",
+        metavar="START",
+        help="read from START (earliest, an offset N, or a TIME like --from-time) up to the range's start first, "
+        "feeding the behavioural rules only (no report, no drift events): entities then have a known past",
+    )
+    replay.add_argument(
+        "--no-rules",
+        action="store_true",
+        help="contracts only: do not judge the catalog's behavioural rules (rules:)",
     )
     replay.add_argument("--no-progress", action="store_true", help="no progress bar even on a terminal")
     return replay
@@ -393,6 +404,8 @@ def _replay(
         raw_prefix=args.raw_prefix,
         publish_topic=(args.drift_topic or settings.drift_topic) if args.publish else None,
         sample=args.sample,
+        rules=not args.no_rules,
+        warm_up=warm_up_start(args.warm_up_from, what.start, round(time.time() * 1000)),
     )
     output = args.output or job.get("output")
     with _output(str(output) if output else None, binary=False) as handle:
@@ -409,6 +422,23 @@ def _replay(
         )
     _written(str(output) if output else None, f"{fmt} report", stderr)
     return code
+
+
+def warm_up_start(text: str | None, start: Start, now_ms: int) -> Start | None:
+    """``--warm-up-from``: ``earliest``, an offset or a time; it must lie before the range's start."""
+    if text is None:
+        return None
+    value = text.strip()
+    warm = Start() if value == "earliest" else Start("offset", int(value)) if value.isdigit() else None
+    if warm is None:
+        warm = Start("time", parse_time(value, now_ms))
+    if start.kind == "earliest":
+        raise UsageError(
+            "--warm-up-from: the range starts at the earliest offset already; give --from-offset, --from-time or --last"
+        )
+    if warm.kind == start.kind and warm.kind in ("offset", "time") and warm.value >= start.value:
+        raise UsageError(f"--warm-up-from {text}: must be before the range's start ({start.describe()})")
+    return warm
 
 
 def _job_options(args: argparse.Namespace, job: dict[str, Any], spec_default: str) -> tuple[Any, Any, str, Any, str]:
@@ -477,4 +507,4 @@ def rewind_target(args: argparse.Namespace, now_ms: int) -> Any:
     return Target("by", args.by)
 
 
-__all__ = ["COMMANDS", "add_parser", "join_time_values", "rewind_target", "run"]
+__all__ = ["COMMANDS", "add_parser", "join_time_values", "rewind_target", "run", "warm_up_start"]

@@ -24,6 +24,7 @@ from stream_sentinel.core.exits import EXIT_DRIFT
 if TYPE_CHECKING:
     from stream_sentinel.core.check.validate import Outcome
     from stream_sentinel.core.contracts.catalog import Catalog
+    from stream_sentinel.core.rules.engine import Finding
 
 #: Fingerprints memoised per assessor (entries); a drifting producer repeats the same few rules.
 MAX_MEMO: Final = 10_000
@@ -87,6 +88,11 @@ class Ref(NamedTuple):
     key: bytes | str | None
     topic_format: str
     observed_at: int | None = None
+
+    @classmethod
+    def of(cls, source: d.Source, topic_format: str) -> Ref:
+        """The ref of a message known by its coordinates only (a behavioural rule's finding)."""
+        return cls(source.topic, source.partition, source.offset, source.timestamp, source.key, topic_format)
 
     def source(self) -> d.Source:
         """The drift events' source: a bytes key decoded leniently (it is only shown)."""
@@ -200,6 +206,17 @@ class Assessor:
             fp = memo.get((topic, event_type, v.kind, v.rule_path))
             fps.append(fp if fp is not None else self.fingerprint(topic, event_type, v.kind, v.rule_path))
         return Assessment(ref, outcome, kept, tuple(fps), self.policy)
+
+    def finding(self, finding: Finding, topic_format: str) -> Assessment | None:
+        """A behavioural rule's finding, assessed like a message's violations (same floor, memo, events).
+
+        It is reported on the message it is about (for a missing follow-up, the earlier one),
+        known by its coordinates only: no payload, so no sample.
+        """
+        from stream_sentinel.core.check.outcome import Outcome
+
+        outcome = Outcome(finding.event_type, None, (finding.violation,))
+        return self.assess(outcome, Ref.of(finding.source, topic_format))
 
     def failure(self, ref: Ref, exc: BaseException) -> Assessment:
         """The sentinel itself failed on a message: an ``internal_error`` drift (type and place, no text)."""

@@ -70,6 +70,33 @@ async def plan(
     return plans
 
 
+async def plan_before(
+    client: AIOKafkaConsumer, plans: Sequence[PartitionPlan], start: Start, timeout: float
+) -> list[PartitionPlan]:
+    """Each partition from ``start`` up to where its planned range starts (``--warm-up-from``).
+
+    Ending exactly at the range's start offset leaves no record read twice and none skipped.
+    """
+    tps = [TopicPartition(p.topic, p.partition) for p in plans]
+    starts = {}
+    if start.kind == "time":
+        earliest = {TopicPartition(p.topic, p.partition): p.earliest for p in plans}
+        latest = {TopicPartition(p.topic, p.partition): p.latest for p in plans}
+        starts = await offsets_for_time(client, tps, start.value, timeout, earliest, latest)
+    return [
+        plan_partition(
+            p.topic,
+            p.partition,
+            p.earliest,
+            p.latest,
+            start,
+            End("offset", p.start),
+            start_for_time=starts.get(tp),
+        )
+        for p, tp in zip(plans, tps, strict=True)
+    ]
+
+
 async def offsets_for_time(
     client: AIOKafkaConsumer,
     tps: Sequence[TopicPartition],

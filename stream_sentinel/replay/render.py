@@ -20,6 +20,18 @@ REPORT_VERSION = 1
 
 
 @dataclass(frozen=True, slots=True)
+class WarmUp:
+    """``--warm-up-from``: where the rules' warm-up read started and how many records it fed them."""
+
+    start: Start
+    records: int
+
+    def describe(self) -> str:
+        """One line for the reports."""
+        return f"rules warmed up from {self.start.describe()} ({self.records:,} records read, not reported)"
+
+
+@dataclass(frozen=True, slots=True)
 class ReplayResult:
     """What a replay read and found."""
 
@@ -36,6 +48,7 @@ class ReplayResult:
     published: int = 0
     publish_topic: str | None = None
     sampled_out: int | None = None  # messages skipped by --sample (None: every message checked)
+    warm_up: WarmUp | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON report (documented in the README)."""
@@ -53,7 +66,11 @@ class ReplayResult:
             "comparison": self.comparison.to_dict() if self.comparison is not None else None,
             "published": {"topic": self.publish_topic, "drift_events": self.published} if self.publish_topic else None,
             "sampled_out": self.sampled_out,
-        }
+        } | (
+            {"warm_up": {"start": self.warm_up.start.describe(), "records": self.warm_up.records}}
+            if self.warm_up
+            else {}
+        )
 
 
 def render(result: ReplayResult, fmt: str, out: TextIO) -> None:
@@ -95,7 +112,9 @@ def _table(result: ReplayResult, out: TextIO) -> None:
         f"replay {result.run_id}: {result.start.describe()} -> {result.end.describe()}, "
         f"{result.report.messages:,} messages in {result.seconds:.1f} s"
         + (f" ({result.sampled_out:,} skipped by the catalog's sample rates)" if result.sampled_out else "")
-        + "\n\n"
+        + "\n"
+        + (f"{result.warm_up.describe()}\n" if result.warm_up else "")
+        + "\n"
     )
     _rows(_READINESS, _readiness(result.plans), out)
     out.write("\n")
@@ -163,6 +182,7 @@ def _markdown(result: ReplayResult, out: TextIO) -> None:
     out.write(
         f"Range: {result.start.describe()} → {result.end.describe()}; "
         f"{report.messages:,} messages from {len(result.plans)} partitions.\n\n"
+        + (f"{result.warm_up.describe().capitalize()}.\n\n" if result.warm_up else "")
     )
     lost = sum(p.lost for p in result.plans)
     if lost:

@@ -34,12 +34,17 @@ from stream_sentinel.core.assess import (
 )
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.outcome import Headers, Outcome
 from stream_sentinel.core.check.validate import Engine, TopicChecker
 from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_range
+from stream_sentinel.core.rules.engine import Finding
+from stream_sentinel.core.rules.session import RuleSession, open_session, wants
 from stream_sentinel.replay import kafka
-from stream_sentinel.replay.render import ReplayResult, render
+from stream_sentinel.replay.render import ReplayResult, WarmUp, render
+
+Check = Callable[[bytes | None, Headers], Outcome]
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +78,8 @@ class ReplayOptions:
     raw_prefix: int = 0
     publish_topic: str | None = None
     sample: bool = False  # apply the catalog's sample_rate like the worker
+    rules: bool = True  # judge the catalog's behavioural rules (not with a candidate: see _start)
+    warm_up: Start | None = None  # read from here up to the range's start first: rules' state only
 
 
 def run_id(now: float) -> str:
@@ -132,6 +139,8 @@ class _Run:
     every_event: bool  # every drift event is needed (JSON lines, publishing), not only examples
     rates: dict[str, float]  # --sample: the catalog's per-topic rate, decided as the worker does
     sampled_out: int = 0
+    rules: RuleSession | None = None
+    checks: dict[str, Check] = field(default_factory=dict)  # topics rules read: payload-keeping checks
     #: The candidate's verdicts under its own catalog's ``severity:`` settings (None: no candidate).
     candidate_assessor: Assessor | None = None
 
@@ -140,6 +149,7 @@ class _Run:
         to_publish: list[d.DriftEvent] = []
         skips, assess, add = self.assessor.policy.skips, self.assessor.assess, self.report.add
         current, rates, every_event = self.current, self.rates, self.every_event
+        rules, checks = self.rules, self.checks
         compare = self.comparison is not None
         for record in records:
             topic = record.topic
@@ -148,17 +158,50 @@ class _Run:
                 self.sampled_out += 1
                 continue
             checker = current[topic]
-            outcome = checker.check(record.value, record.headers)
+            findings: list[Finding] = []
+            if rules is None:
+                outcome = checker.check(record.value, record.headers)
+            else:
+                outcome = (checks.get(topic) or checker.check)(record.value, record.headers)
+                outcome, findings = rules.message(
+                    topic, outcome, record.key, record.partition, record.offset, record.timestamp
+                )
             drift = assess(outcome, _ref(record, checker)) if outcome.violations else None
             add((topic, outcome, 0, drift))
             if every_event and drift is not None:
-                events = drift.events()
-                if self.jsonl:
-                    write_jsonl(events, out)
-                to_publish.extend(events)
+                self._emit(drift.events(), out, to_publish)
             if compare:
                 self._compare(record, (topic, outcome, 0, drift))
+            if findings:
+                self.findings(findings, out, to_publish)
         return to_publish
+
+    def warm(self, records: Sequence[ConsumerRecord[bytes, bytes]]) -> None:
+        """Feed the warm-up range to the rules only: state, no report, no drift events."""
+        rules, checks = self.rules, self.checks
+        if rules is None:
+            return
+        for record in records:
+            check = checks.get(record.topic)
+            if check is not None:
+                outcome = check(record.value, record.headers)
+                rules.message(
+                    record.topic, outcome, record.key, record.partition, record.offset, record.timestamp, warm_up=True
+                )
+
+    def findings(self, findings: Sequence[Finding], out: TextIO, to_publish: list[d.DriftEvent]) -> None:
+        """Behavioural findings: assessed like any drift, added as drift that is not a new message."""
+        for finding in findings:
+            drift = self.assessor.finding(finding, self.current[finding.source.topic].topic.format)
+            if drift is not None:
+                self.report.add_drift(drift)
+                if self.every_event:
+                    self._emit(drift.events(), out, to_publish)
+
+    def _emit(self, events: list[d.DriftEvent], out: TextIO, to_publish: list[d.DriftEvent]) -> None:
+        if self.jsonl:
+            write_jsonl(events, out)
+        to_publish.extend(events)
 
     def _compare(self, record: ConsumerRecord[bytes, bytes], current: Checked) -> None:
         """Check and assess the record under the candidate contracts too, and fold both verdicts."""
@@ -199,17 +242,19 @@ async def replay(
                     f"stream-sentinel: {p.topic}[{p.partition}]: {p.lost:,} requested messages are gone "
                     f"(retention): the log starts at offset {p.earliest}\n"
                 )
+        warm = await _warm_up(client, run, plans, options.warm_up, connection, err)
         publisher = await _publisher(connection) if options.publish_topic else None
         run.every_event = run.jsonl or publisher is not None
         bar = Progress(err, sum(p.count for p in plans), progress)
         published = 0
         try:
             async for batch in kafka.read(client, plans, connection.stall_timeout):
-                to_publish = run.batch(batch, out)
-                if publisher is not None and to_publish:
-                    await _publish(publisher, options.publish_topic or "", to_publish)
-                    published += len(to_publish)
+                published += await _send(publisher, options, run.batch(batch, out))
                 bar.advance(len(batch))
+            if run.rules is not None:  # the deadlines the range's last event time decides
+                to_publish: list[d.DriftEvent] = []
+                run.findings(run.rules.finish(), out, to_publish)
+                published += await _send(publisher, options, to_publish)
         finally:
             bar.close()
             if publisher is not None:
@@ -228,8 +273,43 @@ async def replay(
         published=published,
         publish_topic=options.publish_topic,
         sampled_out=run.sampled_out if options.sample else None,
+        warm_up=warm,
     )
     return _finish(result, options, out)
+
+
+async def _send(publisher: AIOKafkaProducer | None, options: ReplayOptions, events: list[d.DriftEvent]) -> int:
+    """Publish a batch's drift events when publishing; how many."""
+    if publisher is None or not events:
+        return 0
+    await _publish(publisher, options.publish_topic or "", events)
+    return len(events)
+
+
+async def _warm_up(
+    client: Any, run: _Run, plans: Sequence[PartitionPlan], start: Start | None, connection: Connection, err: TextIO
+) -> WarmUp | None:
+    """Read ``start`` up to each partition's range start into the rules' state (nothing reported)."""
+    if start is None:
+        return None
+    if run.rules is None:
+        err.write(
+            "stream-sentinel: note: --warm-up-from reads nothing: no behavioural rule is judged in this run "
+            "(none reads these topics, or --no-rules, --against or --sample)\n"
+        )
+        return WarmUp(start, 0)
+    warm = await kafka.plan_before(client, plans, start, connection.timeout)
+    for p in warm:
+        if p.lost:
+            err.write(
+                f"stream-sentinel: {p.topic}[{p.partition}]: {p.lost:,} warm-up messages are gone (retention): "
+                f"the log starts at offset {p.earliest}\n"
+            )
+    read = 0
+    async for batch in kafka.read(client, warm, connection.stall_timeout):
+        run.warm(batch)
+        read += len(batch)
+    return WarmUp(start, read)
 
 
 def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics: Sequence[str], rid: str) -> _Run:
@@ -250,6 +330,16 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
     other = engines[1]
     candidate_assessor = Assessor(replace(policy, severity=severities_of(other.catalog))) if other else None
     jsonl = options.output_format == "jsonl"
+    # Rules judge the current contracts' run only: a comparison with a candidate is about
+    # contracts. Nor with --sample: a lifecycle or a follow-up judged on a sample would miss the
+    # skipped messages and report moves and payments that did happen.
+    engine = engines[0]
+    judged = options.rules and candidate is None and not options.sample
+    session = open_session(engine.catalog, engine.shows, topics) if judged else None
+    checks = {}
+    if session is not None:
+        session.topics_read.update(topics)
+        checks = {t: engine.keeping_check(t, wants(session.rules, t)) for t in topics if t in session.rules.topics}
     return _Run(
         current=current,
         candidate=candidate,
@@ -259,6 +349,8 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         jsonl=jsonl,
         every_event=jsonl,
         rates={t: c.topic.sample_rate for t, c in current.items()} if options.sample else {},
+        rules=session,
+        checks=checks,
         candidate_assessor=candidate_assessor,
     )
 

@@ -58,15 +58,19 @@ def unique(prefix: str) -> str:
     return f"{prefix}-{uuid.uuid4().hex[:10]}"
 
 
+def rename_topic(catalog: str, old: str, new: str) -> str:
+    """The catalog text with topic ``old`` renamed to ``new``: its entry and the rules naming it."""
+    catalog = catalog.replace(f"\n  {old}:\n", f"\n  {new}:\n", 1)
+    head, found, rules = catalog.partition("\nrules:\n")
+    return head + found + re.sub(rf"(?<=[{{ ]){re.escape(old)}(?=: )", new, rules)
+
+
 def topic_spec(tmp_path: Path, topic: str, drift_topic: str, sample_rate: float = 1.0) -> Path:
     """A spec dir whose catalog maps a uniquely named topic to the example OrderCreated contract."""
     spec = tmp_path / "spec"
     shutil.copytree(SPEC, spec)
     catalog = (spec / "catalog.yaml").read_text()
-    head, rules_line, rules = catalog.partition("\nrules:\n")
-    head = head.replace("\n  orders:\n", f"\n  {topic}:\n", 1).replace("sentinel.drift:", f"{drift_topic}:", 1)
-    # The behavioural rules name their topics too ({orders: /order_id}, events: {orders: [...]}).
-    catalog = head + rules_line + re.sub(r"(?<=[{ ])orders(?=:)", topic, rules)
+    catalog = rename_topic(catalog, "orders", topic).replace("sentinel.drift:", f"{drift_topic}:", 1)
     if sample_rate != 1.0:
         catalog = catalog.replace(f"\n  {topic}:\n", f"\n  {topic}:\n    sample_rate: {sample_rate}\n", 1)
     (spec / "catalog.yaml").write_text(catalog)

@@ -24,7 +24,7 @@ from stream_sentinel.cli import run
 from stream_sentinel.embedded import free_port
 from tests.conftest import ClosedAfter
 
-from .conftest import PARTITIONS, Harness, order_messages, read_all, unique
+from .conftest import PARTITIONS, Harness, order_messages, read_all, rename_topic, unique
 
 pytestmark = pytest.mark.integration
 
@@ -231,7 +231,7 @@ def test_usage_and_broker_errors_have_their_exit_codes_and_one_line(harness: Har
     # A topic with a contract that does not exist on the cluster.
     spec = harness.tmp / "spec-missing-topic"
     shutil.copytree(harness.spec, spec)
-    catalog = (spec / "catalog.yaml").read_text().replace(f"\n  {harness.topic}:\n", "\n  never-created-topic:\n", 1)
+    catalog = rename_topic((spec / "catalog.yaml").read_text(), harness.topic, "never-created-topic")
     (spec / "catalog.yaml").write_text(catalog)
     code, _, err = cli(
         "replay", "--bootstrap", harness.bootstrap, "--spec", str(spec), "--topic", "never-created-topic"

@@ -18,7 +18,7 @@ from stream_sentinel.embedded import free_port
 from stream_sentinel.testing import create_topics
 from stream_sentinel.worker import demo
 from stream_sentinel.worker.run import build, cluster_topics, engine_for, missing_catalog_topics
-from tests.integration.conftest import PARTITIONS, ROOT, Harness, topic_spec, unique
+from tests.integration.conftest import PARTITIONS, ROOT, Harness, rename_topic, topic_spec, unique
 
 pytestmark = pytest.mark.integration
 
@@ -28,7 +28,7 @@ def typo_spec(tmp_path: Path, topic: str, typo: str, drift_topic: str) -> Path:
     spec = topic_spec(tmp_path, topic, drift_topic)
     catalog = (spec / "catalog.yaml").read_text()
     assert "\n  payments:\n" in catalog
-    (spec / "catalog.yaml").write_text(catalog.replace("\n  payments:\n", f"\n  {typo}:\n", 1))
+    (spec / "catalog.yaml").write_text(rename_topic(catalog, "payments", typo))
     return spec
 
 
@@ -58,7 +58,7 @@ def test_worker_with_no_catalog_topic_on_the_cluster_exits_2(bootstrap: str, tmp
     spec = topic_spec(tmp_path, unique("orders"), drift)
     catalog = (spec / "catalog.yaml").read_text()
     for name in ("customers.profile", "inventory", "payments", "shipments"):
-        catalog = catalog.replace(f"\n  {name}:\n", f"\n  {unique(name)}:\n", 1)
+        catalog = rename_topic(catalog, name, unique(name))
     (spec / "catalog.yaml").write_text(catalog)
     settings = Settings(bootstrap_servers=bootstrap, spec_dir=spec, drift_topic=drift, app_id=unique("sentinel"))
     with pytest.raises(UsageError, match="nothing to consume") as caught:

@@ -13,11 +13,12 @@ import orjson
 import pytest
 
 from stream_sentinel.cli import build_parser, run
-from stream_sentinel.cli.replay import join_time_values, rewind_target
+from stream_sentinel.cli.replay import join_time_values, rewind_target, warm_up_start
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import DEFAULT_MAX_PAYLOAD_BYTES
-from stream_sentinel.core.ranges import time_answer_problem
+from stream_sentinel.core.errors import UsageError
+from stream_sentinel.core.ranges import Start, time_answer_problem
 from stream_sentinel.replay.rewind import Target
 from stream_sentinel.worker.run import engine_for
 from tests.conftest import ORDER_HEADERS, valid_order
@@ -159,3 +160,31 @@ def test_check_refuses_a_max_payload_bytes_below_one(spec_factory: SpecFactory) 
     )
     assert code == 2
     assert "--max-payload-bytes" in err.getvalue()
+
+
+# -- --warm-up-from ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "start", "expected"),
+    [
+        ("earliest", Start("offset", 5), Start()),
+        ("2", Start("offset", 5), Start("offset", 2)),
+        ("-2h", Start("time", NOW - 3_600_000), Start("time", NOW - 7_200_000)),
+        ("2026-11-21T14:00:00Z", Start("last", 100), Start("time", 1_795_269_600_000)),
+    ],
+)
+def test_warm_up_from_takes_earliest_an_offset_or_a_time(text: str, start: Start, expected: Start) -> None:
+    assert warm_up_start(text, start, NOW) == expected
+
+
+def test_warm_up_from_parses_a_relative_time_and_must_lie_before_the_range() -> None:
+    args = parse("replay", "--topic", "orders", "--from-time", "-1h", "--warm-up-from", "-2h")
+    assert args.warm_up_from == "-2h"
+    assert warm_up_start(None, Start(), NOW) is None
+    with pytest.raises(UsageError, match="starts at the earliest offset already"):
+        warm_up_start("earliest", Start(), NOW)
+    with pytest.raises(UsageError, match=r"--warm-up-from 9: must be before the range's start \(offset 5\)"):
+        warm_up_start("9", Start("offset", 5), NOW)
+    with pytest.raises(UsageError, match="unparsable time"):
+        warm_up_start("yesterday", Start("offset", 5), NOW)

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any, TextIO
 
-from stream_sentinel.core.assess import Checked
+from stream_sentinel.core.assess import Assessment, Checked
 from stream_sentinel.core.check.drift import SEVERITY_RANK, DriftEvent, shown_path
 
 MAX_FINGERPRINTS = 10_000
@@ -61,6 +61,7 @@ class DriftReport:
         self.by_event_type: dict[tuple[str, str], EventTypeStats] = {}
         self.fingerprints: dict[str, FingerprintStats] = {}
         self.overflow = 0
+        self.rule_drift = 0  # drift events added by add_drift (behavioural findings)
 
     def add(self, item: Checked) -> None:
         """Count one checked message, building its drift events only while a rule wants an example.
@@ -86,6 +87,19 @@ class DriftReport:
             return
         stats.drifting += 1
         self.drifting_messages += 1
+        self._fold(assessment)
+
+    def add_drift(self, assessment: Assessment) -> None:
+        """Count drift that is not a new message: a behavioural rule's finding about one already added.
+
+        A duplicate, an illegal transition or a missing follow-up is about a message counted
+        when it was read (for a missing follow-up, the earlier one): its drift events count
+        and are itemized like any other, the message counts do not move.
+        """
+        self.rule_drift += len(assessment.violations)
+        self._fold(assessment)
+
+    def _fold(self, assessment: Assessment) -> None:
         found = []
         for fp in assessment.fingerprints:
             rule = self.fingerprints.get(fp)
@@ -194,7 +208,9 @@ class DriftReport:
         ranked = self.ranked()
         out.write(
             f"{self.messages} messages, {self.drifting_messages} with drift, "
-            f"{self.drift_events} drift events, {len(ranked)} distinct rules"
+            f"{self.drift_events} drift events"
+            + (f" ({self.rule_drift} from behavioural rules)" if self.rule_drift else "")
+            + f", {len(ranked)} distinct rules"
             + (f", {self.tombstones} tombstones" if self.tombstones else "")
             + "\n"
         )

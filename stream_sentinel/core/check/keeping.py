@@ -24,16 +24,25 @@ from stream_sentinel.core.check.outcome import Headers, Outcome
 Check = Callable[[bytes | None, Headers], Outcome]
 
 
-def keeping(check: Check, topic_format: str, wants: Callable[[str], bool], codecs_by_version: dict[int, Any]) -> Check:
+def keeping(
+    check: Check,
+    topic_format: str,
+    wants: Callable[[str], bool],
+    codecs_by_version: dict[int, Any],
+    walkers_by_version: dict[int, Any] | None = None,
+) -> Check:
     """``check`` whose valid outcomes carry the decoded payload when ``wants(event_type)``.
 
     ``codecs_by_version``: ``id(SchemaVersion)`` -> its Avro codec (Avro formats only).
+    ``walkers_by_version``: ``id(SchemaVersion)`` -> its annotation walker, carried too, so a
+    ``rule_failed`` drift event's sample is redacted like a contract violation's.
     A payload that cannot be decoded again (it passed, so this is not expected) is left out:
     the rules then skip the message rather than guess.
     """
     start = codecs.CONFLUENT_HEADER if topic_format.startswith("confluent-") else 0
     avro = topic_format.endswith("avro")
     loads = orjson.loads
+    walkers = walkers_by_version or {}
 
     def check_keeping(value: bytes | None, headers: Headers) -> Outcome:
         outcome = check(value, headers)
@@ -53,6 +62,6 @@ def keeping(check: Check, topic_format: str, wants: Callable[[str], bool], codec
                 payload = loads(memoryview(value)[start:] if start else value)
             except orjson.JSONDecodeError:
                 return outcome
-        return outcome._replace(payload=payload)
+        return outcome._replace(payload=payload, walker=walkers.get(id(outcome.version)))
 
     return check_keeping

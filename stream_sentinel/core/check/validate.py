@@ -159,7 +159,9 @@ class Engine:
     def keeping_check(self, topic: str, wants: Callable[[str], bool]) -> Callable[[bytes | None, Headers], Outcome]:
         """The topic's ``check`` whose valid outcomes of event types ``wants`` carry their payload."""
         checker = self._checkers[topic]
-        return keeping(checker.check, checker.topic.format, wants, checker.codecs_by_version())
+        return keeping(
+            checker.check, checker.topic.format, wants, checker.codecs_by_version(), checker.walkers_by_version()
+        )
 
     def shows(self, topic: str, event_type: str, tokens: tuple[str | int, ...]) -> bool:
         """Whether the value at ``tokens`` of this event type may be echoed (deny by default).
@@ -347,6 +349,15 @@ class TopicChecker:
             for event in self._events.values()
             for v in (*event.older_first_newest, event.newest)
             if v.codec is not None
+        }
+
+    def walkers_by_version(self) -> dict[int, JsonSchemaIndex | AvroSchemaIndex]:
+        """``id(SchemaVersion)`` -> annotation walker, for :func:`~stream_sentinel.core.check.keeping.keeping`."""
+        return {
+            id(v.version): v.walker
+            for event in self._events.values()
+            for v in (*event.older_first_newest, event.newest)
+            if v.walker is not None
         }
 
     def walkers(self, event_type: str) -> list[JsonSchemaIndex | AvroSchemaIndex]:
