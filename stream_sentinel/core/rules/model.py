@@ -18,7 +18,6 @@ reported, and its fields may be exactly what is wrong.
 from __future__ import annotations
 
 import hashlib
-import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -29,6 +28,7 @@ from stream_sentinel.core.contracts.catalog import CATALOG_FILE, Catalog
 from stream_sentinel.core.contracts.pointer import to_pointer
 from stream_sentinel.core.contracts.rules import RuleSpec
 from stream_sentinel.core.errors import SpecError
+from stream_sentinel.core.rules.reach import Reach, prune, reach
 
 #: Entity ids longer than this are replaced by a digest (state keys stay small and bounded).
 MAX_ENTITY_CHARS: Final = 256
@@ -74,9 +74,8 @@ class Compiled:
     reaches: Mapping[str, frozenset[str]]  # transitions: state -> every state reachable from it
     expression: Any = None  # expression: the compiled CEL program
     states: frozenset[str] = frozenset()  # transitions: every state the rule names
-    #: expression: the top-level fields it reads when it reads ``self`` only as ``self.<field>``
-    #: (None: it uses ``self`` otherwise, and gets the whole payload)
-    fields: tuple[str, ...] | None = None
+    #: expression: the parts of the message it can read (``reach.reach``; None: all of it)
+    reads: Reach | None = None
 
     def owner(self, topic: str) -> str | None:
         """Nearest owner: the rule's, else the topic's."""
@@ -182,12 +181,9 @@ class RuleSet:
             return []
         out: list[d.Violation] = []
         for rule in rules:
-            fields = rule.fields
-            if fields is not None and type(payload) is dict:
-                # The binding converts every value it is given (microseconds per value): hand it
-                # only the fields the expression can reach; absent ones stay absent (has() holds).
-                payload = {f: payload[f] for f in fields if f in payload}
-            holds, reason = rule.expression.evaluate(payload)
+            # The binding converts every value it is given (microseconds each): only what the
+            # expression can reach goes in.
+            holds, reason = rule.expression.evaluate(prune(payload, rule.reads))
             if holds:
                 continue
             spec = rule.spec
@@ -226,9 +222,9 @@ def compile_rules(catalog: Catalog, shows: Shows) -> RuleSet:
                 # value only where every version of the event type proves it is not x-pii.
                 shows_entity[topic, event_type] = entity is None or shows(topic, event_type, entity)
                 shows_value[topic, event_type] = value is None or shows(topic, event_type, value)
-        program, fields = None, None
+        program, reads = None, None
         if spec.kind == "expression":
-            program, fields = _compile_expression(spec), _fields_read(spec.expression)
+            program, reads = _compile_expression(spec), reach(spec.expression)
         compiled.append(
             Compiled(
                 spec,
@@ -238,31 +234,10 @@ def compile_rules(catalog: Catalog, shows: Shows) -> RuleSet:
                 _reachable(spec.transitions) if spec.kind == "transitions" else {},
                 program,
                 spec.states() if spec.kind == "transitions" else frozenset(),
-                fields,
+                reads,
             )
         )
     return RuleSet(compiled)
-
-
-_SELF: Final = re.compile(r"\bself\b")
-_SELF_FIELD: Final = re.compile(r"\s*\.\s*([A-Za-z_][A-Za-z0-9_]*)")
-
-
-def _fields_read(expression: str) -> tuple[str, ...] | None:
-    """The top-level fields of ``self`` an expression reads, or None when it may read more.
-
-    Only when every ``self`` in the source is followed by ``.<field>``: then nothing else of the
-    message is reachable. Anything else (``size(self)``, ``self["x"]``, ``"x" in self``, a macro
-    variable named self) gets the whole payload. A ``self.x`` inside a string literal only adds
-    a field, which is harmless.
-    """
-    fields: set[str] = set()
-    for match in _SELF.finditer(expression):
-        field = _SELF_FIELD.match(expression, match.end())
-        if field is None:
-            return None
-        fields.add(field.group(1))
-    return tuple(sorted(fields))
 
 
 def _compile_expression(spec: RuleSpec) -> Any:
