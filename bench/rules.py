@@ -36,6 +36,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -266,7 +267,7 @@ def main() -> None:
     gc.freeze()
     n = len(records)
     plain = {t: c.check for t in FORMATS if (c := engine.checker(t)) is not None}
-    keeping = {t: engine.keeping_check(t, lambda et, t=t: rules.reads(t, et)) for t in FORMATS}
+    keeping = {t: engine.keeping_check(t, partial(rules.reads, t)) for t in FORMATS}
     policy = Policy()
 
     def core() -> int:

@@ -13,9 +13,8 @@ measured hot path of ``validate.py`` untouched; ``bench/rules.py`` measures what
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
-
 from io import BytesIO
+from typing import Any
 
 import orjson
 from fastavro import schemaless_reader

@@ -64,10 +64,11 @@ def prune(value: Any, tree: Reach | None) -> Any:
             return value
         return {k: prune(value[k], sub) for k, sub in tree.items() if k in value}
     if type(value) is list:
-        if not all(type(k) is int for k in tree):
+        indexes = [k for k in tree if type(k) is int]
+        if len(indexes) != len(tree):
             return value
         # Only literal indexes reach into the list: elements before the last one read stay as
         # placeholders (never read), and a list shorter than an index stays exactly as short.
-        last = min(max(tree) + 1, len(value))  # type: ignore[type-var]
+        last = min(max(indexes) + 1, len(value))
         return [prune(value[i], tree[i]) if i in tree else None for i in range(last)]
     return value
