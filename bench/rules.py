@@ -27,6 +27,7 @@ Run: make bench-rules   (or: .venv/bin/python bench/rules.py [--orders N] [--rou
 from __future__ import annotations
 
 import argparse
+import contextlib
 import gc
 import io
 import random
@@ -35,7 +36,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -307,7 +308,10 @@ def main() -> None:
     for _ in range(args.rounds):
         core_s = min(core_s, best(core, 1))
         rules_s = min(rules_s, best(with_rules, 1))
-    drift, found = with_rules()
+    with collector_time() as spent:
+        start = time.perf_counter()
+        drift, found = with_rules()
+        whole = time.perf_counter() - start
     assert drift == core()
 
     parts = breakdown(records, rules, plain, keeping, args.rounds)
@@ -324,7 +328,28 @@ def main() -> None:
     for name, seconds in parts.items():
         print(f"  {name:<28} {1e6 * seconds / n:6.2f} us/msg")
     print(f"  {'(whole difference)':<28} {1e6 * (rules_s - core_s) / n:6.2f} us/msg")
+    print(f"collector (gc) during one rules round: {100 * spent[0] / whole:.0f}% of it ({spent[1]} collections)")
     print(f"ratio={core_s / rules_s:.3f}")
+
+
+@contextlib.contextmanager
+def collector_time() -> Iterator[list[Any]]:
+    """Seconds the cyclic collector ran inside the block, and how many collections ([s, n])."""
+    spent: list[Any] = [0.0, 0]
+    began = [0.0]
+
+    def callback(phase: str, info: dict[str, Any]) -> None:
+        if phase == "start":
+            began[0] = time.perf_counter()
+        else:
+            spent[0] += time.perf_counter() - began[0]
+            spent[1] += 1
+
+    gc.callbacks.append(callback)
+    try:
+        yield spent
+    finally:
+        gc.callbacks.remove(callback)
 
 
 def new_runtime(rules: RuleSet) -> RuleRuntime:
