@@ -338,7 +338,7 @@ def collector_time() -> Iterator[list[Any]]:
     spent: list[Any] = [0.0, 0]
     began = [0.0]
 
-    def callback(phase: str, info: dict[str, Any]) -> None:
+    def callback(phase: str, _info: dict[str, Any]) -> None:
         if phase == "start":
             began[0] = time.perf_counter()
         else:
