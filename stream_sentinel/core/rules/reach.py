@@ -1,8 +1,8 @@
 """What part of a message a CEL expression can reach, so only that part is handed to CEL.
 
 The CEL binding converts every value it is given into a CEL value, a few microseconds each:
-an ``OrderCreated`` of ~40 values costs ~130 µs to convert, while the expression may read two
-of them (``bench/rules.py``). :func:`reach` reads the expression's source once, at compile
+an ``OrderCreated`` of ~40 values costs 80-110 µs to convert, while the expression may read
+three of them (``bench/rules.py``). :func:`reach` reads the expression's source once, at compile
 time, and :func:`prune` then builds per message the smallest payload on which the expression
 gives the same result.
 
