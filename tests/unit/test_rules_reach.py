@@ -34,6 +34,7 @@ EXPRESSIONS = [
     "self.items[2].quantity > 1 || self.currency == 'EUR'",
     "has(self.coupon) ? self.coupon.size() < 10 : true",
     "size(self.items) > 1 && self.customer.tier != 'gold'",
+    "self.items.all(i, i.quantity > 0) && self.items.exists(i, i.sku == 'ABC-1')",
     "self.missing > 1",
     "self.items[7].quantity > 0",
     "self.customer.name.startsWith('J') && self.items[1].sku.size() > 3",
