@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 SPEC    ?= spec/events
 
-.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay bench-storm bench-cel golden clean
+.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay bench-storm bench-rules bench-cel golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -49,6 +49,9 @@ bench-worker: $(STAMP)  ## worker vs bare Faust agent on the embedded broker; pr
 
 bench-replay: $(STAMP)  ## replay vs raw aiokafka getmany on the embedded broker; prints ratio=<x> last
 	$(BIN)/python bench/replay.py
+
+bench-rules: $(STAMP)  ## core check with behavioural rules vs without, same workload; prints ratio=<x> last
+	$(BIN)/python bench/rules.py
 
 bench-storm: $(STAMP)  ## worker RSS, /drift size and msg/s under an event-type storm; prints ratio=<x> last
 	$(BIN)/python bench/storm.py

@@ -242,7 +242,7 @@ def _start(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]
     state["at"] = _coords(fact)
     if spec.kind == "transitions":
         state["s"] = fact.value
-        if fact.value not in spec.states():
+        if fact.value not in rule.states:
             out.append(_violation(rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, None), f"{fact.value}", None))
         elif spec.strict_start and fact.value not in spec.initial:
             # Unknown past is adopted silently unless the rule insists on seeing the start.
@@ -260,10 +260,12 @@ def _start(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]
 
 def _transition(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> dict[str, Any]:
     spec, current, new = rule.spec, state["s"], fact.value
-    related = _source(state["at"])
-    if new not in spec.states():
+    # ``related`` (the earlier message) is built only for a finding: most facts are legal moves.
+    if new not in rule.states:
         out.append(
-            _violation(rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", related)
+            _violation(
+                rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", _source(state["at"])
+            )
         )
         return state
     if fact.ts < state["at"][3]:
@@ -272,14 +274,22 @@ def _transition(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Fin
         if current not in rule.reaches.get(new, frozenset()) and current != new:
             out.append(
                 _violation(
-                    rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, new), f"{new} -> {current}", related, late=True
+                    rule,
+                    fact,
+                    d.ILLEGAL_TRANSITION,
+                    _expected(rule, new),
+                    f"{new} -> {current}",
+                    _source(state["at"]),
+                    late=True,
                 )
             )
         return state
     allowed = current not in spec.terminal and new in spec.transitions.get(current, frozenset())
     if not allowed:
         out.append(
-            _violation(rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", related)
+            _violation(
+                rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", _source(state["at"])
+            )
         )
     # The state follows what was written, legal or not: one wrong move is one finding, not a
     # finding for every later event of the entity.
@@ -308,7 +318,6 @@ def _unique(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding
 
 def _ordered(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> dict[str, Any]:
     spec, last, value = rule.spec, state["v"], fact.value
-    related = _source(state["at"])
     if type(value) is not type(last):
         state["v"], state["at"] = value, _coords(fact)  # the sequence changed type: start again
         return state
@@ -318,7 +327,7 @@ def _ordered(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Findin
         expected = (
             "event time not before the previous event's" if by_time else f"a value after {_shown(rule, fact, last)}"
         )
-        out.append(_violation(rule, fact, d.OUT_OF_ORDER, expected, _shown(rule, fact, value), related))
+        out.append(_violation(rule, fact, d.OUT_OF_ORDER, expected, _shown(rule, fact, value), _source(state["at"])))
         return state  # the high point stays: later events are compared with it
     if spec.gaps and not by_time and type(value) is int and value > last + 1:
         out.append(
@@ -328,7 +337,7 @@ def _ordered(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Findin
                 d.SEQUENCE_GAP,
                 f"{_shown(rule, fact, last + 1)}",
                 _shown(rule, fact, value),
-                related,
+                _source(state["at"]),
                 severity=d.INFO,
             )
         )

@@ -28,6 +28,7 @@ from stream_sentinel.core.contracts.catalog import CATALOG_FILE, Catalog
 from stream_sentinel.core.contracts.pointer import to_pointer
 from stream_sentinel.core.contracts.rules import RuleSpec
 from stream_sentinel.core.errors import SpecError
+from stream_sentinel.core.rules.reach import Reach, prune, reach
 
 #: Entity ids longer than this are replaced by a digest (state keys stay small and bounded).
 MAX_ENTITY_CHARS: Final = 256
@@ -72,6 +73,9 @@ class Compiled:
     shows_value: Mapping[tuple[str, str], bool]  # (topic, event type) -> state / sequence may be shown
     reaches: Mapping[str, frozenset[str]]  # transitions: state -> every state reachable from it
     expression: Any = None  # expression: the compiled CEL program
+    states: frozenset[str] = frozenset()  # transitions: every state the rule names
+    #: expression: the parts of the message it can read (``reach.reach``; None: all of it)
+    reads: Reach | None = None
 
     def owner(self, topic: str) -> str | None:
         """Nearest owner: the rule's, else the topic's."""
@@ -177,7 +181,9 @@ class RuleSet:
             return []
         out: list[d.Violation] = []
         for rule in rules:
-            holds, reason = rule.expression.evaluate(payload)
+            # The binding converts every value it is given (microseconds each): only what the
+            # expression can reach goes in.
+            holds, reason = rule.expression.evaluate(prune(payload, rule.reads))
             if holds:
                 continue
             spec = rule.spec
@@ -216,9 +222,9 @@ def compile_rules(catalog: Catalog, shows: Shows) -> RuleSet:
                 # value only where every version of the event type proves it is not x-pii.
                 shows_entity[topic, event_type] = entity is None or shows(topic, event_type, entity)
                 shows_value[topic, event_type] = value is None or shows(topic, event_type, value)
-        program = None
+        program, reads = None, None
         if spec.kind == "expression":
-            program = _compile_expression(spec)
+            program, reads = _compile_expression(spec), reach(spec.expression)
         compiled.append(
             Compiled(
                 spec,
@@ -227,6 +233,8 @@ def compile_rules(catalog: Catalog, shows: Shows) -> RuleSet:
                 shows_value,
                 _reachable(spec.transitions) if spec.kind == "transitions" else {},
                 program,
+                spec.states() if spec.kind == "transitions" else frozenset(),
+                reads,
             )
         )
     return RuleSet(compiled)
