@@ -423,3 +423,36 @@ def test_a_failing_expression_is_rule_failed_with_the_rule_coordinates_and_no_va
 
     assert rules.judge_expressions("orders", "OrderCancelled", {**cancelled, "total_cents": SECRET_INT}) == []
     assert rules.judge_expressions("orders", "OrderCreated", cancelled) == []  # another event type
+
+
+# --- the example catalog's expression rule ------------------------------------------------------
+
+
+def refund(amount: int, authorized: int | None) -> dict[str, Any]:
+    """A PaymentRefunded v2 as the Avro reader decodes it (v1 messages read authorized_cents as null)."""
+    return {
+        "refund_id": "ref_abc123def456",
+        "payment_id": "pay_abc123def456",
+        "order_id": "ord_abc123def456",
+        "amount": {"amount_cents": amount, "currency": "EUR"},
+        "authorized_cents": authorized,
+        "reason": "ORDER_CANCELLED",
+        "refunded_at": 1_763_632_800_000,
+    }
+
+
+def test_a_refund_above_the_authorized_amount_fails_the_example_rule_REQ_PAY_12() -> None:
+    engine = Engine.from_spec_dir(str(SPEC))
+    rules = compile_rules(engine.catalog, engine.shows)
+    assert rules.judge_expressions("payments", "PaymentRefunded", refund(500, 1000)) == []
+    assert rules.judge_expressions("payments", "PaymentRefunded", refund(1000, 1000)) == []
+    assert rules.judge_expressions("payments", "PaymentRefunded", refund(SECRET_INT, None)) == []  # v1: unknown
+    [violation] = rules.judge_expressions("payments", "PaymentRefunded", refund(SECRET_INT, 1000))
+    assert (violation.kind, violation.rule, violation.requirement) == (
+        d.RULE_FAILED,
+        "refund-within-authorized",
+        "REQ-PAY-12",
+    )
+    assert (violation.severity, violation.owner, violation.actual_type) == ("breaking", "team-payments", "false")
+    assert str(SECRET_INT) not in repr(violation)
+    assert rules.judge_expressions("payments", "PaymentAuthorized", refund(SECRET_INT, 1000)) == []
