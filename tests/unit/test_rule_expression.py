@@ -456,3 +456,38 @@ def test_a_refund_above_the_authorized_amount_fails_the_example_rule_REQ_PAY_12(
     assert (violation.severity, violation.owner, violation.actual_type) == ("breaking", "team-payments", "false")
     assert str(SECRET_INT) not in repr(violation)
     assert rules.judge_expressions("payments", "PaymentAuthorized", refund(SECRET_INT, 1000)) == []
+
+
+# --- only the fields a rule reads are handed to the binding ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "reads"),
+    [
+        (REFUND, ("refund_cents", "total_cents")),
+        ("self['event-id'] == 'x' && self.a.b > 0", ("event-id", "a")),
+        ("self.items.all(i, i.q > 0)", ("items",)),
+        ("size(self) > 0", None),  # reads the message whole
+        ("'k' in self", None),
+        ("self[self.k] == 1", None),
+        ("self.items.all(self, self.q > 0)", None),  # self rebound by a macro
+        ("self.a == 'self'", None),  # conservative: self in a literal
+    ],
+)
+def test_the_fields_an_expression_reads_are_known_at_compile_time(source: str, reads: tuple[str, ...] | None) -> None:
+    from stream_sentinel.core.rules.expression import _top_fields
+
+    assert _top_fields(source) == reads
+
+
+@pytest.mark.parametrize("payload", ODD_PAYLOADS[:-2], ids=[f"payload{i}" for i in range(len(ODD_PAYLOADS) - 2)])
+def test_reading_only_the_named_fields_judges_as_the_whole_message_would(payload: Any) -> None:
+    for source in [*EXPRESSIONS, "self.refund_cents == self['total_cents']", "has(self.refund_cents)"]:
+        narrowed = compile_expression(source)
+        whole = compile_expression(source)
+        whole._reads = None
+        got, expected = narrowed.evaluate(payload), whole.evaluate(payload)
+        # The one difference: a value CEL cannot represent in a field the rule never reads no
+        # longer makes it an evaluation error.
+        if "cannot represent" not in f"{got[1]}{expected[1]}":
+            assert got == expected, source
