@@ -1,9 +1,10 @@
 """CEL expressions over one message (the ``expression`` rule kind), compiled once per run.
 
 The library is ``common-expression-language`` (the Rust ``cel`` interpreter behind a Python
-binding): compiled programs are reused for every message, and evaluation is a few
-microseconds, far below ``cel-python``'s pure-Python interpreter (``make bench-cel`` measures
-both in the same run). CEL itself is not Turing complete (no loops beyond bounded macros), so
+binding): compiled programs are reused for every message, and evaluation is about 20 times
+faster than ``cel-python``'s pure-Python interpreter (``make bench-cel`` measures both in the
+same run: ratio 18.6-26.7; the refund rule takes under 10 µs here, most of it converting the
+fields it reads into CEL values). CEL itself is not Turing complete (no loops beyond bounded macros), so
 one evaluation is bounded by the message's size.
 
 The message is bound as ``self`` (``self.refund_cents <= self.amount_cents``), as in
