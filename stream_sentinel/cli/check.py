@@ -13,7 +13,7 @@ import orjson
 
 from stream_sentinel.cli.common import open_input, positive, spec_default, spec_default_text
 from stream_sentinel.core.aggregate.report import DriftReport
-from stream_sentinel.core.assess import Assessor, Policy, Ref, no_contract, write_jsonl
+from stream_sentinel.core.assess import Assessor, Policy, Ref, no_contract, topic_severities, write_jsonl
 from stream_sentinel.core.capture import CapturedMessage, problem_outcome, read_capture
 from stream_sentinel.core.check.validate import (
     DEFAULT_MAX_PAYLOAD_BYTES,
@@ -116,7 +116,13 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         raise UsageError(no_contract(args.topic, engine.catalog.topics, args.spec))
     declared = _declared_headers(args, engine)
     hint = args.event_type is None
-    assessor = Assessor(Policy(min_severity=args.min_severity, raw_prefix=args.raw_prefix, origin="check"))
+    policy = Policy(
+        min_severity=args.min_severity,
+        raw_prefix=args.raw_prefix,
+        origin="check",
+        severity=topic_severities(engine.catalog),
+    )
+    assessor = Assessor(policy)
     report = DriftReport(max_examples=max(args.examples, 0))
     jsonl = args.format == "jsonl"
     stream = open_input(args.input, stdin)

@@ -10,6 +10,7 @@ from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import load_engine
 from stream_sentinel.core.contracts.catalog import EventContract
 from stream_sentinel.core.exits import EXIT_OK
+from stream_sentinel.core.rules.model import compile_rules
 
 
 def add_parser(sub: Any, stdout: TextIO) -> None:
@@ -20,7 +21,8 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         help="load and check a spec dir, then list its contracts (exit 2 on any problem)",
         description="Load the catalog and every schema exactly as the worker does (every $ref resolved, every "
         "pattern compiled), then list each topic with its format and owner and each event type with its versions, "
-        "requirement and compatibility mode. Exit 0: the spec loads, 2: the first problem as file#/pointer: cause. "
+        "requirement and compatibility mode, and each behavioural rule with what it reads. Exit 0: the spec loads, "
+        "2: the first problem as file#/pointer: cause. "
         "Use it in CI.",
         stdout=stdout,
     )
@@ -45,12 +47,22 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
     for name, topic in sorted(engine.catalog.topics.items()):
         requirement = f", requirement {topic.requirement}" if topic.requirement else ""
         owner = topic.owner or "-"
-        stdout.write(f"{name}  ({topic.format}, owner {owner}{requirement}, sample {topic.sample_rate:g})\n")
+        severity = ", ".join(f"{kind} {level}" for kind, level in topic.severity.items())
+        severity = f", severity: {severity}" if severity else ""
+        stdout.write(f"{name}  ({topic.format}, owner {owner}{requirement}, sample {topic.sample_rate:g}{severity})\n")
         for event in topic.events.values():
             versions = ", ".join(
                 f"v{v.version}" + (f"#{v.schema_id}" if v.schema_id is not None else "") for v in event.versions
             )
             stdout.write(f"  {event.name}: {versions}  [{_requirement_text(event)}; {event.compatibility}]\n")
+    rules = compile_rules(engine.catalog, engine.shows)  # a CEL expression that does not compile: exit 2
+    if rules:
+        stdout.write("rules\n")
+    for rule in rules.rules.values():
+        spec = rule.spec
+        reads = "; ".join(f"{t}: {', '.join(sorted(ets))}" for t, ets in sorted(spec.topics.items()))
+        owner = spec.owner or ", ".join(sorted({o for o in rule.owners.values() if o})) or "-"
+        stdout.write(f"  {spec.id}  ({spec.kind}, {spec.severity}, owner {owner})  [{spec.requirement}]  {reads}\n")
     return EXIT_OK
 
 

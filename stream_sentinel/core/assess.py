@@ -3,24 +3,27 @@
 The worker, ``replay`` and ``check`` each adapt their record to a :class:`Ref`, check it with
 ``TopicChecker.check`` and hand the outcome to :meth:`Assessor.assess`. What is decided here, and
 nowhere else: which messages a sampled topic validates (:meth:`Policy.skips`), which violations
-are kept (the severity floor), the fingerprint of each (one bounded memo), and how the drift
-events of a message are built (origin, run id, raw prefix, observed time). Drift events are built
-lazily, on the first call to :meth:`Assessment.events`: a drifting producer repeats the same few
-rules, so most invalid messages are only counted, and a valid message never gets here at all.
+are kept and at what severity (the topic's ``severity:`` overrides, then the severity floor), the
+fingerprint of each (one bounded memo), and how the drift events of a message are built (origin,
+run id, raw prefix, observed time). Drift events are built lazily, on the first call to
+:meth:`Assessment.events`: a drifting producer repeats the same few rules, so most invalid
+messages are only counted, and a valid message never gets here at all.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Final, NamedTuple, TextIO, TypeAlias
 
 from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.contracts.topic_settings import OFF
 from stream_sentinel.core.errors import output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT
 
 if TYPE_CHECKING:
     from stream_sentinel.core.check.validate import Outcome
+    from stream_sentinel.core.contracts.catalog import Catalog
 
 #: Fingerprints memoised per assessor (entries); a drifting producer repeats the same few rules.
 MAX_MEMO: Final = 10_000
@@ -53,7 +56,8 @@ class Policy:
     ``sample``: apply the catalog's per-topic ``sample_rate`` (the worker always does, replay
     with ``--sample``, check never). ``clock``: stamps ``observed_at`` when a drift event is
     built (replay); without it the ref's ``observed_at`` is used (the worker's batch time, or
-    none for check).
+    none for check). ``severity``: per topic, drift kind -> level or ``off`` (the catalog's
+    ``severity:`` topic setting, :func:`topic_severities`), applied before the floor.
     """
 
     min_severity: str = d.INFO
@@ -62,6 +66,7 @@ class Policy:
     run_id: str | None = None
     sample: bool = False
     clock: Callable[[], float] | None = None
+    severity: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     floor: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -148,31 +153,47 @@ class Assessment:
 Checked: TypeAlias = "tuple[str, Outcome | None, int, Assessment | None]"
 
 
+def topic_severities(catalog: Catalog) -> dict[str, Mapping[str, str]]:
+    """The catalog's ``severity:`` overrides of every topic that has some (``Policy.severity``)."""
+    return {name: topic.severity for name, topic in catalog.topics.items() if topic.severity}
+
+
 class Assessor:
     """Applies one :class:`Policy` to checked messages; holds the one bounded fingerprint memo."""
 
-    __slots__ = ("_memo", "policy")
+    __slots__ = ("_memo", "_overrides", "policy")
 
     def __init__(self, policy: Policy) -> None:
         self.policy = policy
         self._memo: dict[tuple[str, str | None, str, str], str] = {}
+        # Precomputed per topic: a topic without overrides costs one dict miss per drifting message.
+        self._overrides: dict[str, dict[str, str]] = {t: dict(m) for t, m in policy.severity.items() if m}
+
+    def keep(self, topic: str, violations: tuple[d.Violation, ...]) -> tuple[d.Violation, ...]:
+        """The violations a topic reports: its ``severity:`` overrides applied, then the floor.
+
+        An ``off`` kind is dropped; an overridden one carries the topic's level (the drift event,
+        the counts and the exit code all see that level). Behavioural rules' violations go
+        through here too, so one setting governs every kind on the topic.
+        """
+        overrides = self._overrides.get(topic) if self._overrides else None
+        if overrides is not None:
+            violations = _override(violations, overrides)
+        floor = self.policy.floor
+        if floor:
+            rank = d.SEVERITY_RANK
+            return tuple(v for v in violations if rank[v.severity] >= floor)
+        return violations
 
     def assess(self, outcome: Outcome, ref: Ref) -> Assessment | None:
-        """The message's drift at or above the severity floor; None when nothing is kept.
+        """The message's drift kept by :meth:`keep`; None when nothing is kept.
 
         Call it for invalid outcomes only (``outcome.violations``): a valid message has nothing
         to assess, and the shells skip even this call on their hot path.
         """
-        floor = self.policy.floor
-        if floor:
-            rank = d.SEVERITY_RANK
-            kept = tuple(v for v in outcome.violations if rank[v.severity] >= floor)
-            if not kept:
-                return None
-        else:
-            kept = outcome.violations
-            if not kept:
-                return None
+        kept = self.keep(ref.topic, outcome.violations) if self._overrides or self.policy.floor else outcome.violations
+        if not kept:
+            return None
         topic, event_type = ref.topic, outcome.event_type
         memo, fps = self._memo, []
         for v in kept:
@@ -195,6 +216,17 @@ class Assessor:
             if len(self._memo) < MAX_MEMO and len(rule_path) <= MAX_MEMO_PATH:
                 self._memo[key] = found
         return found
+
+
+def _override(violations: tuple[d.Violation, ...], overrides: Mapping[str, str]) -> tuple[d.Violation, ...]:
+    out = []
+    for v in violations:
+        level = overrides.get(v.kind)
+        if level is None:
+            out.append(v)
+        elif level != OFF:
+            out.append(v if v.severity == level else v._replace(severity=level))
+    return tuple(out)
 
 
 def no_contract(topic: str, known: Iterable[str], where: str | None = None) -> str:
@@ -225,5 +257,6 @@ __all__ = [
     "no_contract",
     "publish_record",
     "sampled",
+    "topic_severities",
     "write_jsonl",
 ]

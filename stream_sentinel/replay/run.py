@@ -12,7 +12,7 @@ import asyncio
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TextIO
 
@@ -22,7 +22,16 @@ from aiokafka.errors import KafkaError
 from stream_sentinel import kafkaio
 from stream_sentinel.core.aggregate.comparison import Comparison
 from stream_sentinel.core.aggregate.report import DriftReport
-from stream_sentinel.core.assess import Assessor, Checked, Policy, Ref, no_contract, publish_record, write_jsonl
+from stream_sentinel.core.assess import (
+    Assessor,
+    Checked,
+    Policy,
+    Ref,
+    no_contract,
+    publish_record,
+    topic_severities,
+    write_jsonl,
+)
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine, TopicChecker
@@ -123,6 +132,8 @@ class _Run:
     every_event: bool  # every drift event is needed (JSON lines, publishing), not only examples
     rates: dict[str, float]  # --sample: the catalog's per-topic rate, decided as the worker does
     sampled_out: int = 0
+    #: The candidate's verdicts under its own catalog's ``severity:`` settings (None: no candidate).
+    candidate_assessor: Assessor | None = None
 
     def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]], out: TextIO) -> list[d.DriftEvent]:
         """Fold a batch of records in; the drift events to publish (when publishing)."""
@@ -155,7 +166,8 @@ class _Run:
             return
         checker = self.candidate[record.topic]
         other = checker.check(record.value, record.headers)
-        drift = self.assessor.assess(other, _ref(record, checker)) if other.violations else None
+        assessor = self.candidate_assessor or self.assessor
+        drift = assessor.assess(other, _ref(record, checker)) if other.violations else None
         self.comparison.add((current, (record.topic, other, 0, drift)))
 
 
@@ -232,7 +244,11 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         run_id=rid,
         sample=options.sample,
         clock=time.time,
+        severity=topic_severities(engines[0].catalog),
     )
+    # A candidate catalog may change the severity settings too: its verdicts are judged by them.
+    other = engines[1]
+    candidate_assessor = Assessor(replace(policy, severity=topic_severities(other.catalog))) if other else None
     jsonl = options.output_format == "jsonl"
     return _Run(
         current=current,
@@ -243,6 +259,7 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         jsonl=jsonl,
         every_event=jsonl,
         rates={t: c.topic.sample_rate for t, c in current.items()} if options.sample else {},
+        candidate_assessor=candidate_assessor,
     )
 
 

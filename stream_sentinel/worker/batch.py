@@ -36,6 +36,8 @@ class BatchResult:
     sampled_out: Counter[str] = field(default_factory=Counter)
     drift_kinds: Counter[tuple[str, str | None, str, str]] = field(default_factory=Counter)
     last_offsets: dict[tuple[str, int], int] = field(default_factory=dict)
+    #: Drifting messages of topics with a quarantine, with their drift (``worker/quarantine.py``).
+    quarantine: list[tuple[Any, Assessment]] = field(default_factory=list)
 
 
 class BatchAssessor:
@@ -47,8 +49,11 @@ class BatchAssessor:
         assessor: Assessor,
         mode: str,
         may_alert: Callable[[str, str | None, int], bool],
+        quarantined: frozenset[str] = frozenset(),
     ) -> None:
         self.checkers = checkers
+        #: Topics whose drifting messages are kept for the quarantine action (the valid path never looks).
+        self.quarantined = quarantined
         self.assessor = assessor
         self.mode = mode
         self.may_alert = may_alert
@@ -60,7 +65,12 @@ class BatchAssessor:
         result = BatchResult(w.Tally(self.mode, self.may_alert))
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
         every = self.mode == "every"
-        checkers, skips, assess = self.checkers, self.assessor.policy.skips, self.assessor.assess
+        checkers, skips, assess, held = (
+            self.checkers,
+            self.assessor.policy.skips,
+            self.assessor.assess,
+            self.quarantined,
+        )
         # Tally.add split in its two steps: every checked message is counted first (a valid one
         # is only counted: no item tuple, no extra call), then a drifting one's assessment is
         # added. A failure after the count therefore never counts the message twice or not at all.
@@ -92,6 +102,8 @@ class BatchAssessor:
                 if drift is None:
                     continue
                 assessed(topic, ts, drift)
+                if topic in held:
+                    result.quarantine.append((message, drift))
                 if not every:
                     _count_kinds(result, topic, drift)
                     continue

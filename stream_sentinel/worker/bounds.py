@@ -24,7 +24,7 @@ Pure functions: no Faust, no event loop (aiokafka only for its exception classes
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any, Final
+from typing import Any, Final, TypeAlias, cast
 
 import orjson
 from aiokafka import errors as kafka_errors
@@ -63,9 +63,35 @@ NEVER_WRITABLE: Final[tuple[type[BaseException], ...]] = (
 )
 
 
+#: Record headers as the worker writes them: (name, value) pairs, in order, repeats kept.
+Headers: TypeAlias = tuple[tuple[str, bytes | None], ...]
+#: A record the worker writes: its own records are ``(key, value)``; a quarantine copy is
+#: ``(key, value, headers)``, key and value as the source record had them (either may be null).
+Record: TypeAlias = tuple[bytes, bytes] | tuple[bytes | None, bytes | None, Headers]
+
+
 def record_limit(max_request_size: int) -> int:
     """Largest record (bytes) the worker writes under a producer's ``max_request_size``."""
     return max_request_size // 4
+
+
+def headers_of(record: Record) -> list[tuple[str, bytes]] | None:
+    """A record's headers as Faust's ``send`` takes them (None: the worker's own records have none).
+
+    A copy's header may have a null value, as Kafka allows and aiokafka writes; Faust's type says bytes.
+    """
+    return cast("list[tuple[str, bytes]]", list(record[2])) if len(record) == 3 else None
+
+
+def record_size(record: Record) -> int:
+    """Bytes a record counts against :func:`record_limit`: key, value and, for a copy, its headers."""
+    key, value = record[0], record[1]
+    size = (len(key) if key is not None else 0) + (len(value) if value is not None else 0)
+    if len(record) == 3:
+        size += sum(
+            len(name.encode("utf-8", "replace")) + (len(data) if data is not None else 0) for name, data in record[2]
+        )
+    return size
 
 
 def cap(text: str, limit: int = TEXT_CAP) -> str:

@@ -121,6 +121,12 @@ class Metrics:
             ["bound"],
             registry=r,
         )
+        self.quarantined = Counter(
+            "sentinel_quarantined",
+            "Copies of drifting records handed to the producer for the topic's quarantine topic, by source topic",
+            ["topic"],
+            registry=r,
+        )
         self.late = Counter(
             "sentinel_late_messages", "Messages counted after their window had closed (not in any window)", registry=r
         )

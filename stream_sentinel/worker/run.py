@@ -25,7 +25,7 @@ from aiokafka.errors import KafkaError
 
 from stream_sentinel.config import Settings
 from stream_sentinel.core.check.validate import Engine, load_engine
-from stream_sentinel.core.errors import BrokerError, SentinelError, UsageError
+from stream_sentinel.core.errors import BrokerError, SentinelError, SpecError, UsageError
 from stream_sentinel.core.exits import EXIT_BROKER, EXIT_OK
 from stream_sentinel.kafkaio import describe, kafka_cause
 from stream_sentinel.worker.health import preflight
@@ -86,10 +86,12 @@ def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
     topic at all is left to consume).
     """
     engine = engine if engine is not None else engine_for(settings)
+    check_quarantine_topics(settings, engine)
     preflight(settings)
     existing = cluster_topics(settings)
     missing = missing_catalog_topics(settings, engine, existing)
-    extra = pattern_topics(settings, existing)
+    quarantines = quarantine_topics(engine)
+    extra = [t for t in pattern_topics(settings, existing) if t not in quarantines]
     wanted = [t for t in engine.catalog.topics if t != settings.drift_topic]
     if missing and (settings.missing_topics == "fail" or (len(missing) == len(wanted) and not extra)):
         why = "" if settings.missing_topics == "fail" else "none of the catalog's topics exists, nothing to consume: "
@@ -98,6 +100,25 @@ def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
             "(create them, or fix their names in the catalog; missing_topics: warn runs without them)"
         )
     return Sentinel(settings, engine, extra_topics=extra, missing_topics=tuple(missing))
+
+
+def quarantine_topics(engine: Engine) -> set[str]:
+    """The catalog's quarantine topics: written by the worker, never consumed (not even by the pattern)."""
+    return {topic.quarantine.topic for topic in engine.catalog.topics.values() if topic.quarantine is not None}
+
+
+def check_quarantine_topics(settings: Settings, engine: Engine) -> None:
+    """A quarantine topic is none of the worker's own topics (exit 2): copies would land in its drift or state."""
+    own = f"{settings.app_id}-"
+    for name, topic in engine.catalog.topics.items():
+        target = topic.quarantine.topic if topic.quarantine is not None else None
+        if target is not None and (target == settings.drift_topic or target.startswith(own)):
+            raise SpecError(
+                "catalog.yaml",
+                f"/topics/{name}/quarantine/topic",
+                f"{target!r} is the worker's own topic (drift_topic {settings.drift_topic!r}, or one of its "
+                f"{own}* topics); name another topic",
+            )
 
 
 def cluster_topics(settings: Settings, timeout: float = 15.0) -> set[str]:
@@ -197,7 +218,7 @@ def run_worker(settings: Settings, stderr: IO[str] = sys.stderr) -> int:
             code = EXIT_BROKER
     watchdog.disarm()
     left = sentinel.outstanding()
-    if left.drift or left.tallies:
+    if left.drift or left.tallies or left.quarantined:
         # Stopped in time, but the broker never took these: say so, and do not exit 0.
         stderr.write(f"stream-sentinel: worker stopped: {left.line()}\n")
         return code or EXIT_BROKER

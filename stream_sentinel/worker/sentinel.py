@@ -40,7 +40,7 @@ from faust.web import Request, Response, View
 from stream_sentinel import __version__
 from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate import windows as w
-from stream_sentinel.core.assess import Assessor, Policy
+from stream_sentinel.core.assess import Assessor, Policy, topic_severities
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds, transport
@@ -49,6 +49,7 @@ from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
+from stream_sentinel.worker.quarantine import Quarantines
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
 
@@ -121,11 +122,13 @@ class Outstanding:
     tallies: int
     messages: int
     partitions: int
+    quarantined: int = 0  # copies for quarantine topics
 
     def line(self) -> str:
         """One line for stderr: what stayed unpublished and uncommitted."""
+        copies = f", {self.quarantined} quarantine copies" if self.quarantined else ""
         return (
-            f"{self.drift} drift records and {self.tallies} tally records unpublished; "
+            f"{self.drift} drift records and {self.tallies} tally records{copies} unpublished; "
             f"{self.messages} messages on {self.partitions} partitions uncommitted (checked again on restart)"
         )
 
@@ -173,11 +176,11 @@ class Sentinel:
         )
         names = self._contracted(settings, engine)
         # Delivery futures of the previous batch's records (see _pipelined).
-        self._pending: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
+        self._pending: list[tuple[Awaitable[Any], TopicT, bounds.Record]] = []
         # Records being sent with retries (see _owing), and the last source offset per
         # partition handed to the validate stage (for the shutdown summary).
         self._owed: list[_Owed] = []
-        self._settling: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]] = []
+        self._settling: list[tuple[Awaitable[Any], TopicT, bounds.Record]] = []
         # Records of the batch being handed over that are not yet (see _pipelined), per topic.
         self._unhanded: Tally_[str] = Tally_()
         # Serialises the agent's hand-over with settling between batches (_settle_soon, its task).
@@ -207,8 +210,14 @@ class Sentinel:
             {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
         )
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
-        policy = Policy(min_severity=settings.min_severity, raw_prefix=settings.raw_prefix, sample=True)
-        self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert)
+        policy = Policy(
+            min_severity=settings.min_severity,
+            raw_prefix=settings.raw_prefix,
+            sample=True,
+            severity=topic_severities(engine.catalog),
+        )
+        self.quarantine = Quarantines.of(engine.catalog, names, self.metrics, self.record_limit, settings)
+        self.batches = BatchAssessor(checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources)
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
         return names
@@ -333,20 +342,21 @@ class Sentinel:
             [
                 (self.drift_topic, [self._drift_record(e.to_dict()) for e in publish]),
                 (self.tallies, records),
+                *(await self.quarantine.sends(self.app, result.quarantine)),
             ]
         )
         if publish:
             self.metrics.published.labels("drift").inc(len(publish))
         self._update_metrics(batch, elapsed, result)
 
-    def _tally_records(self, tally: w.Tally) -> list[tuple[bytes, bytes]]:
+    def _tally_records(self, tally: w.Tally) -> list[bounds.Record]:
         """A batch's tally as bounded records.
 
         Unknown event types past the cap are folded, texts capped, candidates shrunk, and
         records split to stay under the record limit.
         """
         folded_records, folded = self.event_types.fold(record for _, record in tally.records())
-        out: list[tuple[bytes, bytes]] = []
+        out: list[bounds.Record] = []
         shrunk = split = folded_fps = 0
         limit = self.record_limit
         for record in folded_records:
@@ -375,7 +385,7 @@ class Sentinel:
         """Whether a new fingerprint can still be alerted in this event type's current window (invalid path only)."""
         return not self.budget.full(w.window_key(topic, self.event_types.key(topic, event_type)), ts)
 
-    def _drift_record(self, event: dict[str, Any]) -> tuple[bytes, bytes]:
+    def _drift_record(self, event: dict[str, Any]) -> bounds.Record:
         """A drift event as a record under the record limit (shrunk if it has to be)."""
         value, shrunk = bounds.fit_drift(event, self.record_limit)
         if shrunk:
@@ -444,7 +454,7 @@ class Sentinel:
 
     # -- publishing -----------------------------------------------------------------------
 
-    async def _publish(self, records: list[tuple[bytes, bytes]], kind: str) -> None:
+    async def _publish(self, records: Sequence[bounds.Record], kind: str) -> None:
         """Publish to the drift topic and wait for the broker's acknowledgement, retrying while it is away.
 
         While the broker is away the agent stays here: it consumes nothing new and commits
@@ -455,7 +465,7 @@ class Sentinel:
             await self._deliver(self.drift_topic, records, "publish drift")
             self.metrics.published.labels(kind).inc(len(records))
 
-    async def _pipelined(self, sends: list[tuple[TopicT, list[tuple[bytes, bytes]]]]) -> None:
+    async def _pipelined(self, sends: list[tuple[TopicT, list[bounds.Record]]]) -> None:
         """Hand a batch's records to the producer, then make sure the previous batch's landed.
 
         Waiting for the broker's acknowledgement of each batch before taking the next stalled
@@ -478,7 +488,7 @@ class Sentinel:
             on_done = self._on_delivery
             for topic, records in sends:
                 name = topic.get_topic_name()
-                refused: list[tuple[bytes, bytes]] = []
+                refused: list[bounds.Record] = []
                 for record in records:
                     try:
                         [future] = await self._enqueue(topic, [record])
@@ -496,9 +506,9 @@ class Sentinel:
                     await self._deliver(topic, refused, "publish")
             await self._settle(previous)
 
-    async def _settle(self, previous: list[tuple[Awaitable[Any], TopicT, tuple[bytes, bytes]]]) -> None:
+    async def _settle(self, previous: list[tuple[Awaitable[Any], TopicT, bounds.Record]]) -> None:
         """Wait for ``previous`` deliveries; re-send, with retries, those that failed (under ``_settle_lock``)."""
-        failed: dict[str, tuple[TopicT, list[tuple[bytes, bytes]]]] = {}
+        failed: dict[str, tuple[TopicT, list[bounds.Record]]] = {}
         for future, topic, record in previous:
             try:
                 await future
@@ -590,18 +600,19 @@ class Sentinel:
         return Outstanding(
             drift=unsettled[self.drift_topic.get_topic_name()],
             tallies=unsettled[self.tallies.get_topic_name()],
+            quarantined=sum(unsettled[name] for name in self.quarantine.names()),
             messages=sum(behind.values()),
             partitions=len(behind),
         )
 
-    async def _enqueue(self, topic: TopicT, records: list[tuple[bytes, bytes]]) -> list[Awaitable[Any]]:
-        """Hand records to the producer; returns their delivery futures."""
-        return [await topic.send(key=key, value=value) for key, value in records]
+    async def _enqueue(self, topic: TopicT, records: list[bounds.Record]) -> list[Awaitable[Any]]:
+        """Hand records to the producer (a quarantine copy with its headers); returns their delivery futures."""
+        return [await topic.send(key=r[0], value=r[1], headers=bounds.headers_of(r)) for r in records]
 
     async def _deliver(
         self,
         topic: TopicT,
-        records: list[tuple[bytes, bytes]],
+        records: Sequence[bounds.Record],
         what: str,
         *,
         replace: bool = True,
@@ -620,7 +631,7 @@ class Sentinel:
         their outcome still tells the shutdown summary whether they reached the broker.
         """
         remaining = list(records)
-        unwritable: list[tuple[tuple[bytes, bytes], BaseException]] = []
+        unwritable: list[tuple[bounds.Record, BaseException]] = []
         if owed is None:
             owed = self._owe(topic, len(records)) if holds_commits else _Owed(topic.get_topic_name(), len(records))
         current = owed
@@ -636,22 +647,22 @@ class Sentinel:
     async def _attempt(
         self,
         topic: TopicT,
-        remaining: list[tuple[bytes, bytes]],
+        remaining: list[bounds.Record],
         owed: _Owed,
-        unwritable: list[tuple[tuple[bytes, bytes], BaseException]],
+        unwritable: list[tuple[bounds.Record, BaseException]],
     ) -> None:
         """One try of ``_deliver``: hand ``remaining`` over and wait for the deliveries.
 
         Afterwards ``remaining`` holds the records to retry, ``unwritable`` gained those no retry
         can cure; the last retryable error is raised (``_with_retry`` backs off and tries again).
         """
-        retry: list[tuple[bytes, bytes]] = []
+        retry: list[bounds.Record] = []
         error: BaseException | None = None
-        sent: list[tuple[tuple[bytes, bytes], asyncio.Future[Any]]] = []
+        sent: list[tuple[bounds.Record, asyncio.Future[Any]]] = []
         owed.count, owed.in_flight = len(remaining), []
         limit = self.record_limit
 
-        def sort(record: tuple[bytes, bytes], exc: BaseException) -> None:
+        def sort(record: bounds.Record, exc: BaseException) -> None:
             nonlocal error
             if bounds.never_writable(exc) is not None:
                 unwritable.append((record, exc))
@@ -660,7 +671,7 @@ class Sentinel:
                 error = exc
 
         for record in remaining:
-            size = len(record[0]) + len(record[1])
+            size = bounds.record_size(record)
             if size > limit:
                 unwritable.append((record, bounds.too_large(size, limit)))
                 owed.count -= 1
@@ -687,7 +698,7 @@ class Sentinel:
             raise error
 
     async def _unwritable(
-        self, topic: TopicT, unwritable: list[tuple[tuple[bytes, bytes], BaseException]], what: str, *, replace: bool
+        self, topic: TopicT, unwritable: list[tuple[bounds.Record, BaseException]], what: str, *, replace: bool
     ) -> None:
         """Records that can never be written: counted, logged once per kind and cause, replaced or dropped.
 
@@ -697,17 +708,17 @@ class Sentinel:
         window undercounts; the count says by how much), as is a stand-in that cannot be written.
         """
         now = round(self.clock() * 1000)
-        stand_ins: list[tuple[bytes, bytes]] = []
+        stand_ins: list[bounds.Record] = []
         on_drift_topic = topic is self.drift_topic
-        for (key, value), exc in unwritable:
+        for record, exc in unwritable:
             cause = bounds.never_writable(exc) or exc
-            stub = bounds.stub_for(value, cause, now) if replace and on_drift_topic else None
+            stub = bounds.stub_for(record[1] or b"", cause, now) if replace and on_drift_topic else None
             if not replace:
                 kind = "stand_in"
             elif stub is not None:
                 kind = "drift"
             else:
-                kind = "summary" if on_drift_topic else "tally"
+                kind = "summary" if on_drift_topic else "tally" if topic is self.tallies else "quarantine"
             error = type(cause).__name__
             self.metrics.unwritable.labels(kind, error).inc()
             if (kind, error) not in self._unwritable_logged:
@@ -717,7 +728,7 @@ class Sentinel:
                         event="unwritable_record",
                         action=what,
                         record=kind,
-                        bytes=len(key) + len(value),
+                        bytes=bounds.record_size(record),
                         error=repr(cause)[:300],
                         then="replaced by an internal_error drift event" if stub is not None else "dropped",
                         note="not retried; logged once per record kind and error, counted in "
@@ -725,7 +736,7 @@ class Sentinel:
                     )
                 )
             if stub is not None:
-                stand_ins.append((key, stub))
+                stand_ins.append((record[0] or b"", stub))
         if stand_ins:
             await self._deliver(topic, stand_ins, what, replace=False)
 

@@ -160,7 +160,8 @@ def test_help_version_spec_and_kinds(spec_factory: SpecFactory) -> None:
     assert "  OrderCreated: v1, v2  [REQ-ORD-1; BACKWARD]" in out
     code, out, _ = cli(["kinds"])
     assert code == 0
-    assert out.count("\n") == len(d.KINDS) == 15
+    assert out.count("\n") == len(d.KINDS) == 21
+    assert set(d.RULE_KINDS) <= set(d.KINDS)  # behavioural rules' kinds are listed too
 
 
 def test_check_streams_large_input_in_bounded_memory(spec_factory: SpecFactory, tmp_path: Path) -> None:
@@ -301,7 +302,9 @@ def test_help_texts_for_spec_kinds_and_diff_format_and_the_spec_default(monkeypa
 
 def test_kinds_prints_each_kinds_severity_as_the_readme_documents() -> None:
     readme = (Path(__file__).parents[2] / "README.md").read_text()
-    documented = dict(re.findall(r"^\| `([a-z_]+)` \| ((?:breaking|warning|info)(?: / info)?) \|", readme, re.M))
+    documented = dict(
+        re.findall(r"^\| `([a-z_]+)` \| ((?:breaking|warning|info)(?: / info)?|per rule) \|", readme, re.M)
+    )
     code, out, _ = cli(["kinds"])
     assert code == 0
     printed = {line.split()[0]: " ".join(line.split()[1:4]) for line in out.splitlines()}

@@ -274,6 +274,19 @@ def test_topic_settings_changes(spec_copy: Path) -> None:
     assert changes["catalog_annotation_changed"].severity == "cosmetic"
 
 
+def test_a_severity_setting_change_is_cosmetic_it_changes_reports_not_what_passes(spec_copy: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        data["topics"]["orders"]["severity"] = {"undocumented_field": "off"}
+
+    _edit_catalog(spec_copy, edit)
+    (change,) = compare_catalogs(load_catalog(SPEC), load_catalog(spec_copy))
+    assert (change.kind, change.severity, change.message) == (
+        "catalog_annotation_changed",
+        "cosmetic",
+        "topic orders: severity changed",
+    )
+
+
 def test_tightening_the_mode_checks_the_published_versions(spec_copy: Path) -> None:
     """orders is FORWARD because OrderCreated v1 -> v2 breaks BACKWARD: tightening it must say so."""
 
@@ -351,3 +364,19 @@ def test_every_compatibility_mode_is_judged() -> None:
         "FULL_TRANSITIVE": "breaking",
         "NONE": "compatible",
     }
+
+
+def test_rules_added_removed_and_changed_are_changes_not_breaks(spec_copy: Path) -> None:
+    def edit(data: dict[str, Any]) -> None:
+        rules = data["rules"]
+        removed = rules.pop(0)
+        rules[0]["horizon"] = "1d"
+        rules.append({**removed, "id": "order-lifecycle-2"})
+
+    _edit_catalog(spec_copy, edit)
+    changes = compare_catalogs(load_catalog(SPEC), load_catalog(spec_copy))
+    found = {(c.kind, c.pointer, c.side) for c in changes}
+    assert ("rule_removed", "/rules/0", "old") in found
+    assert ("rule_changed", "/rules/0", "new") in found
+    assert any(kind == "rule_added" for kind, _, _ in found)
+    assert not any(c.breaking for c in changes if c.kind.startswith("rule_"))

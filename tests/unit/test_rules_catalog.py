@@ -140,3 +140,28 @@ def test_an_event_type_of_two_entity_topics_is_ambiguous_in_a_follows_rule(tmp_p
     (spec / "catalog.yaml").write_text(_dump(catalog))
     with pytest.raises(SpecError, match="ambiguous"):
         load_catalog(spec)
+
+
+def test_spec_lists_the_rules_REQ_ORD_10() -> None:
+    import io
+
+    from stream_sentinel.cli import run
+
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["spec", "--spec", str(SPEC)], stdin=io.BytesIO(), stdout=out, stderr=err)
+    assert code == 0
+    assert "  order-lifecycle  (transitions, breaking, owner team-orders)  [REQ-ORD-10]" in out.getvalue()
+
+
+def test_spec_refuses_a_cel_expression_that_does_not_compile(tmp_path: Path) -> None:
+    import io
+
+    from stream_sentinel.cli import run
+
+    rule = {**BASE, "id": "x", "kind": "expression", "events": {"orders": "*"}, "expression": "self.a <="}
+    spec = with_rules(tmp_path, [rule])
+    out, err = io.StringIO(), io.StringIO()
+    code = run(["spec", "--spec", str(spec)], stdin=io.BytesIO(), stdout=out, stderr=err)
+    assert code == 2
+    assert err.getvalue().count("\n") == 1
+    assert "catalog.yaml#/rules/0/expression: CEL: " in err.getvalue()

@@ -307,16 +307,23 @@ def _close(state: dict[str, Any], spec: WindowSpec) -> Iterator[dict[str, Any]]:
 def summarize(
     state: Mapping[str, Any], window: Mapping[str, Any], kind: str, start: int, end: int
 ) -> Iterator[dict[str, Any]]:
-    """One summary record per fingerprint of a window (contract: sentinel/drift-summary.v1)."""
+    """One summary record per fingerprint of a window (contract: sentinel/drift-summary.v1).
+
+    A behavioural rule's fingerprint (rule path ``rule:<id>``) also names its ``rule``, as its
+    drift events do; the summary of a contract violation has no such key.
+    """
     messages = int(window.get("messages", 0))
     for fp, stats in sorted(window.get("drift", {}).items()):
+        rule_path = stats["rule_path"]
+        named = {"rule": rule_path[len(d.RULE_PREFIX) :]} if rule_path.startswith(d.RULE_PREFIX) else {}
         yield {
             "type": "summary",
             "fingerprint": fp,
             "topic": state["topic"],
             "event_type": state["event_type"],
             "kind": stats["kind"],
-            "rule_path": stats["rule_path"],
+            "rule_path": rule_path,
+            **named,
             "severity": stats["severity"],
             "requirement": stats["requirement"],
             "owner": stats["owner"],

@@ -7,9 +7,11 @@ violation is found: in ``first`` alert mode most violations are only counted, ne
 
 Identity:
 - ``drift_id`` = hash(topic, partition, offset, event type, kind, path, expected, schema): the same message
-  broken the same way gives the same id on every run, so consumers deduplicate redeliveries.
+  broken the same way gives the same id on every run, so consumers deduplicate redeliveries. A
+  behavioural rule's violation adds the rule id: two rules flagging one message are two events.
 - ``fingerprint`` = hash(topic, event type, kind, path with array indexes as ``*``): what
-  windows count, and what the drift topic is keyed by so one rule's events stay ordered.
+  windows count, and what the drift topic is keyed by so one rule's events stay ordered. For a
+  behavioural rule the path is ``rule:<id>``, so each rule is counted apart.
 """
 
 from __future__ import annotations
@@ -54,6 +56,15 @@ BREAKING: Final = "breaking"
 WARNING: Final = "warning"
 INFO: Final = "info"
 SEVERITY_RANK: Final = {INFO: 0, WARNING: 1, BREAKING: 2}
+#: How ``kinds`` shows the severity of a kind whose violations take their rule's (default warning).
+PER_RULE: Final = "per rule"
+#: Kinds a behavioural rule reports (``rule`` and ``related`` are set on their violations).
+RULE_KINDS: Final = (ILLEGAL_TRANSITION, DUPLICATE, OUT_OF_ORDER, SEQUENCE_GAP, MISSING_FOLLOWUP, RULE_FAILED)
+#: A behavioural rule's ``rule_path`` is this prefix and the rule id (a contract's is a JSON pointer).
+RULE_PREFIX: Final = "rule:"
+#: ``expected`` of an undocumented field of a closed contract (explain.py). Its severity may be
+#: overridden per topic, so texts tell closed from open by this, never by the severity.
+UNDOCUMENTED_CLOSED: Final = "no such field (the contract lists the allowed fields)"
 
 # Documented in README "Drift kinds"; a kind's meaning never changes once published.
 KINDS: Final[Mapping[str, str]] = {
@@ -77,6 +88,16 @@ KINDS: Final[Mapping[str, str]] = {
     ),
     INTERNAL_ERROR: "the sentinel itself failed on this message (a bug to report); the message is not lost",
     OVERFLOW: "the message broke more rules than max_violations_per_message: the rest are counted here, not listed",
+    ILLEGAL_TRANSITION: (
+        "rule (transitions): an entity moved to a state its lifecycle does not allow after the state before it"
+    ),
+    DUPLICATE: "rule (unique): an id seen again within the rule's horizon (a redelivered record never is one)",
+    OUT_OF_ORDER: "rule (ordered): an entity's sequence value or event time went backwards",
+    SEQUENCE_GAP: "rule (ordered, gaps: true): an entity's integer sequence skipped values",
+    MISSING_FOLLOWUP: (
+        "rule (follows): the expected follow-up did not arrive within the deadline (reported on the earlier event)"
+    ),
+    RULE_FAILED: "rule (expression): a CEL expression over one message is false, or cannot be evaluated on it",
 }
 
 #: Each kind's severity as ``kinds`` prints it (README "Drift kinds"); two depend on the contract.
@@ -96,6 +117,13 @@ KIND_SEVERITY: Final[Mapping[str, str]] = {
     OVERSIZED: f"{BREAKING} / {INFO}",
     INTERNAL_ERROR: BREAKING,
     OVERFLOW: f"{BREAKING} / {INFO}",
+    # A behavioural rule's violations carry the rule's own severity (default warning).
+    ILLEGAL_TRANSITION: PER_RULE,
+    DUPLICATE: PER_RULE,
+    OUT_OF_ORDER: PER_RULE,
+    SEQUENCE_GAP: INFO,
+    MISSING_FOLLOWUP: PER_RULE,
+    RULE_FAILED: PER_RULE,
 }
 
 # -- size caps: no drift event grows with the payload -------------------------------------------
@@ -246,12 +274,20 @@ class DriftEvent:
     origin: str = "live"
     run_id: str | None = None
     observed_at: int | None = None
+    #: The behavioural rule's id; None for a contract violation (then neither key is serialized).
+    rule: str | None = None
+    #: The earlier message a rule violation is about (None when there is none, e.g. rule_failed).
+    related: Source | None = None
     sentinel_version: str = __version__
     type: str = field(default="drift", init=False)
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain-JSON form, field order fixed (golden files and consumers rely on it)."""
-        return {
+        """Plain-JSON form, field order fixed (golden files and consumers rely on it).
+
+        ``rule`` (after ``rule_path``) and ``related`` (after ``source``) appear only on a
+        behavioural rule's violation: a contract violation's JSON is exactly what it always was.
+        """
+        out = {
             "type": self.type,
             "drift_id": self.drift_id,
             "fingerprint": self.fingerprint,
@@ -285,10 +321,36 @@ class DriftEvent:
             "observed_at": self.observed_at,
             "sentinel_version": self.sentinel_version,
         }
+        if self.rule is None:
+            return out
+        return _with_rule(out, self.rule, self.related)
 
     def to_json(self) -> bytes:
         """Serialized with orjson, as published on the drift topic."""
         return orjson.dumps(self.to_dict())
+
+
+def coordinates(source: Source | None) -> dict[str, Any] | None:
+    """``related`` as a drift event carries it: where the earlier message is (its key is not repeated)."""
+    if source is None:
+        return None
+    return {
+        "topic": source.topic,
+        "partition": source.partition,
+        "offset": source.offset,
+        "timestamp": source.timestamp,
+    }
+
+
+def _with_rule(base: dict[str, Any], rule: str, related: Source | None) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in base.items():
+        out[name] = value
+        if name == "rule_path":
+            out["rule"] = rule
+        elif name == "source":
+            out["related"] = coordinates(related)
+    return out
 
 
 def _digest(parts: tuple[object, ...], size: int) -> str:
@@ -302,20 +364,24 @@ def fingerprint(topic: str, event_type: str | None, kind: str, rule_path: str) -
 
 
 def drift_id(source: Source, event_type: str | None, violation: Violation, schema_ref: str | None) -> str:
-    """Deterministic id of (message, rule): redelivery and re-runs give the same id."""
-    return _digest(
-        (
-            source.topic,
-            source.partition,
-            source.offset,
-            event_type,
-            violation.kind,
-            violation.path,
-            violation.expected,  # two rules broken at one path (format and maxLength) differ
-            schema_ref,
-        ),
-        16,
+    """Deterministic id of (message, rule): redelivery and re-runs give the same id.
+
+    A behavioural rule's id is part of it (two rules flagging one message are two events); a
+    contract violation's id is computed exactly as before rules existed.
+    """
+    parts: tuple[object, ...] = (
+        source.topic,
+        source.partition,
+        source.offset,
+        event_type,
+        violation.kind,
+        violation.path,
+        violation.expected,  # two rules broken at one path (format and maxLength) differ
+        schema_ref,
     )
+    if violation.rule is not None:
+        parts = (*parts, RULE_PREFIX + violation.rule)
+    return _digest(parts, 16)
 
 
 def _where(violation: Violation) -> str:
@@ -346,15 +412,17 @@ def _actual(violation: Violation) -> str:
 def describe(violation: Violation, event_type: str | None, version: int | None) -> str:  # noqa: C901 (one sentence per kind)
     """One sentence a person understands: what the producer sent versus what the contract says."""
     subject = f"{event_type} v{version}" if event_type and version else (event_type or "message")
+    kind = violation.kind
+    if kind in _RULE_KINDS:
+        return _describe_rule(violation, subject)
     where = _where(violation)
     actual = _actual(violation)
-    kind = violation.kind
     if kind == TYPE_MISMATCH:
         return f"producer sends {violation.actual_type}; contract says {violation.expected} at {where}"
     if kind == MISSING_REQUIRED:
         return f"{subject}: required field {where} is missing"
     if kind == UNDOCUMENTED_FIELD:
-        closed = violation.severity == BREAKING
+        closed = violation.expected == UNDOCUMENTED_CLOSED
         tail = "the contract forbids unlisted fields" if closed else "allowed, but no consumer can rely on it"
         return (
             f"{subject}: producer sends {violation.actual_type} field {where} the contract does not describe ({tail})"
@@ -394,6 +462,76 @@ def describe(violation: Violation, event_type: str | None, version: int | None) 
     return f"{subject}: {violation.detail or kind}"
 
 
+_RULE_KINDS: Final = frozenset(RULE_KINDS)
+
+
+def _at(source: Source | None) -> str:
+    return f"{source.topic}/{source.partition}@{source.offset}" if source is not None else "an earlier message"
+
+
+def _rule_name(violation: Violation) -> str:
+    return f"rule {violation.rule}" if violation.rule else "the rule"
+
+
+def _describe_rule(violation: Violation, subject: str) -> str:
+    """A behavioural rule's finding in words: the rule, what it allows, what happened, the earlier message."""
+    rule, kind = _rule_name(violation), violation.kind
+    actual = violation.actual_value or "[value withheld: not proven free of PII]"
+    detail = f" ({violation.detail})" if violation.detail else ""
+    req = f" ({violation.requirement})" if violation.requirement else ""
+    if kind == ILLEGAL_TRANSITION:
+        after = f" after {_at(violation.related)}" if violation.related is not None else ""
+        return f"{subject}: {rule}{req} does not allow {actual}{after}; allowed: {violation.expected}{detail}"
+    if kind == DUPLICATE:
+        return f"{subject}: {rule}{req}: the id was already seen at {_at(violation.related)}{detail}"
+    if kind in (OUT_OF_ORDER, SEQUENCE_GAP):
+        what = "out of order" if kind == OUT_OF_ORDER else "sequence gap"
+        return (
+            f"{subject}: {rule}{req}: {what}, {actual} after {_at(violation.related)}; "
+            f"expected {violation.expected}{detail}"
+        )
+    if kind == MISSING_FOLLOWUP:
+        return f"{subject}: {rule}{req}: no follow-up arrived: expected {violation.expected}{detail}"
+    if violation.actual_type == "evaluation error":
+        return f"{subject}: {rule}{req} cannot be evaluated on this message: {violation.expected}{detail}"
+    return f"{subject}: {rule}{req} does not hold: {violation.expected}"
+
+
+def _rule_fix(violation: Violation, event_type: str | None) -> str:
+    """The next step for a behavioural rule's finding: what the producer (or the rule) must change."""
+    rule, kind = _rule_name(violation), violation.kind
+    producer = f"the producer of {event_type}" if event_type else "the producer"
+    if kind == ILLEGAL_TRANSITION:
+        return (
+            f"{producer} emitted a transition the lifecycle does not allow; check its state handling "
+            f"(and the earlier event at {_at(violation.related)}), or add the transition to {rule}"
+        )
+    if kind == DUPLICATE:
+        return (
+            f"make {producer} idempotent (an idempotent Kafka producer, a dedupe key on the id) so a retry "
+            f"does not publish the id again; consumers can dedupe on that key meanwhile ({rule})"
+        )
+    if kind == OUT_OF_ORDER:
+        return (
+            f"partition by the entity key so one entity's events share a partition and stay in order, and have "
+            f"{producer} send them in order ({rule})"
+        )
+    if kind == SEQUENCE_GAP:
+        return (
+            f"find the skipped sequence values: {producer} skipped them or their messages were lost "
+            f"(producer errors, retention, a filter upstream) ({rule})"
+        )
+    if kind == MISSING_FOLLOWUP:
+        expect = violation.expected.partition(" within ")[0]
+        return (
+            f"check the downstream service that should emit {expect} for this entity (down, lagging, failing on "
+            f"this {event_type or 'event'}?), or widen the deadline of {rule}"
+        )
+    if violation.actual_type == "evaluation error":
+        return f"guard the CEL expression of {rule} (has(), types) or fix {producer} to send the fields it reads"
+    return f"fix {producer} so {rule} holds, or fix the CEL expression of {rule} if it is wrong"
+
+
 #: ``expected`` of a capture line that is not a readable kcat envelope (core/capture.py).
 ENVELOPE_EXPECTED: Final = "a kcat -J envelope line"
 #: How decoders say the bytes stop before the datum does (core/check/codecs.py uses these words).
@@ -424,9 +562,11 @@ def _undecodable_fix(violation: Violation, topic_format: str) -> str:
 
 def suggest_fix(violation: Violation, event_type: str | None, topic_format: str) -> str:  # noqa: C901 (a step per kind)
     """The next step for the owner, phrased for whoever reads the alert."""
+    kind = violation.kind
+    if kind in _RULE_KINDS:
+        return _rule_fix(violation, event_type)
     path = violation.path or "the message"
     req = f" ({violation.requirement})" if violation.requirement else ""
-    kind = violation.kind
     if kind == TYPE_MISMATCH:
         if violation.expected == "integer" and violation.actual_type == "number":
             return (
@@ -440,7 +580,7 @@ def suggest_fix(violation: Violation, event_type: str | None, topic_format: str)
     if kind == MISSING_REQUIRED:
         return f"populate {path}{req} at the producer, or make it optional in a new contract version"
     if kind == UNDOCUMENTED_FIELD:
-        if violation.severity == BREAKING:
+        if violation.expected == UNDOCUMENTED_CLOSED:
             return (
                 f"stop sending {path} at the producer, or add it to the contract in a new version (an additive change)"
             )
@@ -557,6 +697,8 @@ def build_drift_events(
                 origin=origin,
                 run_id=run_id,
                 observed_at=observed_at,
+                rule=violation.rule,
+                related=violation.related,
             )
         )
     return events

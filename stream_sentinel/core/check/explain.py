@@ -304,7 +304,7 @@ def undocumented(
     """Fields the contract does not describe; their values are never echoed (they may be PII)."""
     owner, requirement, _ = _resolved(ctx, evaluation)
     expected = (
-        "no such field (the contract lists the allowed fields)"
+        d.UNDOCUMENTED_CLOSED
         if severity == d.BREAKING
         else "only documented fields (the contract allows, but does not describe, this one)"
     )

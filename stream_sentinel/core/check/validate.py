@@ -64,6 +64,7 @@ from stream_sentinel.core.check.explain import (
     pointer,
     undocumented,
 )
+from stream_sentinel.core.check.keeping import keeping
 from stream_sentinel.core.check.outcome import Headers
 from stream_sentinel.core.check.outcome import Outcome as Outcome  # re-exported: check() returns it
 from stream_sentinel.core.contracts.catalog import (
@@ -154,6 +155,11 @@ class Engine:
     def checker(self, topic: str) -> TopicChecker | None:
         """The checker for a topic, or None when the catalog has no contract for it."""
         return self._checkers.get(topic)
+
+    def keeping_check(self, topic: str, wants: Callable[[str], bool]) -> Callable[[bytes | None, Headers], Outcome]:
+        """The topic's ``check`` whose valid outcomes of event types ``wants`` carry their payload."""
+        checker = self._checkers[topic]
+        return keeping(checker.check, checker.topic.format, wants, checker.codecs_by_version())
 
     def shows(self, topic: str, event_type: str, tokens: tuple[str | int, ...]) -> bool:
         """Whether the value at ``tokens`` of this event type may be echoed (deny by default).
@@ -333,6 +339,15 @@ class TopicChecker:
                 "confluent-avro": self._check_confluent_avro,
             }[topic.format]
         )
+
+    def codecs_by_version(self) -> dict[int, Any]:
+        """``id(SchemaVersion)`` -> Avro codec, for :func:`~stream_sentinel.core.check.keeping.keeping`."""
+        return {
+            id(v.version): v.codec
+            for event in self._events.values()
+            for v in (*event.older_first_newest, event.newest)
+            if v.codec is not None
+        }
 
     def walkers(self, event_type: str) -> list[JsonSchemaIndex | AvroSchemaIndex]:
         """Annotation walkers of every version of an event type (none when a version has none)."""

@@ -32,6 +32,7 @@ from stream_sentinel.core.contracts.catalog import (
     SchemaVersion,
     TopicContract,
 )
+from stream_sentinel.core.contracts.rules import RuleSpec
 
 
 def compare_schemas(old: SchemaSource, new: SchemaSource, mode: str = DEFAULT_MODE) -> tuple[Change, ...]:
@@ -100,7 +101,40 @@ def compare_catalogs(old: Catalog, new: Catalog, mode: str | None = None) -> tup
                 out.extend(_version_pairs(new, event, _mode(event, mode)))
             continue
         out.extend(_compare_topics(old, new, old_topic, new_topic, mode))
+    out.extend(_compare_rules(old, new, mode))
     return tuple(out)
+
+
+def _compare_rules(old: Catalog, new: Catalog, mode: str | None) -> Iterator[Change]:
+    """Rules added, removed or changed (by id): never a wire incompatibility, always a change."""
+    before = {r.id: r for r in old.rules}
+    after = {r.id: r for r in new.rules}
+    for rule_id in _union(before, after):
+        was, now = before.get(rule_id), after.get(rule_id)
+        if now is None:
+            assert was is not None
+            yield _rule_change("rule_removed", was, f"rule {rule_id} removed", mode, "old")
+        elif was is None:
+            yield _rule_change("rule_added", now, f"rule {rule_id} ({now.kind}) added", mode, "new")
+        elif replace(was, pointer="") != replace(now, pointer=""):
+            yield _rule_change("rule_changed", now, f"rule {rule_id} changed", mode, "new")
+
+
+def _rule_change(kind: str, rule: RuleSpec, message: str, mode: str | None, side: Side) -> Change:
+    rule_kind = KINDS[kind]
+    assert rule_kind.backward is not None
+    assert rule_kind.forward is not None
+    return Change(
+        kind,
+        CATALOG_FILE,
+        rule.pointer,
+        message,
+        rule_kind.backward,
+        rule_kind.forward,
+        side=side,
+        mode=mode or DEFAULT_MODE,
+        topic=min(rule.topics) if rule.topics else None,
+    )
 
 
 def _union(a: Mapping[str, Any], b: Mapping[str, Any]) -> list[str]:
@@ -179,7 +213,8 @@ def _compare_topics(
             backward=looser,
             forward=not looser,
         )
-    for attr in ("description", "owner", "sample_rate"):
+    # A severity setting changes how drift is reported, not what passes: like a description.
+    for attr in ("description", "owner", "sample_rate", "severity"):
         if getattr(old, attr) != getattr(new, attr):
             yield _catalog_change(
                 "catalog_annotation_changed", new, None, f"topic {name}: {attr} changed", mode, "new", attr

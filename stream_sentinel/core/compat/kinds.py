@@ -59,7 +59,9 @@ KINDS: Mapping[str, KindRule] = {
     "id_changed": KindRule(_T, _T, True, "$id changed ($refs are resolved before comparing)"),
     "annotation_changed": KindRule(_T, _T, True, "an annotation without validation effect (x-owner, deprecated, ...)"),
     "doc_changed": KindRule(_T, _T, True, "Avro doc added, removed or changed"),
-    "catalog_annotation_changed": KindRule(_T, _T, True, "catalog description, owner, requirement or sample_rate"),
+    "catalog_annotation_changed": KindRule(
+        _T, _T, True, "catalog description, owner, requirement, sample_rate or severity setting"
+    ),
     # -- compatible both ways, but a real change of the contract (exit 10, not 0)
     "default_changed": KindRule(
         _T, _T, False, "JSON Schema default changed: readers that fill defaults see other values"
@@ -67,6 +69,9 @@ KINDS: Mapping[str, KindRule] = {
     "dialect_changed": KindRule(_T, _T, False, "$schema (the JSON Schema dialect) changed"),
     "pii_annotation_changed": KindRule(_T, _T, False, "x-pii added or removed: changes what the sentinel redacts"),
     "compatibility_mode_changed": KindRule(_T, _T, False, "the catalog's compatibility mode for the event changed"),
+    "rule_added": KindRule(_T, _T, False, "a behavioural rule added: the sentinel reports more; producers unaffected"),
+    "rule_removed": KindRule(_T, _T, False, "a behavioural rule removed: the sentinel reports less"),
+    "rule_changed": KindRule(_T, _T, False, "a behavioural rule's declaration changed (what it reads or judges)"),
     # -- JSON Schema: types and values
     "type_extended": KindRule(
         _T, _F, False, "the type accepts more (a type added, integer -> number, false -> a schema)"

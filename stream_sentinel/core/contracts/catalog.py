@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Final, Literal
@@ -38,7 +38,9 @@ from stream_sentinel.core.contracts.annotations import (
     _check_json_annotations,
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
+from stream_sentinel.core.contracts.quarantine import QUARANTINE_SCHEMA, Quarantine, check_targets, parse_quarantine
 from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
+from stream_sentinel.core.contracts.topic_settings import SEVERITY_SCHEMA, severity_overrides
 from stream_sentinel.core.errors import SpecError
 
 CATALOG_FILE = "catalog.yaml"
@@ -70,6 +72,8 @@ _TOPIC_KEYS: dict[str, Any] = {
     "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
     "tombstones": {"enum": ["ignore", "drift"]},
     "compatibility": {"enum": list(COMPATIBILITY_MODES)},
+    # Per drift kind: info | warning | breaking | off (core/contracts/topic_settings.py).
+    "severity": SEVERITY_SCHEMA,
 }
 
 # The catalog's own contract. Checked with python-jsonschema so a mistake is reported at its
@@ -100,6 +104,7 @@ CATALOG_SCHEMA: dict[str, Any] = {
             "additionalProperties": False,
             "properties": {
                 **_TOPIC_KEYS,
+                "quarantine": QUARANTINE_SCHEMA,  # per topic, not in defaults (core/contracts/quarantine.py)
                 "event_type": {
                     "type": "object",
                     "minProperties": 1,
@@ -266,6 +271,9 @@ class TopicContract:
     compatibility: str
     events: Mapping[str, EventContract]
     requirement: str | None = None  # nearest-wins like owner: event type, version, schema override it
+    #: Drift kind -> info | warning | breaking | off on this topic (``severity:``; core.assess applies it).
+    severity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    quarantine: Quarantine | None = None  # the worker copies drifting records there (worker/quarantine.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -328,6 +336,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
     schema_ids: dict[int, SchemaVersion] = {}
     for topic_name, spec in raw["topics"].items():
         topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs, root)
+        topic = replace(topic, severity=severity_overrides(topic_name, defaults, spec))
         for event in topic.events.values():
             for index, version in enumerate(event.versions):
                 if version.schema_id is None:
@@ -342,6 +351,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
                     )
                 schema_ids[version.schema_id] = version
         topics[topic_name] = topic
+    check_targets({name: topic.quarantine for name, topic in topics.items()}, topics)
 
     return Catalog(
         root=root,
@@ -639,6 +649,7 @@ def _build_topic(
         compatibility=compatibility,
         events=MappingProxyType(events),
         requirement=spec.get("requirement"),
+        quarantine=parse_quarantine(name, spec.get("quarantine")),
     )
 
 
