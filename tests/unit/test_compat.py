@@ -158,6 +158,7 @@ def test_new_versions_are_checked_under_each_event_types_mode(spec_copy: Path) -
         ("orders", "OrderCreated", 2),
         ("inventory", "StockAdjusted", 2),
         ("payments", "PaymentAuthorized", 2),
+        ("payments", "PaymentRefunded", 2),  # authorized_cents with a default: compatible both ways
         ("shipments", "ShipmentDispatched", 2),
     }
     # The catalog declares orders FORWARD (v2 makes v1's optional channel required), the rest BACKWARD.

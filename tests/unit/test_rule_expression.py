@@ -423,3 +423,71 @@ def test_a_failing_expression_is_rule_failed_with_the_rule_coordinates_and_no_va
 
     assert rules.judge_expressions("orders", "OrderCancelled", {**cancelled, "total_cents": SECRET_INT}) == []
     assert rules.judge_expressions("orders", "OrderCreated", cancelled) == []  # another event type
+
+
+# --- the example catalog's expression rule ------------------------------------------------------
+
+
+def refund(amount: int, authorized: int | None) -> dict[str, Any]:
+    """A PaymentRefunded v2 as the Avro reader decodes it (v1 messages read authorized_cents as null)."""
+    return {
+        "refund_id": "ref_abc123def456",
+        "payment_id": "pay_abc123def456",
+        "order_id": "ord_abc123def456",
+        "amount": {"amount_cents": amount, "currency": "EUR"},
+        "authorized_cents": authorized,
+        "reason": "ORDER_CANCELLED",
+        "refunded_at": 1_763_632_800_000,
+    }
+
+
+def test_a_refund_above_the_authorized_amount_fails_the_example_rule_REQ_PAY_12() -> None:
+    engine = Engine.from_spec_dir(str(SPEC))
+    rules = compile_rules(engine.catalog, engine.shows)
+    assert rules.judge_expressions("payments", "PaymentRefunded", refund(500, 1000)) == []
+    assert rules.judge_expressions("payments", "PaymentRefunded", refund(1000, 1000)) == []
+    assert rules.judge_expressions("payments", "PaymentRefunded", refund(SECRET_INT, None)) == []  # v1: unknown
+    [violation] = rules.judge_expressions("payments", "PaymentRefunded", refund(SECRET_INT, 1000))
+    assert (violation.kind, violation.rule, violation.requirement) == (
+        d.RULE_FAILED,
+        "refund-within-authorized",
+        "REQ-PAY-12",
+    )
+    assert (violation.severity, violation.owner, violation.actual_type) == ("breaking", "team-payments", "false")
+    assert str(SECRET_INT) not in repr(violation)
+    assert rules.judge_expressions("payments", "PaymentAuthorized", refund(SECRET_INT, 1000)) == []
+
+
+# --- only the fields a rule reads are handed to the binding ----------------------------------
+
+
+@pytest.mark.parametrize(
+    ("source", "reads"),
+    [
+        (REFUND, ("refund_cents", "total_cents")),
+        ("self['event-id'] == 'x' && self.a.b > 0", ("event-id", "a")),
+        ("self.items.all(i, i.q > 0)", ("items",)),
+        ("size(self) > 0", None),  # reads the message whole
+        ("'k' in self", None),
+        ("self[self.k] == 1", None),
+        ("self.items.all(self, self.q > 0)", None),  # self rebound by a macro
+        ("self.a == 'self'", None),  # conservative: self in a literal
+    ],
+)
+def test_the_fields_an_expression_reads_are_known_at_compile_time(source: str, reads: tuple[str, ...] | None) -> None:
+    from stream_sentinel.core.rules.expression import _top_fields
+
+    assert _top_fields(source) == reads
+
+
+@pytest.mark.parametrize("payload", ODD_PAYLOADS[:-2], ids=[f"payload{i}" for i in range(len(ODD_PAYLOADS) - 2)])
+def test_reading_only_the_named_fields_judges_as_the_whole_message_would(payload: Any) -> None:
+    for source in [*EXPRESSIONS, "self.refund_cents == self['total_cents']", "has(self.refund_cents)"]:
+        narrowed = compile_expression(source)
+        whole = compile_expression(source)
+        whole._reads = None
+        got, expected = narrowed.evaluate(payload), whole.evaluate(payload)
+        # The one difference: a value CEL cannot represent in a field the rule never reads no
+        # longer makes it an evaluation error.
+        if "cannot represent" not in f"{got[1]}{expected[1]}":
+            assert got == expected, source
