@@ -391,10 +391,11 @@ class Settings(BaseSettings):
         "(the view says how many). Keeps the page small whatever producers send.",
     )
     rules_enabled: bool = Field(
-        default=True,
+        default=False,
         description="Whether the worker judges the catalog's behavioural rules (expressions in the validate "
         "stage; stateful rules through the internal <app_id>-rules topic and its table). Off: contracts only, "
-        "no rules topic or table. Default on: a catalog without rules costs nothing.",
+        "no rules topic or table. Opt-in for now: one fact record per stateful rule and message, and one "
+        "changelog record per fact, cut throughput sharply (README: Behavioural rules in the worker, Cost).",
     )
     rules_entity_ttl: float = Field(
         default=7 * 86400.0,

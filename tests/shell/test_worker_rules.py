@@ -45,7 +45,14 @@ def with_rules(tmp_path: Path, publisher: Published, extra_rules: str = "", **se
     if extra_rules:
         catalog = spec / "catalog.yaml"
         catalog.write_text(catalog.read_text() + extra_rules)
-    options = {"spec_dir": spec, "data_dir": tmp_path, "web_enabled": False, "alert_mode": "every", **settings}
+    options = {
+        "spec_dir": spec,
+        "data_dir": tmp_path,
+        "web_enabled": False,
+        "alert_mode": "every",
+        "rules_enabled": True,
+    }
+    options.update(settings)
     s = Sentinel(Settings.load(None, **options), Engine.from_spec_dir(str(spec)), clock=lambda: NOW)
     s._enqueue = publisher  # type: ignore[method-assign,assignment]
     s.settings = s.settings.model_copy(update={"publish_retry_backoff_max": 0.01})

@@ -99,7 +99,7 @@ DEFAULTS: dict[str, Any] = {
     "max_event_types_per_topic": 100,
     "max_fingerprints": 500,
     "max_drift_view_keys": 1000,
-    "rules_enabled": True,
+    "rules_enabled": False,
     "rules_entity_ttl": 7 * 86400.0,
     "rules_max_entities": 200_000,
     "connect_timeout": 15.0,
