@@ -277,6 +277,7 @@ def _extractor(spec: RuleSpec, topic: str, event_type: str) -> _Extractor:
 
 
 def _at(payload: Any, tokens: tuple[str, ...]) -> Any:
+    """``pointer.resolve`` without the ``KeyError``: per message, a missing field is an answer, not an error."""
     node = payload
     for token in tokens:
         if isinstance(node, dict):
