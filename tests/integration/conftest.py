@@ -167,9 +167,30 @@ async def produce(bootstrap: str, topic: str, messages: list[Message]) -> list[t
 async def read_all(
     bootstrap: str, topic: str, expect: int, timeout: float, settle: float, until: Until | None
 ) -> list[dict[str, Any]]:
+    """Every JSON record of ``topic`` (tombstones left out), decoded; see :func:`read_raw`."""
+    return await read_raw(
+        bootstrap, topic, expect, timeout, settle, keep=lambda r: r.value is not None, until=until, decode=True
+    )
+
+
+async def read_raw(
+    bootstrap: str,
+    topic: str,
+    expect: int,
+    timeout: float = 60.0,
+    settle: float = 2.0,
+    *,
+    keep: Callable[[Any], bool] = lambda r: True,
+    until: Until | None = None,
+    decode: bool = False,
+) -> list[Any]:
+    """Every record of ``topic`` once ``expect`` arrived, nothing new came for ``settle`` s and ``until`` holds.
+
+    aiokafka's records as they are, or their JSON values with ``decode``.
+    """
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
     await consumer.start()
-    records: list[dict[str, Any]] = []
+    records: list[Any] = []
     try:
         deadline = time.monotonic() + timeout
         assigned = False
@@ -186,9 +207,9 @@ async def read_all(
                 await consumer.seek_to_beginning(*tps)
                 assigned = True
             batches = await consumer.getmany(timeout_ms=200)
-            got = [orjson.loads(r.value) for rs in batches.values() for r in rs if r.value is not None]
+            got = [r for rs in batches.values() for r in rs if keep(r)]
             if got:
-                records.extend(got)
+                records.extend([orjson.loads(r.value) for r in got] if decode else got)
                 quiet_since = time.monotonic()
             elif (
                 len(records) >= expect

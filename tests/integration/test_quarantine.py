@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
-from tests.integration.conftest import Harness, unique, wait_for
+from tests.integration.conftest import Harness, read_raw, unique, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -55,36 +54,6 @@ async def produce(bootstrap: str, topic: str, records: list[tuple[bytes, bytes, 
             await producer.send_and_wait(topic, value, key=key, headers=headers)
     finally:
         await producer.stop()
-
-
-async def read_raw(bootstrap: str, topic: str, expect: int, timeout: float = 60.0, settle: float = 2.0) -> list[Any]:
-    """Every record of ``topic`` (aiokafka's) once ``expect`` arrived and nothing new came for ``settle`` s."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None)
-    await consumer.start()
-    records: list[Any] = []
-    try:
-        deadline = time.monotonic() + timeout
-        partitions: set[int] = set()
-        quiet_since = time.monotonic()
-        while time.monotonic() < deadline:
-            if not partitions:
-                partitions = consumer.partitions_for_topic(topic) or set()
-                if not partitions:
-                    await consumer._client.force_metadata_update()
-                    await asyncio.sleep(0.2)
-                    continue
-                tps = [TopicPartition(topic, p) for p in partitions]
-                consumer.assign(tps)
-                await consumer.seek_to_beginning(*tps)
-            got = [r for rs in (await consumer.getmany(timeout_ms=200)).values() for r in rs]
-            if got:
-                records.extend(got)
-                quiet_since = time.monotonic()
-            elif len(records) >= expect and time.monotonic() - quiet_since >= settle:
-                break
-        return records
-    finally:
-        await consumer.stop()
 
 
 def test_exactly_the_drifting_record_is_quarantined_byte_for_byte_with_rule_headers(harness: Harness) -> None:
