@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final, NamedTuple, Protocol
 
 from stream_sentinel.core.check import drift as d
@@ -74,19 +74,35 @@ class Finding(NamedTuple):
 
 def state_key(rule: str, entity: str) -> str:
     """The store key of one rule's state of one entity."""
-    return f"{rule}{_SEP}{entity}"
+    return rule + _SEP + entity
 
 
-def _coords(fact: Fact) -> list[Any]:
-    return [fact.topic, fact.partition, fact.offset, fact.ts, fact.event_type]
+# An entity state is one flat dict of plain values (no nested dict or list): cheap to build and
+# copy, plain JSON at the store boundary, and, holding no container, never scanned by the cyclic
+# collector (a lane holds up to ``max_entities`` of them). Its keys:
+#   "ts"  newest event time applied; "p" the lane;
+#   "<topic>/<partition>"  the highest offset applied from that source partition (a Kafka topic
+#         name has no "/", so these never meet the fixed keys, none of which has one);
+#   "t", "q", "o", "a"  topic, partition, offset, event time of the message the state stands on
+#         (transitions, ordered: the last applied; unique: the first occurrence);
+#   transitions "s" (the state); ordered "v" (the high point); follows "pending" (the deadline of
+#   the trigger waiting for its follow-up, or None) with the trigger at "pt", "pq", "po", "pa",
+#   "pe" (event type), and "expect_ts" (the newest follow-up's event time, or None).
 
 
-def _source(at: list[Any]) -> d.Source:
-    return d.Source(at[0], at[1], at[2], at[3])
+def _source(state: dict[str, Any]) -> d.Source:
+    return d.Source(state["t"], state["q"], state["o"], state["a"])
 
 
 class RuleRuntime:
-    """One lane of entity states: facts in, findings out; timers for deadlines, horizons and the TTL."""
+    """One lane of entity states: facts in, findings out; timers for deadlines, horizons and the TTL.
+
+    Timers are lazy: an entity's heap entry is its earliest possible due time, pushed when the
+    entity is new or a fact brings its due time forward (a trigger now pending, an older first
+    occurrence). A fact that only moves it later (every fact moves the idle TTL) pushes nothing;
+    when the entry pops, the real due time is computed from the state and the entry pushed again
+    if that is later. Entries pop in (real due time, key) order all the same.
+    """
 
     def __init__(
         self,
@@ -112,6 +128,7 @@ class RuleRuntime:
         self.redelivered = 0
         self._due: dict[str, int] = {}
         self._heap: list[tuple[int, str]] = []
+        self._tps: dict[str, list[str]] = {}  # topic -> "<topic>/<partition>" by partition
 
     def __len__(self) -> int:
         return len(self._due)
@@ -120,25 +137,45 @@ class RuleRuntime:
 
     def process(self, fact: Fact) -> list[Finding]:
         """Judge one fact; returns its findings plus those of deadlines its event time passed."""
-        rule = self.rules.rules.get(fact.rule)
+        rule_id, entity, _, ts, topic, partition, offset, _ = fact
+        rule = self.rules.rules.get(rule_id)
         findings: list[Finding] = []
         if rule is not None:
-            key = state_key(fact.rule, fact.entity)
-            state = self.store.get(key)
-            tp = f"{fact.topic}/{fact.partition}"
-            if state is not None and state["hw"].get(tp, -1) >= fact.offset:
+            key = rule_id + _SEP + entity
+            store = self.store
+            state = store.get(key)
+            tp = self._tp(topic, partition)
+            if state is None:
+                state = {"ts": ts}
+                _start(rule, fact, state, findings)
+            elif state.get(tp, -1) >= offset:
                 self.redelivered += 1
+                state = None
             else:
-                state = self._judge(rule, fact, state, findings)
-                state["hw"][tp] = fact.offset
-                state["ts"] = max(state.get("ts", fact.ts), fact.ts)
+                _JUDGES[rule.spec.kind](rule, fact, state, findings)
+                if ts > state["ts"]:
+                    state["ts"] = ts
+            if state is not None:
+                state[tp] = offset
                 state["p"] = self.lane
-                self.store.set(key, state)
+                store.set(key, state)
                 self._schedule(key, rule, state)
-        if fact.ts > self.watermark:
-            self.watermark = fact.ts
-            findings.extend(self.expire())
+        if ts > self.watermark:
+            self.watermark = ts
+            if self._heap and self._heap[0][0] <= ts:
+                findings.extend(self.expire())
         return findings
+
+    def _tp(self, topic: str, partition: int) -> str:
+        """The high-water key of a source partition (built once per partition, not per fact)."""
+        names = self._tps.get(topic)
+        if names is not None and 0 <= partition < len(names):
+            return names[partition]
+        if not 0 <= partition <= 65_535:
+            return f"{topic}/{partition}"
+        names = self._tps.setdefault(topic, [])
+        names.extend(f"{topic}/{p}" for p in range(len(names), partition + 1))
+        return names[partition]
 
     def tick(self, watermark: int) -> list[Finding]:
         """Move the watermark (an idle lane's wall-clock tick) and fire what it passed."""
@@ -154,8 +191,10 @@ class RuleRuntime:
             if state.get("p") != self.lane:
                 continue
             rule = self.rules.rules.get(key.split(_SEP, 1)[0])
-            if rule is None:
-                self.store.delete(key)  # a rule removed from the catalog: its state goes
+            if rule is None or "hw" in state:
+                # A rule removed from the catalog: its state goes; so does a state in the
+                # earlier nested format (its entity is adopted again, as after an eviction).
+                self.store.delete(key)
                 continue
             self._schedule(key, rule, state)
 
@@ -168,17 +207,22 @@ class RuleRuntime:
         while heap and heap[0][0] <= horizon:
             due, key = heapq.heappop(heap)
             if due_of.get(key) != due:
-                continue  # superseded by a later schedule
-            del due_of[key]
+                continue  # superseded by an earlier schedule
             state = self.store.get(key)
             rule = self.rules.rules.get(key.split(_SEP, 1)[0])
             if state is None or rule is None:
+                del due_of[key]
                 continue
-            pending = state.get("pending")
-            if pending is not None and pending[0] + self.grace_ms <= horizon:
-                findings.append(_missing(rule, pending))
+            real = self._due_at(rule, state)
+            if real > due:  # facts moved it later since it was pushed: wait for the real one
+                due_of[key] = real
+                heapq.heappush(heap, (real, key))
+                continue
+            del due_of[key]
+            if state.get("pending") is not None and state["pending"] + self.grace_ms <= horizon:
+                findings.append(_missing(rule, state))
                 state["pending"] = None
-            if rule.spec.kind == "unique" and state["at"][3] + rule.spec.horizon_ms <= horizon:
+            if rule.spec.kind == "unique" and state["a"] + rule.spec.horizon_ms <= horizon:
                 self.store.delete(key)  # the horizon passed: the id may be used again
                 continue
             if state["ts"] + self.ttl_ms <= horizon:
@@ -189,58 +233,66 @@ class RuleRuntime:
             self._schedule(key, rule, state)
         return findings
 
-    def _schedule(self, key: str, rule: Compiled, state: dict[str, Any]) -> None:
-        due = state["ts"] + self.ttl_ms
+    def _due_at(self, rule: Compiled, state: dict[str, Any]) -> int:
+        """When the entity next needs attention: the idle TTL, a pending deadline, the unique horizon."""
+        due: int = state["ts"] + self.ttl_ms
         pending = state.get("pending")
-        if pending is not None:
-            due = min(due, pending[0] + self.grace_ms)
-        if rule.spec.kind == "unique":
-            due = min(due, state["at"][3] + rule.spec.horizon_ms)
-        new = key not in self._due
-        if self._due.get(key) == due:
-            return
+        if pending is not None and pending + self.grace_ms < due:
+            due = pending + self.grace_ms
+        if rule.spec.kind == "unique" and state["a"] + rule.spec.horizon_ms < due:
+            due = state["a"] + rule.spec.horizon_ms
+        return due
+
+    def _schedule(self, key: str, rule: Compiled, state: dict[str, Any]) -> None:
+        due = self._due_at(rule, state)
+        have = self._due.get(key)
+        if have is not None and have <= due:
+            return  # the entry in the heap comes first; it is pushed again then if need be
         self._due[key] = due
         heapq.heappush(self._heap, (due, key))
         if len(self._heap) > 2 * len(self._due) + 1024:
             self._heap = [(v, k) for k, v in self._due.items()]
             heapq.heapify(self._heap)
-        if new and len(self._due) > self.max_entities:
+        if have is None and len(self._due) > self.max_entities:
             self._evict_one()
 
     def _evict_one(self) -> None:
-        while self._heap:
-            due, key = heapq.heappop(self._heap)
-            if self._due.get(key) != due:
+        """Drop the entity due soonest (by its real due time, as :meth:`expire` fires them)."""
+        heap, due_of = self._heap, self._due
+        while heap:
+            due, key = heapq.heappop(heap)
+            if due_of.get(key) != due:
                 continue
-            del self._due[key]
             state = self.store.get(key)
+            rule = self.rules.rules.get(key.split(_SEP, 1)[0])
+            if state is not None and rule is not None:
+                real = self._due_at(rule, state)
+                if real > due:
+                    due_of[key] = real
+                    heapq.heappush(heap, (real, key))
+                    continue
+            del due_of[key]
             if state is not None and state.get("pending") is not None:
                 self.dropped_pending += 1
             self.store.delete(key)
             self.evicted["cap"] += 1
             return
 
-    # -- the four kinds ----------------------------------------------------------------------
 
-    def _judge(self, rule: Compiled, fact: Fact, state: dict[str, Any] | None, out: list[Finding]) -> dict[str, Any]:
-        kind = rule.spec.kind
-        if state is None:
-            state = {"hw": {}, "ts": fact.ts}
-            return _start(rule, fact, state, out)
-        if kind == "transitions":
-            return _transition(rule, fact, state, out)
-        if kind == "unique":
-            return _unique(rule, fact, state, out)
-        if kind == "ordered":
-            return _ordered(rule, fact, state, out)
-        return _follows(rule, fact, state)
+# -- the four kinds (each changes the state in place) ------------------------------------------
 
 
-def _start(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> dict[str, Any]:
+def _start(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> None:
     """An entity seen for the first time (or again after its state was forgotten)."""
     spec = rule.spec
-    state["at"] = _coords(fact)
-    if spec.kind == "transitions":
+    kind = spec.kind
+    if kind == "follows":
+        state["pending"] = None
+        state["expect_ts"] = None
+        _follows(rule, fact, state, out)
+        return
+    state["t"], state["q"], state["o"], state["a"] = fact.topic, fact.partition, fact.offset, fact.ts
+    if kind == "transitions":
         state["s"] = fact.value
         if fact.value not in rule.states:
             out.append(_violation(rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, None), f"{fact.value}", None))
@@ -249,26 +301,21 @@ def _start(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]
             out.append(
                 _violation(rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, None), f"(none) -> {fact.value}", None)
             )
-    elif spec.kind == "ordered":
+    elif kind == "ordered":
         state["v"] = fact.value
-    elif spec.kind == "follows":
-        state["pending"] = None
-        state["expect_ts"] = None
-        return _follows(rule, fact, state)
-    return state
 
 
-def _transition(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> dict[str, Any]:
-    spec, current, new = rule.spec, state["s"], fact.value
+def _transition(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> None:
+    current, new = state["s"], fact.value
     # ``related`` (the earlier message) is built only for a finding: most facts are legal moves.
     if new not in rule.states:
         out.append(
             _violation(
-                rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", _source(state["at"])
+                rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", _source(state)
             )
         )
-        return state
-    if fact.ts < state["at"][3]:
+        return
+    if fact.ts < state["a"]:
         # Delivered out of event-time order (another partition or topic ran ahead): a history
         # in which this state came first is fine; one in which it cannot have is not.
         if current not in rule.reaches.get(new, frozenset()) and current != new:
@@ -279,28 +326,26 @@ def _transition(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Fin
                     d.ILLEGAL_TRANSITION,
                     _expected(rule, new),
                     f"{new} -> {current}",
-                    _source(state["at"]),
+                    _source(state),
                     late=True,
                 )
             )
-        return state
-    allowed = current not in spec.terminal and new in spec.transitions.get(current, frozenset())
-    if not allowed:
+        return
+    spec = rule.spec
+    if current in spec.terminal or new not in spec.transitions.get(current, ()):
         out.append(
             _violation(
-                rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", _source(state["at"])
+                rule, fact, d.ILLEGAL_TRANSITION, _expected(rule, current), f"{current} -> {new}", _source(state)
             )
         )
     # The state follows what was written, legal or not: one wrong move is one finding, not a
     # finding for every later event of the entity.
     state["s"] = new
-    state["at"] = _coords(fact)
-    return state
+    state["t"], state["q"], state["o"], state["a"] = fact.topic, fact.partition, fact.offset, fact.ts
 
 
-def _unique(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> dict[str, Any]:
-    first = state["at"]
-    if abs(fact.ts - first[3]) <= rule.spec.horizon_ms:
+def _unique(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> None:
+    if abs(fact.ts - state["a"]) <= rule.spec.horizon_ms:
         out.append(
             _violation(
                 rule,
@@ -308,62 +353,68 @@ def _unique(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding
                 d.DUPLICATE,
                 f"each id once within {_human(rule.spec.horizon_ms)}",
                 "seen before",
-                _source(first),
+                _source(state),
             )
         )
-        return state
-    state["at"] = _coords(fact)  # an old first occurrence past the horizon: this is the new first
-    return state
+        return
+    # An old first occurrence past the horizon: this is the new first.
+    state["t"], state["q"], state["o"], state["a"] = fact.topic, fact.partition, fact.offset, fact.ts
 
 
-def _ordered(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> dict[str, Any]:
+def _ordered(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> None:
     spec, last, value = rule.spec, state["v"], fact.value
-    if type(value) is not type(last):
-        state["v"], state["at"] = value, _coords(fact)  # the sequence changed type: start again
-        return state
-    by_time = spec.by is None
-    backwards = value < last if by_time else value <= last
-    if backwards:
-        expected = (
-            "event time not before the previous event's" if by_time else f"a value after {_shown(rule, fact, last)}"
-        )
-        out.append(_violation(rule, fact, d.OUT_OF_ORDER, expected, _shown(rule, fact, value), _source(state["at"])))
-        return state  # the high point stays: later events are compared with it
-    if spec.gaps and not by_time and type(value) is int and value > last + 1:
-        out.append(
-            _violation(
-                rule,
-                fact,
-                d.SEQUENCE_GAP,
-                f"{_shown(rule, fact, last + 1)}",
-                _shown(rule, fact, value),
-                _source(state["at"]),
-                severity=d.INFO,
+    if type(value) is type(last):
+        by_time = spec.by is None
+        if value < last if by_time else value <= last:
+            expected = (
+                "event time not before the previous event's" if by_time else f"a value after {_shown(rule, fact, last)}"
             )
-        )
-    state["v"], state["at"] = value, _coords(fact)
-    return state
+            out.append(_violation(rule, fact, d.OUT_OF_ORDER, expected, _shown(rule, fact, value), _source(state)))
+            return  # the high point stays: later events are compared with it
+        if spec.gaps and not by_time and type(value) is int and value > last + 1:
+            out.append(
+                _violation(
+                    rule,
+                    fact,
+                    d.SEQUENCE_GAP,
+                    f"{_shown(rule, fact, last + 1)}",
+                    _shown(rule, fact, value),
+                    _source(state),
+                    severity=d.INFO,
+                )
+            )
+    # else: the sequence changed type: start again
+    state["v"] = value
+    state["t"], state["q"], state["o"], state["a"] = fact.topic, fact.partition, fact.offset, fact.ts
 
 
-def _follows(rule: Compiled, fact: Fact, state: dict[str, Any]) -> dict[str, Any]:
-    spec = rule.spec
+def _follows(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> None:  # noqa: ARG001 - one signature
+    ts = fact.ts
     if fact.value == AFTER:
-        expect_ts = state.get("expect_ts")
-        if expect_ts is not None and fact.ts <= expect_ts <= fact.ts + spec.within_ms:
-            return state  # the follow-up was delivered first (another topic ran ahead)
-        if state.get("pending") is None:
-            state["pending"] = [fact.ts + spec.within_ms, *_coords(fact)]
-        return state
-    state["expect_ts"] = max(fact.ts, state.get("expect_ts") or fact.ts)
-    pending = state.get("pending")
-    if pending is not None and fact.ts >= pending[4]:
+        expect_ts = state["expect_ts"]
+        if expect_ts is not None and ts <= expect_ts <= ts + rule.spec.within_ms:
+            return  # the follow-up was delivered first (another topic ran ahead)
+        if state["pending"] is None:
+            state["pending"] = ts + rule.spec.within_ms
+            state["pt"], state["pq"], state["po"], state["pa"] = fact.topic, fact.partition, fact.offset, ts
+            state["pe"] = fact.event_type
+        return
+    state["expect_ts"] = max(ts, state["expect_ts"] or ts)
+    if state["pending"] is not None and ts >= state["pa"]:
         state["pending"] = None
-    return state
 
 
-def _missing(rule: Compiled, pending: list[Any]) -> Finding:
+_JUDGES: Final[dict[str, Callable[[Compiled, Fact, dict[str, Any], list[Finding]], None]]] = {
+    "transitions": _transition,
+    "unique": _unique,
+    "ordered": _ordered,
+    "follows": _follows,
+}
+
+
+def _missing(rule: Compiled, state: dict[str, Any]) -> Finding:
     spec = rule.spec
-    _, topic, partition, offset, ts, event_type = pending
+    topic, partition, offset, ts, event_type = state["pt"], state["pq"], state["po"], state["pa"], state["pe"]
     assert spec.expect is not None
     source = d.Source(topic, partition, offset, ts)
     violation = d.Violation(
