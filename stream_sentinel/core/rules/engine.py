@@ -30,6 +30,8 @@ DEFAULT_TTL_MS: Final = 7 * 86_400_000
 #: Entities kept per lane by default (``rules_max_entities``): over it the soonest due go.
 DEFAULT_MAX_ENTITIES: Final = 200_000
 _SEP: Final = "\x1f"
+#: Kinds whose due time a fact can bring forward (a trigger now pending; an older first occurrence).
+_FORWARD: Final = frozenset({"follows", "unique"})
 
 
 class StateStore(Protocol):
@@ -50,14 +52,10 @@ class DictStore:
 
     def __init__(self) -> None:
         self.data: dict[str, dict[str, Any]] = {}
-
-    def get(self, key: str) -> dict[str, Any] | None:
-        """The state under ``key``, or None."""
-        return self.data.get(key)
-
-    def set(self, key: str, value: dict[str, Any]) -> None:
-        """Store ``value`` under ``key``."""
-        self.data[key] = value
+        # The dict's own methods (no Python-level call per fact): the state under a key or
+        # None; store a state under a key.
+        self.get: Callable[[str], dict[str, Any] | None] = self.data.get
+        self.set: Callable[[str, dict[str, Any]], None] = self.data.__setitem__
 
     def delete(self, key: str) -> None:
         """Forget ``key``."""
@@ -159,7 +157,10 @@ class RuleRuntime:
                 state[tp] = offset
                 state["p"] = self.lane
                 store.set(key, state)
-                self._schedule(key, rule, state)
+                # Only a new entity, or a kind whose due time a fact can bring forward, may
+                # need a timer pushed (transitions, ordered: the TTL only ever moves later).
+                if rule.spec.kind in _FORWARD or key not in self._due:
+                    self._schedule(key, rule, state)
         if ts > self.watermark:
             self.watermark = ts
             if self._heap and self._heap[0][0] <= ts:

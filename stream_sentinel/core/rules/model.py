@@ -21,6 +21,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Final, NamedTuple
 
 from stream_sentinel.core.check import drift as d
@@ -37,6 +38,7 @@ MAX_VALUE_CHARS: Final = 256
 AFTER: Final = "after"
 EXPECT: Final = "expect"
 _MISSING: Final = object()
+_new: Final = tuple.__new__
 
 #: (topic, event type, pointer tokens) -> whether the value there may be echoed (Engine.shows).
 Shows = Callable[[str, str, tuple[str | int, ...]], bool]
@@ -92,11 +94,15 @@ class Compiled:
         return to_pointer(tokens) if tokens else ""
 
 
+#: Reads one pointer out of a payload (``_MISSING`` when it is not there).
+Getter = Callable[[Any], Any]
+
+
 class _Extractor(NamedTuple):
     rule: str
     kind: str
-    entity: tuple[str, ...] | None  # None: the record key
-    value: tuple[str, ...] | None  # pointer of the state / sequence; None: event type / time
+    entity: Getter | None  # None: the record key
+    value: Getter | None  # reads the state / sequence; None: event type / time
     role: str | None  # follows: after / expect
 
 
@@ -153,25 +159,27 @@ class RuleSet:
             return []
         assert event_type is not None
         out: list[Fact] = []
-        for ex in extractors:
-            entity = _entity(_at(payload, ex.entity) if ex.entity is not None else _key(key))
+        for rule, kind, entity_of, value_of, role in extractors:
+            raw = entity_of(payload) if entity_of is not None else _key(key)
+            entity = raw if type(raw) is str and 0 < len(raw) <= MAX_ENTITY_CHARS else _entity(raw)
             if entity is None:
-                self.skipped[ex.rule] += 1
+                self.skipped[rule] += 1
                 continue
             value: Any
-            if ex.kind == "transitions":
-                value = event_type if ex.value is None else _at(payload, ex.value)
+            if kind == "transitions":
+                value = event_type if value_of is None else value_of(payload)
                 if not isinstance(value, str) or len(value) > MAX_VALUE_CHARS:
-                    self.skipped[ex.rule] += 1
+                    self.skipped[rule] += 1
                     continue
-            elif ex.kind == "ordered":
-                value = ts if ex.value is None else _at(payload, ex.value)
+            elif kind == "ordered":
+                value = ts if value_of is None else value_of(payload)
                 if type(value) is not int and not (type(value) is str and len(value) <= MAX_VALUE_CHARS):
-                    self.skipped[ex.rule] += 1
+                    self.skipped[rule] += 1
                     continue
             else:
-                value = ex.role
-            out.append(Fact(ex.rule, entity, value, ts, topic, partition, offset, event_type))
+                value = role
+            # tuple.__new__ directly: a NamedTuple's own constructor is a Python-level call.
+            out.append(_new(Fact, (rule, entity, value, ts, topic, partition, offset, event_type)))
         return out
 
     def judge_expressions(self, topic: str, event_type: str | None, payload: Any) -> list[d.Violation]:
@@ -266,14 +274,30 @@ def _reachable(transitions: Mapping[str, frozenset[str]]) -> dict[str, frozenset
 
 def _extractor(spec: RuleSpec, topic: str, event_type: str) -> _Extractor:
     if spec.kind == "unique":
-        return _Extractor(spec.id, spec.kind, spec.id_field, None, None)
-    entity = spec.entity[topic]
+        return _Extractor(spec.id, spec.kind, _getter(spec.id_field), None, None)
+    entity = _getter(spec.entity[topic])
     if spec.kind == "transitions":
-        return _Extractor(spec.id, spec.kind, entity, spec.state, None)
+        return _Extractor(spec.id, spec.kind, entity, _getter(spec.state), None)
     if spec.kind == "ordered":
-        return _Extractor(spec.id, spec.kind, entity, spec.by, None)
+        return _Extractor(spec.id, spec.kind, entity, _getter(spec.by), None)
     role = AFTER if spec.after == (topic, event_type) else EXPECT
     return _Extractor(spec.id, spec.kind, entity, None, role)
+
+
+def _getter(tokens: tuple[str, ...] | None) -> Getter | None:
+    """``_at`` for one pointer, compiled once: a top-level field of an object is one ``dict.get``."""
+    if tokens is None:
+        return None
+    if len(tokens) == 1:
+        token = tokens[0]
+
+        def top(payload: Any) -> Any:
+            if type(payload) is dict:
+                return payload.get(token, _MISSING)
+            return _at(payload, tokens)
+
+        return top
+    return partial(_at, tokens=tokens)
 
 
 def _at(payload: Any, tokens: tuple[str, ...]) -> Any:
