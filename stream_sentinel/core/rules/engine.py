@@ -30,8 +30,9 @@ DEFAULT_TTL_MS: Final = 7 * 86_400_000
 #: Entities kept per lane by default (``rules_max_entities``): over it the soonest due go.
 DEFAULT_MAX_ENTITIES: Final = 200_000
 _SEP: Final = "\x1f"
-#: Kinds whose due time a fact can bring forward (a trigger now pending; an older first occurrence).
-_FORWARD: Final = frozenset({"follows", "unique"})
+#: Kinds whose due time a fact only ever moves later (the idle TTL); any other kind's can come
+#: forward (follows: a trigger now pending; unique: an older first occurrence).
+_LATER_ONLY: Final = frozenset({"transitions", "ordered"})
 
 
 class StateStore(Protocol):
@@ -127,6 +128,11 @@ class RuleRuntime:
         self._due: dict[str, int] = {}
         self._heap: list[tuple[int, str]] = []
         self._tps: dict[str, list[str]] = {}  # topic -> "<topic>/<partition>" by partition
+        #: rule id -> (rule, its kind's judge, whether a fact can bring its due time forward)
+        self._plans: dict[str, tuple[Compiled, _Judge, bool]] = {
+            rule_id: (rule, _JUDGES.get(rule.spec.kind, _follows), rule.spec.kind not in _LATER_ONLY)
+            for rule_id, rule in rules.rules.items()
+        }
 
     def __len__(self) -> int:
         return len(self._due)
@@ -136,30 +142,31 @@ class RuleRuntime:
     def process(self, fact: Fact) -> list[Finding]:
         """Judge one fact; returns its findings plus those of deadlines its event time passed."""
         rule_id, entity, _, ts, topic, partition, offset, _ = fact
-        rule = self.rules.rules.get(rule_id)
         findings: list[Finding] = []
-        if rule is not None:
+        plan = self._plans.get(rule_id)
+        if plan is not None:
+            rule, judge, forward = plan
             key = rule_id + _SEP + entity
-            store = self.store
-            state = store.get(key)
-            tp = self._tp(topic, partition)
+            state = self.store.get(key)
+            names = self._tps.get(topic)
+            tp = names[partition] if names is not None and 0 <= partition < len(names) else self._tp(topic, partition)
             if state is None:
                 state = {"ts": ts}
                 _start(rule, fact, state, findings)
             elif state.get(tp, -1) >= offset:
                 self.redelivered += 1
-                state = None
+                forward, state = False, None
             else:
-                _JUDGES[rule.spec.kind](rule, fact, state, findings)
+                judge(rule, fact, state, findings)
                 if ts > state["ts"]:
                     state["ts"] = ts
             if state is not None:
                 state[tp] = offset
                 state["p"] = self.lane
-                store.set(key, state)
+                self.store.set(key, state)
                 # Only a new entity, or a kind whose due time a fact can bring forward, may
                 # need a timer pushed (transitions, ordered: the TTL only ever moves later).
-                if rule.spec.kind in _FORWARD or key not in self._due:
+                if forward or key not in self._due:
                     self._schedule(key, rule, state)
         if ts > self.watermark:
             self.watermark = ts
@@ -392,20 +399,21 @@ def _ordered(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Findin
 def _follows(rule: Compiled, fact: Fact, state: dict[str, Any], out: list[Finding]) -> None:  # noqa: ARG001 - one signature
     ts = fact.ts
     if fact.value == AFTER:
-        expect_ts = state["expect_ts"]
+        expect_ts = state.get("expect_ts")
         if expect_ts is not None and ts <= expect_ts <= ts + rule.spec.within_ms:
             return  # the follow-up was delivered first (another topic ran ahead)
-        if state["pending"] is None:
+        if state.get("pending") is None:
             state["pending"] = ts + rule.spec.within_ms
             state["pt"], state["pq"], state["po"], state["pa"] = fact.topic, fact.partition, fact.offset, ts
             state["pe"] = fact.event_type
         return
-    state["expect_ts"] = max(ts, state["expect_ts"] or ts)
-    if state["pending"] is not None and ts >= state["pa"]:
+    state["expect_ts"] = max(ts, state.get("expect_ts") or ts)
+    if state.get("pending") is not None and ts >= state["pa"]:
         state["pending"] = None
 
 
-_JUDGES: Final[dict[str, Callable[[Compiled, Fact, dict[str, Any], list[Finding]], None]]] = {
+_Judge = Callable[[Compiled, Fact, dict[str, Any], list[Finding]], None]
+_JUDGES: Final[dict[str, _Judge]] = {
     "transitions": _transition,
     "unique": _unique,
     "ordered": _ordered,

@@ -21,7 +21,7 @@ import hashlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from functools import partial
+from functools import lru_cache, partial
 from typing import Any, Final, NamedTuple
 
 from stream_sentinel.core.check import drift as d
@@ -159,9 +159,13 @@ class RuleSet:
             return []
         assert event_type is not None
         out: list[Fact] = []
+        last_of: Any = _MISSING
+        entity: str | None = None
         for rule, kind, entity_of, value_of, role in extractors:
-            raw = entity_of(payload) if entity_of is not None else _key(key)
-            entity = raw if type(raw) is str and 0 < len(raw) <= MAX_ENTITY_CHARS else _entity(raw)
+            if entity_of is not last_of:  # rules reading the same entity pointer in a row read it once
+                raw = entity_of(payload) if entity_of is not None else _key(key)
+                entity = raw if type(raw) is str and 0 < len(raw) <= MAX_ENTITY_CHARS else _entity(raw)
+                last_of = entity_of
             if entity is None:
                 self.skipped[rule] += 1
                 continue
@@ -284,8 +288,12 @@ def _extractor(spec: RuleSpec, topic: str, event_type: str) -> _Extractor:
     return _Extractor(spec.id, spec.kind, entity, None, role)
 
 
+@lru_cache(maxsize=1024)
 def _getter(tokens: tuple[str, ...] | None) -> Getter | None:
-    """``_at`` for one pointer, compiled once: a top-level field of an object is one ``dict.get``."""
+    """``_at`` for one pointer, compiled once: a top-level field of an object is one ``dict.get``.
+
+    One getter per pointer (cached): ``RuleSet.facts`` knows a pointer read already by identity.
+    """
     if tokens is None:
         return None
     if len(tokens) == 1:
