@@ -6,6 +6,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 
 from stream_sentinel.core.check import drift as d
@@ -236,6 +237,57 @@ def test_idle_entities_are_evicted_after_the_ttl_and_over_the_cap_counted(rules:
     assert rt.evicted["ttl"] == 3
     # An evicted entity's past is unknown: it is adopted again, silently.
     assert rt.process(lifecycle(log, "ShipmentDelivered", 61 * MIN, entity="o4")) == []
+
+
+def test_a_fact_that_moves_the_idle_ttl_later_keeps_the_entity_until_the_real_due_time(rules: RuleSet) -> None:
+    # Timers are lazy: the entity's first heap entry (10 min) pops first and finds it due later.
+    rt, log = runtime(rules, ttl_ms=10 * MIN), Log()
+    rt.process(lifecycle(log, "OrderCreated", 0, entity="a"))
+    rt.process(lifecycle(log, "PaymentAuthorized", 9 * MIN, entity="a"))
+    rt.tick(12 * MIN)
+    assert (len(rt), rt.evicted["ttl"]) == (1, 0)
+    rt.tick(19 * MIN)
+    assert (len(rt), rt.evicted["ttl"]) == (0, 1)
+
+
+def test_over_the_cap_the_entity_really_due_soonest_goes(rules: RuleSet) -> None:
+    store = DictStore()
+    rt, log = RuleRuntime(rules, store, ttl_ms=10 * MIN, max_entities=2), Log()
+    rt.process(lifecycle(log, "OrderCreated", 0, entity="a"))  # due 10 min, then (below) 15 min
+    rt.process(lifecycle(log, "OrderCreated", 1 * MIN, entity="b"))  # due 11 min
+    rt.process(lifecycle(log, "PaymentAuthorized", 5 * MIN, entity="a"))
+    rt.process(lifecycle(log, "OrderCreated", 6 * MIN, entity="c"))
+    assert rt.evicted["cap"] == 1
+    assert sorted(k.split("\x1f")[1] for k in store.data) == ["a", "c"]
+
+
+def test_an_older_first_occurrence_brings_the_unique_horizon_forward(rules: RuleSet) -> None:
+    rt, log = runtime(rules), Log()
+    day = 86_400_000
+    rt.process(log.fact("payment-once", "pay_1", None, 10 * day, "payments", "PaymentAuthorized"))
+    # Past the horizon before the first one: the new first occurrence, whose horizon (8 days) the
+    # watermark (10 days) has passed already: the next tick forgets it.
+    assert rt.process(log.fact("payment-once", "pay_1", None, 1 * day, "payments", "PaymentAuthorized")) == []
+    assert len(rt) == 1
+    rt.tick(0)
+    assert len(rt) == 0
+
+
+def test_entity_states_are_flat_plain_json(rules: RuleSet) -> None:
+    """No container inside a state: plain JSON for the worker's table, never scanned by the cyclic collector."""
+    store = DictStore()
+    rt, log = RuleRuntime(rules, store), Log()
+    rt.process(lifecycle(log, "OrderCreated", 0))
+    rt.process(lifecycle(log, "PaymentAuthorized", 1000))
+    rt.process(log.fact("payment-once", "pay_1", None, 1000, "payments", "PaymentAuthorized"))
+    rt.process(log.fact("order-events-in-sequence", "ord_1", 0, 0, "orders", "OrderCreated"))
+    rt.process(follows(log, AFTER, 0))
+    rt.process(follows(log, EXPECT, 2000, "ord_2"))
+    assert len(store.data) == 5
+    for state in store.data.values():
+        assert all(type(k) is str for k in state)
+        assert all(v is None or type(v) in (str, int) for v in state.values()), state
+        assert orjson.loads(orjson.dumps(state)) == state
 
 
 def test_timers_are_rebuilt_from_the_store_after_a_restart(rules: RuleSet) -> None:
