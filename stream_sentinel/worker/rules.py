@@ -101,8 +101,10 @@ class TableStore:
             return self.pending[key]
         value = self.table.get(key)
         # A copy: the runtime changes states in place, and the stored one must stay as it was
-        # until the flush (Faust's RocksDB table decodes afresh anyway; a dict would not).
-        return orjson.loads(orjson.dumps(value)) if isinstance(value, dict) else None
+        # until the flush (Faust's RocksDB table decodes afresh anyway; a dict would not). A
+        # state is one flat dict of plain values (``core/rules/engine.py``): a shallow copy is
+        # a whole one.
+        return dict(value) if isinstance(value, dict) else None
 
     def set(self, key: str, value: dict[str, Any]) -> None:
         """Write ``value`` at the next flush."""
