@@ -11,8 +11,8 @@ watermark has passed it by the grace period, so a follow-up delivered a little l
 partition, another topic) still counts.
 
 Redelivery is never drift: every entity state records, per source partition, the highest
-offset it has applied (``hw``); a fact at or below it is a record seen before (a restart after
-a crash re-reads what was not committed) and is ignored.
+offset it has applied (under ``"<topic>/<partition>"``); a fact at or below it is a record seen
+before (a restart after a crash re-reads what was not committed) and is ignored.
 """
 
 from __future__ import annotations
@@ -80,8 +80,8 @@ def state_key(rule: str, entity: str) -> str:
 # copy, plain JSON at the store boundary, and, holding no container, never scanned by the cyclic
 # collector (a lane holds up to ``max_entities`` of them). Its keys:
 #   "ts"  newest event time applied; "p" the lane;
-#   "<topic>/<partition>"  the highest offset applied from that source partition (a Kafka topic
-#         name has no "/", so these never meet the fixed keys, none of which has one);
+#   "<topic>/<partition>"  the highest offset applied from that source partition (these keys
+#         have a "/", no fixed key has one);
 #   "t", "q", "o", "a"  topic, partition, offset, event time of the message the state stands on
 #         (transitions, ordered: the last applied; unique: the first occurrence);
 #   transitions "s" (the state); ordered "v" (the high point); follows "pending" (the deadline of
