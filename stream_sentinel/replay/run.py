@@ -40,7 +40,7 @@ from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_m
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_range
 from stream_sentinel.core.rules.engine import Finding
-from stream_sentinel.core.rules.session import RuleSession, open_session, wants
+from stream_sentinel.core.rules.session import RuleSession, open_session, reach_for, wants
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.render import ReplayResult, WarmUp, render
 
@@ -339,7 +339,11 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
     checks = {}
     if session is not None:
         session.topics_read.update(topics)
-        checks = {t: engine.keeping_check(t, wants(session.rules, t)) for t in topics if t in session.rules.topics}
+        checks = {
+            t: engine.keeping_check(t, wants(session.rules, t), reach_for(session.rules, t))
+            for t in topics
+            if t in session.rules.topics
+        }
     return _Run(
         current=current,
         candidate=candidate,

@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from stream_sentinel.core.rules.engine import DEFAULT_MAX_ENTITIES, DictStore, Finding, RuleRuntime
-from stream_sentinel.core.rules.model import Fact, RuleSet, Shows, compile_rules
+from stream_sentinel.core.rules.model import Fact, RuleSet, Shows, compile_rules, reach_of
 
 if TYPE_CHECKING:
     from stream_sentinel.core.check.outcome import Outcome
@@ -176,4 +176,9 @@ def wants(rules: RuleSet, topic: str) -> Any:
     return lambda event_type: rules.reads(topic, event_type)
 
 
-__all__ = ["DEFAULT_GRACE_MS", "DEFAULT_REORDER", "RuleSession", "open_session", "wants"]
+def reach_for(rules: RuleSet, topic: str) -> Any:
+    """``Engine.keeping_check``'s ``reach`` for ``topic``: what the rules read of each event type."""
+    return lambda event_type: reach_of(rules, topic, event_type)
+
+
+__all__ = ["DEFAULT_GRACE_MS", "DEFAULT_REORDER", "RuleSession", "open_session", "reach_for", "wants"]
