@@ -52,6 +52,7 @@ from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.contracts.catalog import parse_avro
 from stream_sentinel.core.rules.engine import Finding, RuleRuntime
 from stream_sentinel.core.rules.model import Fact, RuleSet, compile_rules
+from stream_sentinel.core.rules.session import reach_for
 
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "events"
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
@@ -268,7 +269,7 @@ def main() -> None:
     gc.freeze()
     n = len(records)
     plain = {t: c.check for t in FORMATS if (c := engine.checker(t)) is not None}
-    keeping = {t: engine.keeping_check(t, partial(rules.reads, t)) for t in FORMATS}
+    keeping = {t: engine.keeping_check(t, partial(rules.reads, t), reach_for(rules, t)) for t in FORMATS}
     policy = Policy()
 
     def core() -> int:

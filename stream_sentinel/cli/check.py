@@ -27,7 +27,7 @@ from stream_sentinel.core.check.validate import (
 from stream_sentinel.core.errors import UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.rules.engine import Finding
-from stream_sentinel.core.rules.session import RuleSession, open_session, wants
+from stream_sentinel.core.rules.session import RuleSession, open_session, reach_for, wants
 
 Check = Callable[[bytes | None, Headers], Outcome]
 
@@ -211,7 +211,11 @@ class _Rules:
         found = self._checks.get(topic)
         if found is None:
             rules = self.session.rules
-            found = self.engine.keeping_check(topic, wants(rules, topic)) if topic in rules.topics else checker.check
+            found = (
+                self.engine.keeping_check(topic, wants(rules, topic), reach_for(rules, topic))
+                if topic in rules.topics
+                else checker.check
+            )
             self._checks[topic] = found
         return found
 

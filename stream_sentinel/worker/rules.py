@@ -39,6 +39,7 @@ from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.outcome import Outcome
 from stream_sentinel.core.rules.engine import Finding, RuleRuntime
 from stream_sentinel.core.rules.model import Fact, RuleSet, compile_rules
+from stream_sentinel.core.rules.session import reach_for, wants
 from stream_sentinel.worker import bounds
 from stream_sentinel.worker.logs import kv
 
@@ -169,7 +170,11 @@ class RulesStage:
             if entry is None:
                 continue  # the drift topic, or a topic without a checker: nothing to read
             _, rate, fmt = entry
-            checkers[topic] = (KeepingChecker(engine.keeping_check(topic, _reads(rules, topic))), rate, fmt)
+            checkers[topic] = (
+                KeepingChecker(engine.keeping_check(topic, wants(rules, topic), reach_for(rules, topic))),
+                rate,
+                fmt,
+            )
             wire[topic] = fmt
         return cls(rules, settings, wire)
 
@@ -325,13 +330,6 @@ class RulesStage:
             except Exception as exc:  # noqa: BLE001 - a lost tick only delays a deadline to the next one
                 log.warning(kv(event="rules_tick_failed", partition=partition, error=type(exc).__name__))
                 return
-
-
-def _reads(rules: RuleSet, topic: str) -> Callable[[str], bool]:
-    def wants(event_type: str) -> bool:
-        return rules.reads(topic, event_type)
-
-    return wants
 
 
 __all__ = ["KeepingChecker", "RulesStage", "TableStore", "decode", "encode_fact"]

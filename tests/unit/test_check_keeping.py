@@ -87,7 +87,131 @@ def test_a_confluent_avro_message_is_decoded_after_its_frame_as_the_codec_decode
         assert kept.violations == checker.check(value, None).violations
         if kept.ok:
             # keeping skips the codec's second strict walk: the record is the one decode() builds
-            codec = checker.codecs_by_version()[id(kept.version)]
+            codec = next(v.codec for v in checker.versions() if v.version is kept.version)
+            assert codec is not None
             assert kept.payload == codec.decode(value, 5)
             kept_any += 1
     assert kept_any
+
+
+def _avro_records(name: str) -> list[tuple[bytes, list[tuple[str, bytes]] | None]]:
+    import base64
+
+    capture = SPEC.parents[1] / "replay" / "captures" / name
+    out = []
+    for line in capture.read_text().splitlines():
+        record = orjson.loads(line)
+        names = record.get("headers") or []
+        headers = [(names[i], names[i + 1].encode()) for i in range(0, len(names), 2)] or None
+        out.append((base64.b64decode(record["payload"]), headers))
+    return out
+
+
+def test_an_avro_reach_reads_only_those_fields_with_fastavros_values() -> None:
+    """One walk reads the fields the rules reach: exactly what fastavro builds there, nothing else."""
+    engine = _engine()
+    checker = engine.checker("shipments")
+    assert checker is not None
+    reach = {"order_id": None, "destination": {"city": None}, "parcel_count": None}
+    keep = engine.keeping_check("shipments", lambda et: True, lambda et: reach)
+    read = 0
+    for value, headers in _avro_records("shipments-confluent.jsonl"):
+        kept = keep(value, headers)
+        assert kept.violations == checker.check(value, headers).violations
+        if not kept.ok:
+            continue
+        codec = next(v.codec for v in checker.versions() if v.version is kept.version)
+        assert codec is not None
+        full = codec.decode(value, 5)
+        assert kept.whole is not None
+        assert kept.whole() == full  # a sample is built from the whole record
+        wanted = {k: full[k] for k in ("order_id", "parcel_count") if k in full}
+        if "destination" in full:
+            wanted["destination"] = {"city": full["destination"]["city"]}
+        assert kept.payload == wanted
+        read += 1
+    assert read
+
+
+def test_the_avro_reader_passes_exactly_what_the_check_passes() -> None:
+    """Corrupted bytes: the reader never reads what the check refuses, and never refuses what it passes."""
+    import random
+
+    from fastavro import parse_schema
+
+    from stream_sentinel.core.check.codecs import AvroCodec
+
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "R",
+            "fields": [
+                {"name": "id", "type": "string"},
+                {"name": "n", "type": ["null", "long"]},
+                {"name": "flag", "type": "boolean"},
+                {"name": "f", "type": "float"},
+                {"name": "tags", "type": {"type": "array", "items": "string"}},
+                {"name": "attrs", "type": {"type": "map", "values": "int"}},
+                {"name": "color", "type": {"type": "enum", "name": "C", "symbols": ["RED", "BLUE"]}},
+                {"name": "raw", "type": {"type": "fixed", "name": "F", "size": 2}},
+                {"name": "inner", "type": {"type": "record", "name": "I", "fields": [{"name": "x", "type": "int"}]}},
+            ],
+        }
+    )
+    codec = AvroCodec(schema)
+    whole, part = codec.reader(None), codec.reader({"id": None, "inner": {"x": None}})
+    assert whole is not None
+    assert part is not None
+    import io
+
+    from fastavro import schemaless_writer
+
+    buffer = io.BytesIO()
+    datum = {
+        "id": "abc",
+        "n": 7,
+        "flag": True,
+        "f": 1.5,
+        "tags": ["a", "b"],
+        "attrs": {"k": 3},
+        "color": "BLUE",
+        "raw": b"xy",
+        "inner": {"x": -4},
+    }
+    schemaless_writer(buffer, schema, datum)
+    good = buffer.getvalue()
+    assert whole(good, 0) == codec.decode(good) == datum
+    assert part(good, 0) == {"id": "abc", "inner": {"x": -4}}
+    rng = random.Random(5)
+    for _ in range(3000):
+        data = bytearray(good)
+        for _ in range(rng.randrange(1, 3)):
+            data[rng.randrange(len(data))] = rng.randrange(256)
+        data = data[: rng.randrange(len(data) + 1)] if rng.random() < 0.3 else data
+        mutated = bytes(data)
+        passes = codec.check(mutated) is None
+        assert (whole(mutated, 0) is not None) == passes
+        assert (part(mutated, 0) is not None) == passes
+        if passes:
+            assert repr(whole(mutated, 0)) == repr(codec.decode(mutated))  # repr: NaN is not equal to itself
+
+
+def test_a_logical_type_in_reach_falls_back_to_fastavro() -> None:
+    from fastavro import parse_schema
+
+    from stream_sentinel.core.check.codecs import AvroCodec
+
+    schema = parse_schema(
+        {
+            "type": "record",
+            "name": "T",
+            "fields": [
+                {"name": "id", "type": "string"},
+                {"name": "at", "type": {"type": "long", "logicalType": "timestamp-millis"}},
+            ],
+        }
+    )
+    codec = AvroCodec(schema)
+    assert codec.reader({"at": None}) is None  # fastavro builds a datetime there
+    assert codec.reader(None) is None
+    assert codec.reader({"id": None}) is not None  # the timestamp is only passed over

@@ -17,6 +17,7 @@ runs only the check and fastavro decodes only when a record is needed (slow path
 from __future__ import annotations
 
 import re
+import struct
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -438,6 +439,190 @@ class _Compiler:
         return later
 
 
+# A read step: (bytes, position) -> (value, position after it); raises like a check step.
+_Read = Callable[[bytes, int], tuple[Any, int]]
+#: Nesting beyond which a reader is not built (a recursive type read whole): fastavro decodes.
+_MAX_READ_DEPTH = 32
+
+
+def _read_null(data: bytes, pos: int) -> tuple[Any, int]:  # noqa: ARG001 - every step has the same signature
+    return None, pos
+
+
+def _read_boolean(data: bytes, pos: int) -> tuple[Any, int]:
+    byte = data[pos]
+    if byte > 1:
+        raise _Corrupt("a boolean byte is neither 0 nor 1")
+    return byte == 1, pos + 1
+
+
+def _read_number(fmt: str, width: int, what: str) -> _Read:
+    unpack = struct.Struct(fmt).unpack_from
+
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        if pos + width > len(data):
+            raise _Corrupt(f"the data ends inside a {what}")
+        return unpack(data, pos)[0], pos + width
+
+    return read
+
+
+def _read_string(data: bytes, pos: int) -> tuple[Any, int]:
+    size, pos = _length(data, pos, "string")
+    end = pos + size
+    try:
+        return data[pos:end].decode("utf-8"), end
+    except UnicodeDecodeError:
+        raise _Corrupt("a string is not valid UTF-8") from None
+
+
+def _read_bytes(data: bytes, pos: int) -> tuple[Any, int]:
+    size, pos = _length(data, pos, "bytes")
+    return bytes(data[pos : pos + size]), pos + size
+
+
+_READ_PRIMITIVES: dict[str, _Read] = {
+    "null": _read_null,
+    "boolean": _read_boolean,
+    "int": _int,
+    "long": _long,
+    "float": _read_number("<f", 4, "float"),
+    "double": _read_number("<d", 8, "double"),
+    "bytes": _read_bytes,
+    "string": _read_string,
+}
+
+
+class _Reader:
+    """Builds read steps that decode only the parts of a datum a reach names.
+
+    Values are exactly what fastavro builds (dicts, lists, str, int, float, bytes, enum
+    symbols), so a rule sees the same payload either way; anything whose fastavro value is
+    richer (a logical type: datetime, Decimal, UUID) makes the build give up (None) and the
+    caller falls back to fastavro. Everything passed over is checked by the check's own steps,
+    so a datum read here is a datum the check would pass.
+    """
+
+    def __init__(self, compiler: _Compiler) -> None:
+        self.compiler = compiler
+
+    def build(self, schema: Any, reach: Any, depth: int = 0) -> _Read | None:
+        """A read step for ``schema`` keeping what ``reach`` names (None: all of it)."""
+        if depth > _MAX_READ_DEPTH:
+            return None
+        if isinstance(schema, list):
+            branches = [self.build(branch, reach, depth + 1) for branch in schema]
+            return None if any(b is None for b in branches) else _read_union(tuple(branches))  # type: ignore[arg-type]
+        if isinstance(schema, str):
+            primitive = _READ_PRIMITIVES.get(schema)
+            if primitive is not None:
+                return primitive
+            named = self.compiler.named.get(schema)
+            return None if named is None else self.build(named, reach, depth + 1)
+        if "logicalType" in schema:
+            return None
+        kind = schema["type"]
+        if kind in ("record", "error"):
+            return self._record(schema, reach, depth)
+        if kind == "enum":
+            return _read_enum(tuple(schema["symbols"]))
+        if kind == "fixed":
+            return _read_fixed(int(schema["size"]))
+        if kind in ("array", "map"):
+            item = self.build(schema["items" if kind == "array" else "values"], None, depth + 1)
+            return None if item is None else _read_blocks(item, kind, kind == "map")
+        return self.build(kind, reach, depth + 1)
+
+    def _record(self, schema: Any, reach: Any, depth: int) -> _Read | None:
+        wanted = reach if isinstance(reach, dict) else None
+        fields: list[tuple[str, Any, bool]] = []
+        for field in schema["fields"]:
+            name = field["name"]
+            if wanted is None or name in wanted:
+                read = self.build(field["type"], None if wanted is None else wanted[name], depth + 1)
+                if read is None:
+                    return None
+                fields.append((name, read, True))
+            else:
+                fields.append((name, self.compiler.compile(field["type"]), False))
+        return _read_record(tuple(fields))
+
+
+def _read_union(branches: tuple[_Read, ...]) -> _Read:
+    count = len(branches)
+
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        index, pos = _long(data, pos)
+        if not 0 <= index < count:
+            raise _Corrupt("union branch index out of range")
+        return branches[index](data, pos)
+
+    return read
+
+
+def _read_enum(symbols: tuple[str, ...]) -> _Read:
+    count = len(symbols)
+
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        index, pos = _long(data, pos)
+        if not 0 <= index < count:
+            raise _Corrupt("enum index out of range")
+        return symbols[index], pos
+
+    return read
+
+
+def _read_fixed(width: int) -> _Read:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        end = pos + width
+        if end > len(data):
+            raise _Corrupt("the data ends inside a fixed")
+        return bytes(data[pos:end]), end
+
+    return read
+
+
+def _read_blocks(item: _Read, what: str, keyed: bool) -> _Read:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        out: Any = {} if keyed else []
+        while True:
+            count, pos = _long(data, pos)
+            if count == 0:
+                return out, pos
+            if count < 0:
+                count = -count
+                size, pos = _long(data, pos)
+                begin = pos
+            else:
+                size = -1
+            if count > len(data) - pos:
+                raise _Corrupt(f"{what} block count exceeds the bytes left")
+            for _ in range(count):
+                if keyed:
+                    key, pos = _read_string(data, pos)
+                    out[key], pos = item(data, pos)
+                else:
+                    value, pos = item(data, pos)
+                    out.append(value)
+            if size >= 0 and pos - begin != size:
+                raise _Corrupt(f"{what} block size does not match its items")
+
+    return read
+
+
+def _read_record(fields: tuple[tuple[str, Any, bool], ...]) -> _Read:
+    def read(data: bytes, pos: int) -> tuple[Any, int]:
+        out: dict[str, Any] = {}
+        for name, step, keep in fields:
+            if keep:
+                out[name], pos = step(data, pos)
+            else:
+                pos = step(data, pos)
+        return out, pos
+
+    return read
+
+
 _PRIMITIVES: dict[str, _Step] = {
     "null": _null,
     "boolean": _boolean,
@@ -459,7 +644,7 @@ class AvroCodec:
     another schema (typically one with more fields), ``schema_mismatch``, not success.
     """
 
-    __slots__ = ("_step", "parsed")
+    __slots__ = ("_named", "_step", "parsed")
 
     def __init__(self, parsed: Any, named: Mapping[str, Any] | None = None) -> None:
         """Compile the check; ``named`` maps full names to named types (a parsed record has its own).
@@ -469,6 +654,7 @@ class AvroCodec:
         self.parsed = parsed
         if named is None:
             named = parsed.get("__named_schemas", {}) if isinstance(parsed, dict) else {}
+        self._named = named
         self._step = _Compiler(named).compile(parsed)
 
     def check(self, data: bytes, start: int = 0) -> DecodeFailure | None:
@@ -489,6 +675,28 @@ class AvroCodec:
                 f"decoded with the contract's schema but {left} of {len(data) - start} bytes were left over",
             )
         return None
+
+    def reader(self, reach: Any) -> Callable[[bytes, int], Any] | None:
+        """Check and read in one walk the parts of a datum ``reach`` names (None: all of them).
+
+        The returned function gives the (partial) record, or None when the bytes are not
+        exactly one valid datum: the caller then runs ``check`` for the reason. None instead
+        of a function when the schema cannot be read to fastavro's values here (logical
+        types, deep recursion): the caller decodes with fastavro.
+        """
+        compiler = _Compiler(self._named)
+        read = _Reader(compiler).build(self.parsed, reach)
+        if read is None:
+            return None
+
+        def read_all(data: bytes, start: int = 0) -> Any:
+            try:
+                value, end = read(data, start)
+            except (_Corrupt, IndexError, RecursionError):
+                return None
+            return value if end == len(data) else None
+
+        return read_all
 
     def decode(self, data: bytes, start: int = 0) -> Any | DecodeFailure:
         """The record of a datum that passes ``check``, or the ``DecodeFailure``."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from stream_sentinel.core.check import drift as d
@@ -29,6 +29,8 @@ class Outcome(NamedTuple):
     walker: JsonSchemaIndex | AvroSchemaIndex | None = None
     schema_id: int | None = None
     tombstone: bool = False
+    #: ``payload`` holds only the part rules read (``keeping``): this decodes all of it, for a sample.
+    whole: Callable[[], Any] | None = None
 
     @property
     def ok(self) -> bool:
@@ -85,11 +87,12 @@ class Outcome(NamedTuple):
         cannot be built is replaced by a note rather than failing the message's report. Without
         a walker nothing proves any value is not PII, so only the type is shown.
         """
-        if self.payload is not None:
+        payload = self.payload if self.whole is None else self.whole()
+        if payload is not None:
             if self.walker is None:
-                return f"[UNDOCUMENTED {json_type(self.payload)}]"
+                return f"[UNDOCUMENTED {json_type(payload)}]"
             try:
-                return d.bound_sample(self.walker.redact(self.payload))
+                return d.bound_sample(self.walker.redact(payload))
             except Exception as exc:  # noqa: BLE001 - the drift event matters more than its sample
                 return f"[sample unavailable: {type(exc).__name__}]"
         if self.raw is not None:

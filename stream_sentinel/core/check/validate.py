@@ -156,12 +156,11 @@ class Engine:
         """The checker for a topic, or None when the catalog has no contract for it."""
         return self._checkers.get(topic)
 
-    def keeping_check(self, topic: str, wants: Callable[[str], bool]) -> Callable[[bytes | None, Headers], Outcome]:
-        """The topic's ``check`` whose valid outcomes of event types ``wants`` carry their payload."""
-        checker = self._checkers[topic]
-        return keeping(
-            checker.check, checker.topic.format, wants, checker.codecs_by_version(), checker.walkers_by_version()
-        )
+    def keeping_check(
+        self, topic: str, wants: Callable[[str], bool], reach: Callable[[str], Any] | None = None
+    ) -> Callable[[bytes | None, Headers], Outcome]:
+        """The topic's ``check`` whose valid outcomes of event types ``wants`` carry their payload (``reach``)."""
+        return keeping(self._checkers[topic], wants, reach)
 
     def shows(self, topic: str, event_type: str, tokens: tuple[str | int, ...]) -> bool:
         """Whether the value at ``tokens`` of this event type may be echoed (deny by default).
@@ -333,7 +332,7 @@ class TopicChecker:
         else:
             self._tombstone = Outcome(None, None, tombstone=True)
         self.check: Callable[[bytes | None, Headers], Outcome] = (
-            self._fast_json()
+            self.fast_json(None)
             or {
                 "json": self._check_json,
                 "confluent-json": self._check_confluent_json,
@@ -342,23 +341,14 @@ class TopicChecker:
             }[topic.format]
         )
 
-    def codecs_by_version(self) -> dict[int, Any]:
-        """``id(SchemaVersion)`` -> Avro codec, for :func:`~stream_sentinel.core.check.keeping.keeping`."""
-        return {
-            id(v.version): v.codec
-            for event in self._events.values()
-            for v in (*event.older_first_newest, event.newest)
-            if v.codec is not None
-        }
+    def versions(self) -> list[CompiledVersion]:
+        """Every compiled version of every event type of the topic."""
+        return [v for event in self._events.values() for v in (*event.older_first_newest, event.newest)]
 
-    def walkers_by_version(self) -> dict[int, JsonSchemaIndex | AvroSchemaIndex]:
-        """``id(SchemaVersion)`` -> annotation walker, for :func:`~stream_sentinel.core.check.keeping.keeping`."""
-        return {
-            id(v.version): v.walker
-            for event in self._events.values()
-            for v in (*event.older_first_newest, event.newest)
-            if v.walker is not None
-        }
+    def version_of(self, value: bytes | None, headers: Headers) -> CompiledVersion | None:
+        """The version an Avro message must pass (as ``check`` locates it), or None."""
+        found = self._framed(value) if self.topic.format == "confluent-avro" else self._locate(None, headers)
+        return found if type(found) is CompiledVersion else None
 
     def walkers(self, event_type: str) -> list[JsonSchemaIndex | AvroSchemaIndex]:
         """Annotation walkers of every version of an event type (none when a version has none)."""
@@ -398,12 +388,15 @@ class TopicChecker:
 
     # -- the four wire formats (hot path) ---------------------------------------------------
 
-    def _fast_json(self) -> Callable[[bytes | None, Headers], Outcome] | None:
+    def fast_json(  # noqa: C901 - the hot path is one closure on purpose (bench/validate.py)
+        self, keep: dict[Any, Callable[[Any], Outcome]] | None
+    ) -> Callable[[bytes | None, Headers], Outcome] | None:
         """The JSON hot path specialised for header/fixed event types and header versions.
 
         Everything it needs is bound as closure locals and both headers are found in one scan;
         anything unusual (undecodable, oversized, unknown type or version) is handed to the
-        generic ``_check_json``, which computes the same outcome the long way.
+        generic ``_check_json``, which computes the same outcome the long way. ``keep``
+        (``keeping``): compiled version -> its valid outcome given the payload.
         """
         et, ver = self._et, self._ver
         if self.topic.format != "json" or et.kind not in ("header", "fixed"):
@@ -452,6 +445,8 @@ class TopicChecker:
             if compiled is None:
                 return slow(value, headers)
             if compiled.fast_is_valid(payload):
+                if keep is not None:
+                    return keep[compiled](payload)
                 return compiled.valid_outcome
             return explain_json(payload, compiled, version is not None, len(value))
 

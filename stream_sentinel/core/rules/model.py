@@ -342,3 +342,47 @@ def _entity(value: Any) -> str | None:
     if len(text) > MAX_ENTITY_CHARS:
         return "#" + hashlib.blake2b(text.encode("utf-8", "surrogatepass"), digest_size=16).hexdigest()
     return text
+
+
+def reach_of(rules: RuleSet, topic: str, event_type: str) -> Reach | None:
+    """The part of a message of this event type that any rule reads (None: all of it).
+
+    Entity, state, id and sequence pointers, and each expression's reach, merged: a reader of
+    the message (``AvroCodec.reader``) needs to build only this much of it.
+    """
+    tree: Reach = {}
+    for rule in rules.rules.values():
+        spec = rule.spec
+        if event_type not in spec.topics.get(topic, ()):
+            continue
+        if spec.kind == "expression":
+            if rule.reads is None:
+                return None
+            _merge(tree, rule.reads)
+            continue
+        entity = spec.id_field if spec.kind == "unique" else spec.entity.get(topic)
+        value = spec.state if spec.kind == "transitions" else spec.by if spec.kind == "ordered" else None
+        for tokens in (entity, value):
+            if tokens:
+                _merge(tree, _path(tokens))
+    return tree
+
+
+def _path(tokens: tuple[str, ...]) -> Reach:
+    tree: Reach | None = None
+    for token in reversed(tokens):
+        tree = {token: tree}
+    assert tree is not None
+    return tree
+
+
+def _merge(into: Reach, tree: Reach) -> None:
+    for key, sub in tree.items():
+        if key not in into:
+            into[key] = sub
+        elif into[key] is None or sub is None:
+            into[key] = None
+        else:
+            mine = into[key]
+            assert mine is not None
+            _merge(mine, sub)

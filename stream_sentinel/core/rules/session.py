@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, Final
 
 from stream_sentinel.core.rules.engine import DEFAULT_MAX_ENTITIES, DictStore, Finding, RuleRuntime
-from stream_sentinel.core.rules.model import Fact, RuleSet, Shows, compile_rules
+from stream_sentinel.core.rules.model import Fact, RuleSet, Shows, compile_rules, reach_of
 
 if TYPE_CHECKING:
     from stream_sentinel.core.check.outcome import Outcome
@@ -158,17 +158,20 @@ class RuleSession:
         return expect is None or expect[0] in self.topics_read
 
 
-def open_session(catalog: Catalog, shows: Shows, topics: Iterable[str] | None = None) -> RuleSession | None:
+def open_session(
+    catalog: Catalog, shows: Shows, topics: Iterable[str] | None = None, max_entities: int = DEFAULT_MAX_ENTITIES
+) -> RuleSession | None:
     """A session when the catalog has rules reading any of ``topics`` (None: any topic); else None.
 
     A run with no such rules compiles nothing and keeps no payload: it is exactly the plain path.
+    ``max_entities``: the state cap (replay passes the worker's ``rules_max_entities``).
     """
     if not catalog.rules:
         return None
     rules = compile_rules(catalog, shows)
     if topics is not None and not rules.topics.intersection(topics):
         return None
-    return RuleSession(rules)
+    return RuleSession(rules, max_entities=max_entities)
 
 
 def wants(rules: RuleSet, topic: str) -> Any:
@@ -176,4 +179,9 @@ def wants(rules: RuleSet, topic: str) -> Any:
     return lambda event_type: rules.reads(topic, event_type)
 
 
-__all__ = ["DEFAULT_GRACE_MS", "DEFAULT_REORDER", "RuleSession", "open_session", "wants"]
+def reach_for(rules: RuleSet, topic: str) -> Any:
+    """``Engine.keeping_check``'s ``reach`` for ``topic``: what the rules read of each event type."""
+    return lambda event_type: reach_of(rules, topic, event_type)
+
+
+__all__ = ["DEFAULT_GRACE_MS", "DEFAULT_REORDER", "RuleSession", "open_session", "reach_for", "wants"]
