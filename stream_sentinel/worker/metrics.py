@@ -72,6 +72,7 @@ class Metrics:
         self._count_records(r)
         self._measure_runtime(r)
         self._count_rules(r)
+        self._count_alerts(r)
         self._exposed = _WithoutCreated(r)
         self._lag_series: set[tuple[str, int]] = set()
 
@@ -176,6 +177,37 @@ class Metrics:
         self.rule_entities = Gauge(
             "sentinel_rule_entities", "Entity rule states held by this worker's rules partitions", registry=r
         )
+
+    def _count_alerts(self, r: CollectorRegistry) -> None:
+        """Alerts to webhooks (worker/alerts.py), by sink: the route's name (never its URL)."""
+        self.alerts_sent = Counter(
+            "sentinel_alerts_sent", "Alerts a webhook accepted (2xx answer), by sink (route name)", ["sink"], registry=r
+        )
+        self.alert_failures = Counter(
+            "sentinel_alert_failures",
+            "Alerts not delivered, by sink: refused (4xx) or still failing after alert_retries retries",
+            ["sink"],
+            registry=r,
+        )
+        self.alert_retries = Counter(
+            "sentinel_alert_retries",
+            "Failed webhook attempts that were retried (connection error, timeout, 408/425/429, 5xx), by sink",
+            ["sink"],
+            registry=r,
+        )
+        self.alerts_dropped = Counter(
+            "sentinel_alerts_dropped",
+            "Alerts dropped unsent because the alert queue (alert_queue_size) was full, by sink",
+            ["sink"],
+            registry=r,
+        )
+        self.alerts_limited = Counter(
+            "sentinel_alerts_rate_limited",
+            "Alerts not sent because the sink had one for the same fingerprint within alert_interval, by sink",
+            ["sink"],
+            registry=r,
+        )
+        self.alert_queue = Gauge("sentinel_alert_queue", "Alerts waiting to be sent to webhooks", registry=r)
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """One partition's lag (never below 0)."""
