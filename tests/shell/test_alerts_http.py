@@ -99,7 +99,8 @@ def test_a_drifting_batch_alerts_its_owner_with_a_json_body(tmp_path: Path) -> N
             return receiver
 
     receiver = asyncio.run(scenario())
-    assert receiver.content_types and set(receiver.content_types) == {"application/json"}
+    assert receiver.content_types
+    assert set(receiver.content_types) == {"application/json"}
     kinds = {(b["kind"], b["path"]) for b in receiver.bodies}
     assert ("missing_required", "/order_id") in kinds
     assert len(receiver.bodies) == len(kinds)  # the second message broke the same rules: rate-limited
@@ -231,7 +232,8 @@ def test_first_mode_alerts_carry_the_windows_count_and_rate(tmp_path: Path) -> N
     order_id = next(alert for alert in queued if alert.path == "/order_id")
     assert order_id.window is not None
     assert (order_id.window.count, order_id.window.messages) == (3, 8)
-    assert order_id.window.end is not None and order_id.window.start is not None
+    assert order_id.window.end is not None
+    assert order_id.window.start is not None
     assert order_id.window.end - order_id.window.start == s.spec.tumbling_ms
     assert "3 violations of 8 messages (37.50%)" in a.text(order_id)
     assert window_of({"tumbling": {}}, s.spec, 0)({"fingerprint": "x"}) is None  # closed: late drift
@@ -268,7 +270,7 @@ def test_the_session_the_task_uses_is_closed_when_the_task_stops(tmp_path: Path)
 
     async def scenario() -> None:
         s = routed_sentinel(tmp_path, "http://127.0.0.1:9/hook")
-        aiohttp.ClientSession.close = spy  # type: ignore[method-assign]
+        aiohttp.ClientSession.close = spy  # type: ignore[method-assign,assignment]
         try:
             started = time.monotonic()
             await drain(s.alerts, lambda: time.monotonic() - started > 0.1)  # the task is running by then

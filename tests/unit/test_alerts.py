@@ -136,7 +136,8 @@ def test_the_rate_limiter_is_bounded_and_forgets_expired_keys_first() -> None:
 
 def test_an_interval_of_zero_alerts_every_first_event() -> None:
     limiter = a.RateLimiter(interval_ms=0)
-    assert limiter.allow("fp", 1) and limiter.allow("fp", 1)
+    assert limiter.allow("fp", 1)
+    assert limiter.allow("fp", 1)
 
 
 def test_retries_back_off_exponentially_up_to_a_ceiling() -> None:
@@ -169,7 +170,8 @@ def test_an_alert_of_a_real_drift_event_says_what_a_person_needs_and_no_payload_
     assert event["actual"].get("redacted") is True  # the email is x-pii: the drift event withholds it
     rendered = orjson.dumps(body) + orjson.dumps(a.slack_body(got))
     assert b"42" not in rendered.replace(b"1795000", b"")  # the email's value appears nowhere
-    assert b"2026-01-01T00:00:00Z" not in rendered and b"EUR" not in rendered  # nor the sample's values
+    assert b"2026-01-01T00:00:00Z" not in rendered
+    assert b"EUR" not in rendered
     assert b'"k"' not in rendered  # nor the message key
 
 
@@ -217,7 +219,9 @@ def test_the_slack_body_is_an_incoming_webhook_body_with_blocks_and_a_dashboard_
 def test_producer_controlled_text_cannot_mention_or_link_in_slack() -> None:
     nasty = alert(path="/<!channel>", expected="<https://evil.example|click>", message="a & b <@U123>")
     body = orjson.dumps(a.slack_body(nasty)).decode()
-    assert "<!channel>" not in body and "<@U123>" not in body and "<https://evil" not in body
+    assert "<!channel>" not in body
+    assert "<@U123>" not in body
+    assert "<https://evil" not in body
     assert "&lt;!channel&gt;" in body
     long = alert(expected="x" * 10_000)
     assert all(len(f["text"]) < 2000 for f in a.slack_body(long)["blocks"][2]["fields"])
@@ -255,7 +259,9 @@ def test_routes_come_from_the_environment_as_json_with_the_urls_masked(monkeypat
         {"url": MASK, "owner": "team-orders", "style": "slack", "min_severity": "breaking", "name": None},
         {"url": MASK, "owner": "*", "style": "json", "min_severity": "warning", "name": "ops"},
     ]
-    assert HOOK not in repr(settings) and HOOK not in str(settings) and HOOK not in str(shown)
+    assert HOOK not in repr(settings)
+    assert HOOK not in str(settings)
+    assert HOOK not in str(shown)
     assert core_routes(settings.alert_routes) == [
         a.Route("0:team-orders", "team-orders", "slack", "breaking"),
         a.Route("ops", "*", "json", "warning"),
@@ -288,7 +294,8 @@ def test_bad_routes_are_one_line_usage_errors_that_never_echo_a_url(routes: list
         Settings.load(alert_routes=routes)
     message = str(info.value)
     assert error in message
-    assert "s3cr3t" not in message and "\n" not in message
+    assert "s3cr3t" not in message
+    assert "\n" not in message
 
 
 @pytest.mark.usefixtures("clean_env")
