@@ -84,7 +84,8 @@ def test_a_worker_alerts_the_owning_team_on_slack_and_a_catch_all_as_json(harnes
     assert body["type"] == a.ALERT_TYPE
     assert (body["topic"], body["event_type"], body["owner"]) == (harness.topic, "OrderCreated", "team-orders")
     assert (body["kind"], body["severity"], body["requirement"]) == ("missing_required", "breaking", "REQ-ORD-5")
-    assert body["expected"] and body["actual"] == {"type": "missing"}
+    assert body["expected"]
+    assert body["actual"] == {"type": "missing"}
     assert body["suggested_fix"]
     assert body["dashboard"] == f"https://sentinel.example.com/#topic-{harness.topic}"
     window = body["window"]
