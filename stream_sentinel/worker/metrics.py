@@ -7,7 +7,7 @@ Every update is per batch (or per tick), never per message: the hot path stays f
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 
 from prometheus_client import (
@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from stream_sentinel import __version__
+from stream_sentinel.core.contracts.catalog import TopicContract
 
 #: Buckets for the wall time of one batch (seconds): 100 µs .. 10 s (a batch holds up to ``batch_size``).
 BATCH_SECONDS_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -208,6 +209,20 @@ class Metrics:
             registry=r,
         )
         self.alert_queue = Gauge("sentinel_alert_queue", "Alerts waiting to be sent to webhooks", registry=r)
+        self.contract_owner = Gauge(
+            "sentinel_contract_owner",
+            "Always 1: the owner the catalog names per contracted topic and event type (event_type empty: the topic's "
+            "own owner, for drift without a known event type); join sentinel_drift_total on topic and event_type",
+            ["topic", "event_type", "owner"],
+            registry=r,
+        )
+
+    def set_owners(self, topics: Mapping[str, TopicContract]) -> None:
+        """The catalog's owners as ``sentinel_contract_owner`` series, set once at start (no owner: no series)."""
+        for name, topic in topics.items():
+            for event_type, owner in [("", topic.owner), *((e, c.owner) for e, c in topic.events.items())]:
+                if owner:
+                    self.contract_owner.labels(name, event_type, owner).set(1)
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """One partition's lag (never below 0)."""

@@ -174,6 +174,7 @@ class Sentinel:
         )
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
+        self.metrics.set_owners({name: engine.catalog.topics[name] for name in names})
         return names
 
     def _app(self, settings: Settings) -> _App:
