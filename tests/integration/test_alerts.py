@@ -11,7 +11,7 @@ import pytest
 from aiohttp import web
 
 from stream_sentinel.core import alerts as a
-from tests.integration.conftest import Harness, wait_for
+from tests.integration.conftest import Harness, Message, wait_for
 from tests.integration.test_quarantine import DRIFTING, HEADERS, VALID
 
 pytestmark = pytest.mark.integration
@@ -74,7 +74,8 @@ def test_a_worker_alerts_the_owning_team_on_slack_and_a_catch_all_as_json(harnes
             dashboard_url="https://sentinel.example.com",
             alert_backoff="0.1",
         )
-        harness.produce([(VALID, tuple(HEADERS))] * 3 + [(DRIFTING, tuple(HEADERS))] * 2)
+        messages: list[Message] = [(VALID, tuple(HEADERS))] * 3 + [(DRIFTING, tuple(HEADERS))] * 2
+        harness.produce(messages)
         json_bodies = wait_for(lambda: hooks.bodies("json"), timeout=60)
         slack_bodies = wait_for(lambda: hooks.bodies("slack"), timeout=30)
         status, metrics = harness.http(port, "/metrics")
