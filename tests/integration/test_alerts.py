@@ -74,7 +74,9 @@ def test_a_worker_alerts_the_owning_team_on_slack_and_a_catch_all_as_json(harnes
             dashboard_url="https://sentinel.example.com",
             alert_backoff="0.1",
         )
-        messages: list[Message] = [(VALID, tuple(HEADERS))] * 3 + [(DRIFTING, tuple(HEADERS))] * 2
+        valid: Message = (VALID, tuple(HEADERS))
+        drifting: Message = (DRIFTING, tuple(HEADERS))
+        messages = [valid] * 3 + [drifting] * 2
         harness.produce(messages)
         json_bodies = wait_for(lambda: hooks.bodies("json"), timeout=60)
         slack_bodies = wait_for(lambda: hooks.bodies("slack"), timeout=30)
