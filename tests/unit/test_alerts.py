@@ -303,3 +303,26 @@ def test_the_dashboard_url_must_be_http() -> None:
     with pytest.raises(UsageError, match="dashboard_url"):
         Settings.load(dashboard_url="sentinel.example.com")
     assert Settings.load(dashboard_url="https://s.example").dashboard_url == "https://s.example"
+
+
+def test_the_readmes_json_alert_is_what_a_real_drift_event_gives() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme[readme.index("### Alerts to owners (webhooks)") :]
+    shown = orjson.loads(section[section.index("```json") + 7 : section.index("```\n", section.index("```json"))])
+    engine = Engine.from_spec_dir(str(SPEC))
+    checker = engine.checker("orders")
+    assert checker is not None
+    outcome = checker.check(
+        b'{"order_id": "ord_8q6r88jdtnla", "total_cents": "12.60"}',
+        [("event-type", b"OrderCreated"), ("schema-version", b"2")],
+    )
+    assessment = Assessor(Policy()).assess(outcome, Ref("orders", 0, 41, 1_795_000_000_000, b"k", "json"))
+    assert assessment is not None
+    [event] = [e.to_dict() for e in assessment.events() if e.path == "/total_cents"]
+    window = a.Window(7, 100, 1_795_000_020_000, 1_795_000_080_000)
+    body = a.json_body(a.Alert.of(event, window, a.topic_link("https://sentinel.example.com", "orders")))
+    text = body.pop("text")
+    assert {k: v for k, v in shown.items() if k != "text"} == body
+    head, _, tail = shown["text"].partition("...")
+    assert text.startswith(head)
+    assert all(line in text for line in tail.split("\n") if line and "..." not in line)
