@@ -211,6 +211,16 @@ def retryable(status: int) -> bool:
     return status in (408, 425, 429) or status >= 500
 
 
+def retry_after(header: str | None, most: float) -> float | None:
+    """A ``Retry-After`` header in seconds (Slack sends one with its 429s), at most ``most``.
+
+    None when absent or an HTTP date (reading it would need a clock): the backoff applies then.
+    """
+    if header is None or not header.strip().isdigit():
+        return None
+    return min(float(header.strip()), most)
+
+
 def retry_delays(retries: int, first: float, most: float) -> list[float]:
     """The pauses before each retry: ``first`` doubling, each at most ``most`` seconds."""
     return [min(first * 2**n, most) for n in range(retries)]
@@ -361,6 +371,7 @@ __all__ = [
     "alerts_on",
     "body",
     "json_body",
+    "retry_after",
     "retry_delays",
     "retryable",
     "routed",

@@ -140,7 +140,7 @@ class Alerts:
         payload = a.body(alert, route.style)
         problem = ""
         for attempt in range(len(self.delays) + 1):
-            status, problem = await self._post(session, index, payload)
+            status, problem, wait = await self._post(session, index, payload)
             if status is not None and 200 <= status < 300:
                 self.metrics.alerts_sent.labels(route.name).inc()
                 if index in self._failing:
@@ -150,7 +150,7 @@ class Alerts:
             if (status is not None and not a.retryable(status)) or attempt == len(self.delays):
                 break
             self.metrics.alert_retries.labels(route.name).inc()
-            await asyncio.sleep(self.delays[attempt])
+            await asyncio.sleep(max(self.delays[attempt], wait or 0.0))  # a 429's Retry-After, if longer
         self.metrics.alert_failures.labels(route.name).inc()
         if index not in self._failing:
             self._failing.add(index)
@@ -165,8 +165,10 @@ class Alerts:
             )
         return False
 
-    async def _post(self, session: aiohttp.ClientSession, index: int, payload: bytes) -> tuple[int | None, str]:
-        """One attempt: the HTTP status (None when there was no answer) and what went wrong, URL-free."""
+    async def _post(
+        self, session: aiohttp.ClientSession, index: int, payload: bytes
+    ) -> tuple[int | None, str, float | None]:
+        """One attempt: the HTTP status (None: no answer), what went wrong (URL-free), the Retry-After asked for."""
         url = self._urls[index].get_secret_value()
         try:
             async with session.post(
@@ -174,11 +176,12 @@ class Alerts:
             ) as response:
                 await response.content.read(_MAX_ANSWER)
                 status = response.status
+                wait = a.retry_after(response.headers.get("Retry-After"), MAX_BACKOFF)
         except asyncio.CancelledError:
             raise
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return None, type(exc).__name__  # never str(exc): aiohttp's messages quote the URL
-        return status, "" if 200 <= status < 300 else f"HTTP {status}"
+            return None, type(exc).__name__, None  # never str(exc): aiohttp's messages quote the URL
+        return status, "" if 200 <= status < 300 else f"HTTP {status}", wait
 
 
 def window_of(state: Mapping[str, Any], spec: w.WindowSpec, ts: int) -> WindowOf:

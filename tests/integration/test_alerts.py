@@ -11,6 +11,7 @@ import pytest
 from aiohttp import web
 
 from stream_sentinel.core import alerts as a
+from stream_sentinel.embedded import free_port
 from tests.integration.conftest import Harness, Message, wait_for
 from tests.integration.test_quarantine import DRIFTING, HEADERS, VALID
 
@@ -105,3 +106,29 @@ def test_a_worker_alerts_the_owning_team_on_slack_and_a_catch_all_as_json(harnes
     assert b"127.0.0.1:" + str(hooks.port).encode() not in metrics  # URLs are secrets, never labels
     logs = "".join(log.read_text(errors="replace") for _, _, log in harness.workers)
     assert f":{hooks.port}/" not in logs  # webhook URLs are secrets: in no log line
+
+
+def test_a_webhook_that_is_down_costs_alerts_never_drift_events_or_readiness(harness: Harness) -> None:
+    down = f"http://127.0.0.1:{free_port()}/hook"  # nothing listens there
+    routes = [{"owner": "*", "url": down, "min_severity": "info", "name": "down"}]
+    _, port = harness.start_worker(
+        alert_routes=orjson.dumps(routes).decode(), alert_mode="every", alert_retries="1", alert_backoff="0.05"
+    )
+    drifting: Message = (DRIFTING, tuple(HEADERS))
+    harness.produce([drifting] * 3)
+    drift = harness.drift(expect=3, until=lambda rs: sum(r["type"] == "drift" for r in rs) >= 3)
+    assert sum(r["type"] == "drift" for r in drift) >= 3  # every drift event published, alerts failing or not
+
+    def failed() -> bool:
+        _, body = harness.http(port, "/metrics")
+        return b'sentinel_alert_failures_total{sink="down"} 0.0' not in body
+
+    wait_for(failed, timeout=30)
+    _, metrics = harness.http(port, "/metrics")
+    assert b'sentinel_alert_retries_total{sink="down"} 0.0' not in metrics
+    assert b'sentinel_alerts_sent_total{sink="down"} 0.0' in metrics
+    status, _ = harness.http(port, "/ready")
+    assert status == 200  # a dead webhook is not the sentinel's health: /ready stays 200
+    logs = "".join(log.read_text(errors="replace") for _, _, log in harness.workers)
+    assert "event=alert_failed sink=down" in logs
+    assert down not in logs

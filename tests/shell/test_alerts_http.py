@@ -26,8 +26,10 @@ DRIFTING = b'{"not": "an order"}'  # OrderCreated v2 without any of its required
 class Receiver:
     """A webhook on 127.0.0.1: answers each POST with the next status (then 200), optionally slowly."""
 
-    def __init__(self, statuses: list[int] | None = None, delay: float = 0.0) -> None:
+    def __init__(self, statuses: list[int] | None = None, delay: float = 0.0, retry_after: str | None = None) -> None:
         self.statuses = list(statuses or [])
+        self.retry_after = retry_after
+        self.times: list[float] = []
         self.delay = delay
         self.bodies: list[Any] = []
         self.attempts = 0
@@ -37,6 +39,7 @@ class Receiver:
 
     async def _hook(self, request: web.Request) -> web.Response:
         self.attempts += 1
+        self.times.append(time.monotonic())
         self.content_types.append(request.content_type)
         body = orjson.loads(await request.read())
         if self.delay:
@@ -44,7 +47,8 @@ class Receiver:
         status = self.statuses.pop(0) if self.statuses else 200
         if status == 200:
             self.bodies.append(body)
-        return web.Response(status=status, text="ok" if status == 200 else "no")
+        headers = {"Retry-After": self.retry_after} if self.retry_after and status != 200 else {}
+        return web.Response(status=status, text="ok" if status == 200 else "no", headers=headers)
 
     async def __aenter__(self) -> Receiver:
         app = web.Application()
@@ -141,6 +145,20 @@ def test_500s_are_retried_with_backoff_until_the_receiver_takes_the_alert(tmp_pa
     assert receiver.attempts == 3
     assert len(receiver.bodies) == 1
     assert (value(s, "alerts_sent"), value(s, "alert_retries"), value(s, "alert_failures")) == (1, 2, 0)
+
+
+def test_a_429_is_retried_after_the_pause_it_asks_for(tmp_path: Path) -> None:
+    async def scenario() -> tuple[Sentinel, Receiver]:
+        async with Receiver(statuses=[429], retry_after="1") as receiver:
+            s = routed_sentinel(tmp_path, receiver.url)
+            s.alerts.offer([drift_dict(s)])
+            await drain(s.alerts, lambda: value(s, "alerts_sent") >= 1)
+            return s, receiver
+
+    s, receiver = asyncio.run(scenario())
+    assert receiver.attempts == 2
+    assert receiver.times[1] - receiver.times[0] >= 0.9  # Retry-After: 1, not the 0.01 s backoff
+    assert value(s, "alert_retries") == 1
 
 
 def test_a_4xx_is_not_retried_and_counts_as_a_failure(tmp_path: Path) -> None:

@@ -140,6 +140,13 @@ def test_an_interval_of_zero_alerts_every_first_event() -> None:
     assert limiter.allow("fp", 1)
 
 
+def test_a_retry_after_header_in_seconds_is_honoured_up_to_the_ceiling() -> None:
+    assert a.retry_after("3", 60.0) == 3.0
+    assert a.retry_after(" 120 ", 60.0) == 60.0
+    assert a.retry_after(None, 60.0) is None
+    assert a.retry_after("Wed, 21 Oct 2026 07:28:00 GMT", 60.0) is None
+
+
 def test_retries_back_off_exponentially_up_to_a_ceiling() -> None:
     assert a.retry_delays(5, 1.0, 10.0) == [1.0, 2.0, 4.0, 8.0, 10.0]
     assert a.retry_delays(0, 1.0, 10.0) == []
