@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Any
@@ -10,6 +11,7 @@ import orjson
 import pytest
 
 from stream_sentinel.alert_settings import core_routes
+from stream_sentinel.cli import run
 from stream_sentinel.config import MASK, Settings
 from stream_sentinel.core import alerts as a
 from stream_sentinel.core.assess import Assessor, Policy, Ref
@@ -333,3 +335,19 @@ def test_the_readmes_json_alert_is_what_a_real_drift_event_gives() -> None:
     head, _, tail = shown["text"].partition("...")
     assert text.startswith(head)
     assert all(line in text for line in tail.split("\n") if line and "..." not in line)
+
+
+@pytest.mark.usefixtures("clean_env")
+def test_print_settings_shows_the_routes_with_their_urls_masked(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SENTINEL_ALERT_ROUTES", orjson.dumps([{"owner": "team-orders", "url": HOOK}]).decode())
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["worker", "--print-settings"], io.BytesIO(), out, err) == 0
+    printed = orjson.loads(out.getvalue())
+    assert printed["alert_routes"][0] == {
+        "url": MASK,
+        "owner": "team-orders",
+        "style": "json",
+        "min_severity": "breaking",
+        "name": None,
+    }
+    assert "s3cr3t" not in out.getvalue() + err.getvalue()
