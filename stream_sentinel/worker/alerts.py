@@ -108,7 +108,10 @@ class Alerts:
         if not self.routes or not events:
             return 0
         counts = Counter(event.fingerprint for event in events)
-        return self.offer((event.to_dict() for event in events), lambda e: a.Window(counts[str(e["fingerprint"])]))
+        first: dict[str, d.DriftEvent] = {}
+        for event in events:  # one alert per rule and batch at most: only each rule's first event is rendered
+            first.setdefault(event.fingerprint, event)
+        return self.offer((e.to_dict() for e in first.values()), lambda e: a.Window(counts[str(e["fingerprint"])]))
 
     def _put(self, index: int, alert: a.Alert) -> int:
         try:
