@@ -263,9 +263,7 @@ class HealthAggregator:
     def result(self) -> m.HealthReport:
         """The health report of everything added so far."""
         now = self._now_window()
-        topics = sorted(
-            {t for t, _ in self._traffic} | {r.topic for r in self._rules.values()} | set(self.contracts)
-        )
+        topics = sorted({t for t, _ in self._traffic} | {r.topic for r in self._rules.values()} | set(self.contracts))
         built = [self._topic(topic, now) for topic in topics]
         order = {status: i for i, status in enumerate(m.STATUSES)}
         built.sort(key=lambda t: (order[t.status], t.topic))
@@ -393,11 +391,11 @@ class HealthAggregator:
                 for event_type, versions in contract.event_types.items():
                     if not sum(self._traffic.get((topic, event_type), {}).values()):
                         unused.append(m.UnusedContract(topic, event_type, versions))
-        versions = {
+        in_drift = {
             topic: {et: tuple(sorted(vs)) for et, vs in sorted(types.items())}
             for topic, types in sorted(self._versions.items())
         }
-        return m.Coverage(tuple(sorted(uncovered)), silent, tuple(unused), versions, self._traffic_seen)
+        return m.Coverage(tuple(sorted(uncovered)), silent, tuple(unused), in_drift, self._traffic_seen)
 
 
 def _rate(count: int, messages: int) -> float | None:
@@ -443,8 +441,9 @@ def _latest(record: Mapping[str, Any] | None, at: int) -> m.Latest | None:
     """The fields of a rule's latest drift event a person reads (already redacted at the source)."""
     if record is None:
         return None
-    source = record.get("source") if isinstance(record.get("source"), dict) else {}
-    schema = record.get("schema") if isinstance(record.get("schema"), dict) else {}
+    source, schema = record.get("source"), record.get("schema")
+    source = source if isinstance(source, dict) else {}
+    schema = schema if isinstance(schema, dict) else {}
     actual = record.get("actual")
     return m.Latest(
         drift_id=_text(record.get("drift_id")) or "",

@@ -162,12 +162,12 @@ def _md_topics(report: m.HealthReport) -> list[str]:
         "| Topic | Status | Owner | Messages | Drift rate | Now | Trend | Open | Fixed |",
         "|---|---|---|---:|---:|---:|---|---:|---:|",
     ]
-    for t in report.topics:
-        lines.append(
-            f"| {md(t.topic)} | {t.status} | {md(t.owner or '-')} | {t.messages:,} | {percent(t.rate)} | "
-            f"{percent(t.rate_now)} | {ARROWS[t.arrow]} {spark_text(t.trend)} | {len(t.open_rules)} | "
-            f"{len(t.fixed_rules)} |"
-        )
+    lines.extend(
+        f"| {md(t.topic)} | {t.status} | {md(t.owner or '-')} | {t.messages:,} | {percent(t.rate)} | "
+        f"{percent(t.rate_now)} | {ARROWS[t.arrow]} {spark_text(t.trend)} | {len(t.open_rules)} | "
+        f"{len(t.fixed_rules)} |"
+        for t in report.topics
+    )
     return [*lines, ""]
 
 
@@ -227,7 +227,10 @@ def _md_consumers(report: m.HealthReport) -> list[str]:
         elif not t.consumers:
             lines += ["No consumer group reads this topic.", ""]
         else:
-            lines += ["| Consumer group | Consumed past the first drift | Drifting messages consumed |", "|---|---|---:|"]
+            lines += [
+                "| Consumer group | Consumed past the first drift | Drifting messages consumed |",
+                "|---|---|---:|",
+            ]
             for c in t.consumers:
                 count = "-" if c.drifting_messages is None else f"{c.drifting_messages:,}"
                 lines.append(f"| {md(c.group)} | {'yes' if c.past_first_drift else 'no'} | {count} |")
