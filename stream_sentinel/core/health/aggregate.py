@@ -414,14 +414,19 @@ def _common_owner(rules: Sequence[m.RuleHealth]) -> str | None:
 def arrow(trend: Sequence[m.Bucket]) -> str:
     """The trend arrow: the drift rate of the period's later half against its earlier half.
 
-    ``up`` when the later rate is over 1.25 times the earlier one (or drift appears where there
-    was none), ``down`` under 0.8 times (or drift disappears), ``flat`` otherwise and whenever the
-    two differ by less than 0.001 (noise). Without message counts the drift counts are compared.
+    ``up`` when the later rate is over 1.25 times the earlier one, or drift appears in a later
+    half after an earlier half without traffic; ``down`` under 0.8 times; ``flat`` otherwise,
+    whenever the two differ by less than 0.001 (noise), and when the later half has no traffic
+    (nothing says where the rate went). Without message counts the drift counts are compared.
     """
     half = len(trend) // 2
     if half == 0:
         return m.FLAT
     early, late = _half_rate(trend[:half]), _half_rate(trend[half:])
+    if late is None:
+        return m.FLAT
+    if early is None:
+        return m.UP if late > 0 else m.FLAT
     if abs(late - early) < 0.001:
         return m.FLAT
     if late > early * 1.25:
@@ -431,9 +436,11 @@ def arrow(trend: Sequence[m.Bucket]) -> str:
     return m.FLAT
 
 
-def _half_rate(buckets: Sequence[m.Bucket]) -> float:
+def _half_rate(buckets: Sequence[m.Bucket]) -> float | None:
     drift = sum(b.drift for b in buckets)
     messages = sum(b.messages for b in buckets)
+    if not messages and not drift:
+        return None
     return drift / messages if messages else float(drift)
 
 
