@@ -22,7 +22,7 @@ from stream_sentinel.cli import run
 from stream_sentinel.core.capture import read_capture
 from stream_sentinel.testing import create_topics
 
-from .conftest import SPEC, unique
+from .conftest import SPEC, Harness, order_messages, unique
 
 pytestmark = pytest.mark.integration
 WEEK = Path(__file__).resolve().parents[2] / "replay" / "drift-topic" / "week.jsonl"
@@ -101,3 +101,40 @@ def test_report_on_a_missing_drift_topic_is_a_usage_error(bootstrap: str) -> Non
     assert code == 2, err
     assert "does not exist" in err
     assert err.count("\n") == 1
+
+
+def test_report_on_a_live_worker_counts_its_traffic_records_REQ_SEN_5(
+    harness: Harness, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    messages = order_messages()
+    harness.start_worker(alert_mode="first", tumbling_window="2", hopping_window="4", hopping_step="2")
+    harness.produce(messages)
+
+    def all_counted(records: list[dict[str, Any]]) -> bool:
+        wide = [r for r in records if r["type"] == "traffic" and r["event_type"] is None]
+        return sum(r["messages"] for r in wide) >= len(messages)
+
+    records = harness.drift(expect=1, timeout=60, settle=1.0, until=all_counted)
+    assert {r["topic"] for r in records if r["type"] == "traffic"} == {harness.topic}
+    monkeypatch.setenv("SENTINEL_TUMBLING_WINDOW", "2")
+    code, out, err = cli(
+        "report",
+        "--bootstrap",
+        harness.bootstrap,
+        "--drift-topic",
+        harness.drift_topic,
+        "--spec",
+        str(harness.spec),
+        "--since",
+        "1h",
+        "--format",
+        "json",
+    )
+    assert code == 1, err
+    report = orjson.loads(out)
+    assert report["coverage"]["traffic_known"] is True
+    topic = next(t for t in report["topics"] if t["topic"] == harness.topic)
+    assert topic["status"] == "drifting"
+    assert topic["messages"] == len(messages)
+    assert topic["owner"] == "team-orders"
+    assert {r["requirement"] for r in topic["rules"] if r["severity"] == "breaking"} >= {"REQ-ORD-3"}
