@@ -112,7 +112,7 @@ def test_report_on_a_live_worker_counts_its_traffic_records_REQ_SEN_5(
 
     def all_counted(records: list[dict[str, Any]]) -> bool:
         wide = [r for r in records if r["type"] == "traffic" and r["event_type"] is None]
-        return sum(r["messages"] for r in wide) >= len(messages)
+        return bool(sum(r["messages"] for r in wide) >= len(messages))
 
     records = harness.drift(expect=1, timeout=60, settle=1.0, until=all_counted)
     assert {r["topic"] for r in records if r["type"] == "traffic"} == {harness.topic}
