@@ -59,7 +59,8 @@ bench-storm: $(STAMP)  ## worker RSS, /drift size and msg/s under an event-type 
 bench-cel: $(STAMP)  ## CEL libraries: common-expression-language vs cel-python on the refund rule; prints ratio=<x> last
 	$(BIN)/python bench/cel_libs.py
 
-golden: $(STAMP)  ## rewrite the frozen golden reports after a reviewed change
+golden: $(STAMP)  ## rewrite the frozen golden reports (and the recorded drift-topic week) after a reviewed change
+	cd replay && ../$(BIN)/python make_drift_topic.py
 	$(BIN)/pytest tests/golden --update-goldens -q
 
 clean:
