@@ -91,6 +91,11 @@ def sample_json(sample: Any) -> str:
         return repr(sample)
 
 
+def by_requirement(rules: Sequence[m.RuleHealth]) -> list[m.RuleHealth]:
+    """Rules grouped by requirement, then owner (rules without either last), the most frequent first."""
+    return sorted(rules, key=lambda r: (r.requirement or "~", r.owner or "~", r.topic, -r.count, r.fingerprint))
+
+
 def definitions(report: m.HealthReport) -> str:
     """The sentence that says what open, fixed and now mean for this report's settings."""
     period = report.period
@@ -179,8 +184,7 @@ def _md_rules(title: str, rules: Sequence[m.RuleHealth]) -> list[str]:
         "| Requirement | Owner | Topic | Event type | Kind | Severity | Path | Count | Rate | First seen | Last seen |",
         "|---|---|---|---|---|---|---|---:|---:|---|---|",
     ]
-    ordered = sorted(rules, key=lambda r: (r.requirement or "~", r.owner or "~", r.topic, -r.count, r.fingerprint))
-    for r in ordered:
+    for r in by_requirement(rules):
         lines.append(
             f"| {md(r.requirement or '-')} | {md(r.owner or '-')} | {md(r.topic)} | {md(r.event_type or '-')} | "
             f"{r.kind} | {r.severity} | {md(r.rule_path or '(message)')} | {r.count:,} | {percent(r.rate)} | "
@@ -301,6 +305,6 @@ def render_html(report: m.HealthReport, *, refresh: int | None = None, title: st
         refresh=refresh,
         title=title,
         definitions=definitions(report).replace("*", ""),
-        open_rules=[r for t in report.topics for r in t.open_rules],
-        fixed_rules=[r for t in report.topics for r in t.fixed_rules],
+        open_rules=by_requirement([r for t in report.topics for r in t.open_rules]),
+        fixed_rules=by_requirement([r for t in report.topics for r in t.fixed_rules]),
     )
