@@ -263,8 +263,11 @@ class HealthAggregator:
     def result(self) -> m.HealthReport:
         """The health report of everything added so far."""
         now = self._now_window()
-        topics = sorted({t for t, _ in self._traffic} | {r.topic for r in self._rules.values()} | set(self.contracts))
-        built = [self._topic(topic, now) for topic in topics]
+        by_topic: dict[str, list[tuple[str, _Rule]]] = {}
+        for fp, rule in self._rules.items():
+            by_topic.setdefault(rule.topic, []).append((fp, rule))
+        topics = sorted({t for t, _ in self._traffic} | set(by_topic) | set(self.contracts))
+        built = [self._topic(topic, by_topic.get(topic, []), now) for topic in topics]
         order = {status: i for i, status in enumerate(m.STATUSES)}
         built.sort(key=lambda t: (order[t.status], t.topic))
         return m.HealthReport(
@@ -296,16 +299,12 @@ class HealthAggregator:
                 typed.update(counts)
         return {w: max(wide.get(w, 0), typed.get(w, 0)) for w in set(wide) | set(typed)}
 
-    def _topic(self, topic: str, now: int | None) -> m.TopicHealth:
-        rules = sorted(
-            (self._rule_health(fp, rule, now) for fp, rule in self._rules.items() if rule.topic == topic),
-            key=_rule_order,
-        )
+    def _topic(self, topic: str, own: Sequence[tuple[str, _Rule]], now: int | None) -> m.TopicHealth:
+        rules = sorted((self._rule_health(fp, rule, now) for fp, rule in own), key=_rule_order)
         windows = self._topic_windows(topic)
         drift_windows: Counter[int] = Counter()
-        for rule in self._rules.values():
-            if rule.topic == topic:
-                drift_windows.update(rule.windows())
+        for _, rule in own:
+            drift_windows.update(rule.windows())
         messages, drift = sum(windows.values()), sum(drift_windows.values())
         messages_now = windows.get(now, 0) if now is not None else 0
         drift_now = drift_windows.get(now, 0) if now is not None else 0
