@@ -98,3 +98,28 @@ def test_the_recorded_week_is_what_the_worker_code_path_publishes() -> None:
         sys.path.remove(str(ROOT / "replay"))
     lines = make_drift_topic.record_week()
     assert b"\n".join(lines) + b"\n" == WEEK.read_bytes()
+
+
+def test_affected_consumers_from_a_file_are_rendered_REQ_ORD_3(tmp_path: Path) -> None:
+    consumers = tmp_path / "consumers.json"
+    consumers.write_bytes(
+        orjson.dumps(
+            {
+                "orders": [
+                    {"group": "billing", "past_first_drift": True, "drifting_messages": 3},
+                    {"group": "search-indexer", "past_first_drift": False, "drifting_messages": 0},
+                ]
+            }
+        )
+    )
+    code, text, err = _report("markdown", "--consumers", str(consumers))
+    assert code == 1, err
+    orders = text.split("**orders**", 1)[1].split("**payments**", 1)[0]
+    assert "| billing | yes | 3 |" in orders
+    assert "| search-indexer | no | 0 |" in orders
+    assert "No consumer group reads this topic." in text.split("**customers.profile**", 1)[1].split("**orders**")[0]
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"orders": [{"past_first_drift": true}]}')
+    code, _, err = _report("json", "--consumers", str(bad))
+    assert code == 2
+    assert "expected a list of" in err
