@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.core.errors import BrokerError
@@ -87,3 +88,44 @@ async def bounded(call: Any, timeout: float, what: str) -> Any:
         raise BrokerError(f"{what}: no answer from the brokers within {timeout:g} s") from exc
     except KafkaError as exc:
         raise BrokerError(f"{what}: {describe(exc)}") from exc
+
+
+async def group_offsets(
+    kwargs: dict[str, Any], topic: str, timeout: float, skip: Callable[[str], bool] = lambda _group: False
+) -> dict[str, dict[int, int]]:
+    """Consumer group -> partition -> committed offset, for the groups that read ``topic``.
+
+    Lists the groups (admin ``ListGroups``), then asks each for its offsets on the topic's
+    partitions, named explicitly (``OffsetFetch`` for all partitions is not answered by every
+    broker; the named form is). A group with no committed offset on the topic does not read it.
+    ``skip``: groups to leave out (the sentinel's own). Bounded by ``timeout`` per request;
+    failures are one-line ``BrokerError``s.
+    """
+    admin = AIOKafkaAdminClient(**kwargs, request_timeout_ms=max(1000, round(timeout * 1000)))
+    await bounded(admin.start(), timeout, "connect to the brokers")
+    try:
+        partitions = await bounded(_partitions(admin, topic), timeout, f"read the partitions of {topic}")
+        listed = await bounded(admin.list_consumer_groups(), timeout, "list consumer groups")
+        out: dict[str, dict[int, int]] = {}
+        for group in sorted({str(entry[0]) for entry in listed}):
+            if skip(group) or not partitions:
+                continue
+            offsets = await bounded(
+                admin.list_consumer_group_offsets(group, partitions=[TopicPartition(topic, p) for p in partitions]),
+                timeout,
+                f"read the offsets of consumer group {group}",
+            )
+            committed = {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
+            if committed:
+                out[group] = committed
+        return out
+    finally:
+        await quietly(admin.close())
+
+
+async def _partitions(admin: AIOKafkaAdminClient, topic: str) -> list[int]:
+    described = await admin.describe_topics([topic])
+    for entry in described:
+        if entry.get("topic") == topic and not entry.get("error_code"):
+            return sorted(p["partition"] for p in entry.get("partitions", []))
+    return []

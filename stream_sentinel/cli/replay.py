@@ -29,7 +29,20 @@ from stream_sentinel.core.ranges import End, Start, parse_time
 
 COMMANDS = ("replay", "capture", "rewind")
 FORMATS = ("table", "json", "markdown", "jsonl")
-_JOB_KEYS = {"topics", "partitions", "from", "to", "spec", "against", "format", "output", "examples", "min_severity"}
+_JOB_KEYS = {
+    "topics",
+    "partitions",
+    "from",
+    "to",
+    "spec",
+    "against",
+    "format",
+    "output",
+    "examples",
+    "min_severity",
+    "rules",
+    "warm_up_from",
+}
 
 
 #: Options whose value may start with "-" (relative times like -2h), which argparse would take
@@ -404,8 +417,15 @@ def _replay(
         raw_prefix=args.raw_prefix,
         publish_topic=(args.drift_topic or settings.drift_topic) if args.publish else None,
         sample=args.sample,
-        rules=not args.no_rules,
-        warm_up=warm_up_start(args.warm_up_from, what.start, round(time.time() * 1000)),
+        rules_max_entities=settings.rules_max_entities,
+        rules=not args.no_rules and _job_flag(job, "rules", getattr(args, "job", None) or "job.yaml"),
+        warm_up=warm_up_start(
+            args.warm_up_from
+            if args.warm_up_from is not None
+            else _job_text(job, "warm_up_from", getattr(args, "job", None) or "job.yaml"),
+            what.start,
+            round(time.time() * 1000),
+        ),
     )
     output = args.output or job.get("output")
     with _output(str(output) if output else None, binary=False) as handle:
@@ -422,6 +442,24 @@ def _replay(
         )
     _written(str(output) if output else None, f"{fmt} report", stderr)
     return code
+
+
+def _job_flag(job: dict[str, Any], key: str, where: str) -> bool:
+    """A true/false key of the job (default true)."""
+    value = job.get(key, True)
+    if not isinstance(value, bool):
+        raise UsageError(f"{where}#/{key}: must be true or false")
+    return value
+
+
+def _job_text(job: dict[str, Any], key: str, where: str) -> str | None:
+    """A bound given as text or an integer in the job (``warm_up_from: -2h`` / ``earliest`` / ``120``)."""
+    value = job.get(key)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise UsageError(f"{where}#/{key}: must be earliest, an offset or a time")
+    return str(value)
 
 
 def warm_up_start(text: str | None, start: Start, now_ms: int) -> Start | None:

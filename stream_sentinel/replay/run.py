@@ -39,7 +39,7 @@ from stream_sentinel.core.check.validate import Engine, TopicChecker
 from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.ranges import End, PartitionPlan, Start, check_range
-from stream_sentinel.core.rules.engine import Finding
+from stream_sentinel.core.rules.engine import DEFAULT_MAX_ENTITIES, Finding
 from stream_sentinel.core.rules.session import RuleSession, open_session, reach_for, wants
 from stream_sentinel.replay import kafka
 from stream_sentinel.replay.render import ReplayResult, WarmUp, render
@@ -80,6 +80,7 @@ class ReplayOptions:
     sample: bool = False  # apply the catalog's sample_rate like the worker
     rules: bool = True  # judge the catalog's behavioural rules (not with a candidate: see _start)
     warm_up: Start | None = None  # read from here up to the range's start first: rules' state only
+    rules_max_entities: int = DEFAULT_MAX_ENTITIES  # the rule state cap (the worker's setting)
 
 
 def run_id(now: float) -> str:
@@ -335,7 +336,7 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
     # skipped messages and report moves and payments that did happen.
     engine = engines[0]
     judged = options.rules and candidate is None and not options.sample
-    session = open_session(engine.catalog, engine.shows, topics) if judged else None
+    session = open_session(engine.catalog, engine.shows, topics, options.rules_max_entities) if judged else None
     checks = {}
     if session is not None:
         session.topics_read.update(topics)

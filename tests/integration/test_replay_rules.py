@@ -156,3 +156,13 @@ def test_warm_up_from_gives_entities_their_past_and_suppresses_a_false_alarm(boo
     code, out, err = topics.replay("--from-offset", "1", "--warm-up-from", "1")
     assert code == 2
     assert "--warm-up-from 1: must be before the range's start (offset 1)" in err
+    # The same from a job file, and ``rules: false`` there turns the rules off.
+    job = tmp_path / "warm.yaml"
+    job.write_text("from: {offset: 1}\nwarm_up_from: earliest\nformat: json\n")
+    code, out, err = topics.replay("--job", str(job))
+    assert code == 0, err
+    assert json.loads(out)["warm_up"] == {"start": "earliest", "records": 2}
+    job.write_text("from: {offset: 1}\nrules: false\nformat: json\n")
+    code, out, err = topics.replay("--job", str(job))
+    assert code == 0, err
+    assert json.loads(out)["current"]["drift_events"] == 0

@@ -188,3 +188,17 @@ def test_warm_up_from_parses_a_relative_time_and_must_lie_before_the_range() -> 
         warm_up_start("9", Start("offset", 5), NOW)
     with pytest.raises(UsageError, match="unparsable time"):
         warm_up_start("yesterday", Start("offset", 5), NOW)
+
+
+def test_a_job_file_gives_rules_and_warm_up_from_or_says_what_is_wrong() -> None:
+    from stream_sentinel.cli.replay import _job_flag, _job_text
+
+    assert _job_flag({}, "rules", "j.yaml") is True
+    assert _job_flag({"rules": False}, "rules", "j.yaml") is False
+    with pytest.raises(UsageError, match=r"j.yaml#/rules: must be true or false"):
+        _job_flag({"rules": "no"}, "rules", "j.yaml")
+    assert _job_text({"warm_up_from": 120}, "warm_up_from", "j.yaml") == "120"
+    assert _job_text({"warm_up_from": "-2h"}, "warm_up_from", "j.yaml") == "-2h"
+    assert _job_text({}, "warm_up_from", "j.yaml") is None
+    with pytest.raises(UsageError, match=r"j.yaml#/warm_up_from: must be earliest, an offset or a time"):
+        _job_text({"warm_up_from": [1]}, "warm_up_from", "j.yaml")

@@ -158,17 +158,20 @@ class RuleSession:
         return expect is None or expect[0] in self.topics_read
 
 
-def open_session(catalog: Catalog, shows: Shows, topics: Iterable[str] | None = None) -> RuleSession | None:
+def open_session(
+    catalog: Catalog, shows: Shows, topics: Iterable[str] | None = None, max_entities: int = DEFAULT_MAX_ENTITIES
+) -> RuleSession | None:
     """A session when the catalog has rules reading any of ``topics`` (None: any topic); else None.
 
     A run with no such rules compiles nothing and keeps no payload: it is exactly the plain path.
+    ``max_entities``: the state cap (replay passes the worker's ``rules_max_entities``).
     """
     if not catalog.rules:
         return None
     rules = compile_rules(catalog, shows)
     if topics is not None and not rules.topics.intersection(topics):
         return None
-    return RuleSession(rules)
+    return RuleSession(rules, max_entities=max_entities)
 
 
 def wants(rules: RuleSet, topic: str) -> Any:
