@@ -54,10 +54,15 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
     report.add_argument(
         "--input", metavar="FILE", help="read a recorded drift topic (capture file or JSON lines; - for stdin)"
     )
-    report.add_argument(
+    consumers = report.add_mutually_exclusive_group()
+    consumers.add_argument(
         "--consumers",
         metavar="FILE",
-        help="affected consumers per topic as JSON: {topic: [{group, past_first_drift, drifting_messages}]}",
+        help="affected consumers per topic as JSON: {topic: [{group, past_first_drift, drifting_messages}]} "
+        "(default: asked of the brokers' admin API for every topic with open drift)",
+    )
+    consumers.add_argument(
+        "--no-consumers", action="store_true", help="do not ask the brokers which consumer groups read drifting topics"
     )
     report.add_argument("--buckets", type=positive, default=24, help="trend buckets over the period (default 24)")
     report.add_argument(
@@ -113,6 +118,8 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         _read_file(args.input, stdin, aggregator.add)
     else:
         _read_broker(args, settings, drift_topic, period, aggregator.add)
+        if args.consumers is None and not args.no_consumers:
+            aggregator.set_consumers(_ask_consumers(args, settings, aggregator, stderr))
     report = aggregator.result()
     _write(render(report, args.format), args.output, stdout, stderr)
     return report.exit_code
@@ -133,6 +140,37 @@ def _read_broker(args: argparse.Namespace, settings: Any, topic: str, period: m.
     logging.getLogger("aiokafka").setLevel(logging.CRITICAL + 1)
     connection = Connection(settings.aiokafka_kwargs(), timeout=args.timeout, stall_timeout=args.timeout)
     asyncio.run(read_drift_topic(connection, topic, period.since, period.until, add, SLACK_MS))
+
+
+def _ask_consumers(
+    args: argparse.Namespace, settings: Any, aggregator: HealthAggregator, stderr: TextIO
+) -> dict[str, list[m.ConsumerImpact]] | None:
+    """Per topic with open drift, the consumer groups that read it and the drifting messages they consumed.
+
+    The admin API may be denied where reading the drift topic is allowed (ACLs): the report is
+    still worth having, so a failure here is one stderr line and "not collected", never exit 3.
+    """
+    from stream_sentinel.core.consumers import impacts
+    from stream_sentinel.core.errors import BrokerError
+    from stream_sentinel.kafkaio import group_offsets
+
+    drifting = [t.topic for t in aggregator.result().topics if t.open_rules]
+    own = settings.app_id
+
+    async def ask() -> dict[str, list[m.ConsumerImpact]]:
+        out = {}
+        for topic in drifting:
+            committed = await group_offsets(
+                settings.aiokafka_kwargs(), topic, args.timeout, skip=lambda group: group.startswith(own)
+            )
+            out[topic] = [m.from_impact(i) for i in impacts(aggregator.drifting_offsets(topic), committed)]
+        return out
+
+    try:
+        return asyncio.run(ask())
+    except BrokerError as exc:
+        stderr.write(f"stream-sentinel: affected consumers not collected: {exc}\n")
+        return None
 
 
 def _read_file(path: str, stdin: IO[bytes], add: Any) -> None:

@@ -16,7 +16,7 @@ from typing import Any
 
 import orjson
 import pytest
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
 from stream_sentinel.cli import run
 from stream_sentinel.core.capture import read_capture
@@ -115,8 +115,11 @@ def test_report_on_a_live_worker_counts_its_traffic_records_REQ_SEN_5(
         return bool(sum(r["messages"] for r in wide) >= len(messages))
 
     records = harness.drift(expect=1, timeout=60, settle=1.0, until=all_counted)
+    group = unique("billing")
+    consumed = asyncio.run(consume_all(harness.bootstrap, harness.topic, group, len(messages)))
     assert {r["topic"] for r in records if r["type"] == "traffic"} == {harness.topic}
     monkeypatch.setenv("SENTINEL_TUMBLING_WINDOW", "2")
+    monkeypatch.setenv("SENTINEL_APP_ID", harness.app_id)  # the worker's settings: its own group is left out
     code, out, err = cli(
         "report",
         "--bootstrap",
@@ -138,3 +141,28 @@ def test_report_on_a_live_worker_counts_its_traffic_records_REQ_SEN_5(
     assert topic["messages"] == len(messages)
     assert topic["owner"] == "team-orders"
     assert {r["requirement"] for r in topic["rules"] if r["severity"] == "breaking"} >= {"REQ-ORD-3"}
+    # Affected consumers, from the admin API: the group read everything, drifting messages included.
+    [billing] = [c for c in topic["consumers"] if c["group"] == group]
+    assert consumed == len(messages)
+    assert billing["past_first_drift"] is True
+    assert billing["drifting_messages"] >= 1
+    assert billing["pending"] == 0
+    assert not [c for c in topic["consumers"] if c["group"].startswith(harness.app_id)]  # the sentinel's own
+
+
+async def consume_all(bootstrap: str, topic: str, group: str, expect: int) -> int:
+    """Read ``topic`` to its end as consumer group ``group`` and commit, as an application would."""
+    consumer = AIOKafkaConsumer(
+        topic, bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest", enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        seen = 0
+        deadline = time.monotonic() + 30
+        while seen < expect and time.monotonic() < deadline:
+            batch = await consumer.getmany(timeout_ms=500)
+            seen += sum(len(records) for records in batch.values())
+        await consumer.commit()
+        return seen
+    finally:
+        await consumer.stop()

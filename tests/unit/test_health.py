@@ -359,3 +359,20 @@ def test_unreachable_brokers_exit_3_in_one_line() -> None:
     assert code == 3, err
     assert err.startswith("stream-sentinel: ")
     assert err.count("\n") == 1
+
+
+def test_drifting_offsets_feed_the_consumer_impacts() -> None:
+    from stream_sentinel.core.consumers import impacts
+
+    aggregator = HealthAggregator(PERIOD, CONTRACTS, generated_at=PERIOD.until)
+    for record in (traffic(1, 10), summary(1, 2, 10), drift(2, "a")):
+        aggregator.add(record)
+    offsets = aggregator.drifting_offsets("orders")
+    assert offsets == {1: [7, 101, 111]}  # the drift event's source, the summary's first and last
+    found = impacts(offsets, {"billing": {1: 102}, "late": {1: 0}})
+    aggregator.set_consumers({"orders": [m.from_impact(i) for i in found]})
+    consumers = topic(aggregator.result()).consumers
+    assert consumers == (
+        m.ConsumerImpact("billing", True, 2, "committed offsets on 1 partition", 1),
+        m.ConsumerImpact("late", False, 0, "committed offsets on 1 partition", 3),
+    )

@@ -41,6 +41,8 @@ from stream_sentinel.core.health import model as m
 MAX_RULES: Final = 5_000
 #: Distinct drift ids remembered to drop redelivered drift events (past it: counted as they come).
 MAX_DRIFT_IDS: Final = 100_000
+#: Drifting offsets remembered per partition for the affected-consumers count (past it: the first ones kept).
+MAX_OFFSETS: Final = 10_000
 _SEVERITIES: Final = ("info", "warning", "breaking")
 _ALARMING: Final = frozenset({"warning", "breaking"})
 
@@ -133,6 +135,7 @@ class HealthAggregator:
         self._rules: dict[str, _Rule] = {}
         self._ids: set[str] = set()
         self._first_offsets: dict[str, dict[int, int]] = {}
+        self._offsets: dict[str, dict[int, set[int]]] = {}
         self._versions: dict[str, dict[str, set[int]]] = {}
         self._records: Counter[str] = Counter()
         self._traffic_seen = False
@@ -215,14 +218,34 @@ class HealthAggregator:
             self._count_traffic(rule.topic, rule.event_type, window, messages)
         first = record.get("first")
         if isinstance(first, dict):
-            self._first_offset(rule.topic, _int(first.get("partition")), _int(first.get("offset")))
+            self._offset(rule.topic, _int(first.get("partition")), _int(first.get("offset")))
+        last = record.get("last")
+        if isinstance(last, dict):
+            self._offset(rule.topic, _int(last.get("partition")), _int(last.get("offset")))
         return "summary"
 
-    def _first_offset(self, topic: str, partition: int | None, offset: int | None) -> None:
+    def _offset(self, topic: str, partition: int | None, offset: int | None) -> None:
+        """Remember a drifting message's offset: the first per partition, and the known ones (bounded)."""
         if partition is None or offset is None:
             return
         offsets = self._first_offsets.setdefault(topic, {})
         offsets[partition] = min(offsets.get(partition, offset), offset)
+        known = self._offsets.setdefault(topic, {}).setdefault(partition, set())
+        if len(known) < MAX_OFFSETS:
+            known.add(offset)
+
+    def drifting_offsets(self, topic: str) -> dict[int, list[int]]:
+        """The offsets of the topic's drifting messages known from the drift topic, per partition.
+
+        Exact in ``every`` alert mode (each drifting message has its drift event); otherwise the
+        first drift event of each rule and window plus each summary's first and last offsets: a
+        lower bound. The affected-consumers count (``core.consumers.impacts``) is made from these.
+        """
+        return {p: sorted(offsets) for p, offsets in sorted(self._offsets.get(topic, {}).items())}
+
+    def set_consumers(self, consumers: Mapping[str, Sequence[m.ConsumerImpact]] | None) -> None:
+        """Give the affected consumers found after the records were added (they need the offsets)."""
+        self.consumers = consumers
 
     def _drift(self, record: Mapping[str, Any]) -> str:
         source = record.get("source")
@@ -239,7 +262,7 @@ class HealthAggregator:
         rule = self._rule(record)
         if rule is None:
             return "ignored" if _text(record.get("fingerprint")) is None else "dropped"
-        self._first_offset(rule.topic, _int(source.get("partition")), _int(source.get("offset")))
+        self._offset(rule.topic, _int(source.get("partition")), _int(source.get("offset")))
         self._version(rule, record.get("schema"))
         drift_id = _text(record.get("drift_id")) or ""
         if drift_id in self._ids:

@@ -52,13 +52,16 @@ class ConsumerImpact:
 
     ``past_first_drift``: the group's committed offset is past the first drifting offset in at
     least one partition, so it has read drifting messages. ``drifting_messages``: how many of the
-    drifting messages it has consumed (None when unknown).
+    drifting messages it has consumed (None when unknown). Built from ``core.consumers.Impact``
+    by :func:`from_impact`.
     """
 
     group: str
     past_first_drift: bool
     drifting_messages: int | None = None
     detail: str = ""
+    #: Drifting messages the group has not consumed yet (it will meet them); None when unknown.
+    pending: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON form."""
@@ -66,8 +69,20 @@ class ConsumerImpact:
             "group": self.group,
             "past_first_drift": self.past_first_drift,
             "drifting_messages": self.drifting_messages,
+            "pending": self.pending,
             "detail": self.detail,
         }
+
+
+def from_impact(impact: Any) -> ConsumerImpact:
+    """A ``core.consumers.Impact`` (the Kafka admin side's arithmetic) as the model shows it."""
+    return ConsumerImpact(
+        impact.group,
+        impact.affected,
+        impact.consumed,
+        f"committed offsets on {impact.partitions} partition{'s' if impact.partitions != 1 else ''}",
+        impact.pending,
+    )
 
 
 @dataclass(frozen=True, slots=True)

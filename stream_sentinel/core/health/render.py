@@ -232,14 +232,20 @@ def _md_consumers(report: m.HealthReport) -> list[str]:
             lines += ["No consumer group reads this topic.", ""]
         else:
             lines += [
-                "| Consumer group | Consumed past the first drift | Drifting messages consumed |",
-                "|---|---|---:|",
+                "| Consumer group | Consumed past the first drift | Drifting messages consumed | Not consumed yet |",
+                "|---|---|---:|---:|",
             ]
-            for c in t.consumers:
-                count = "-" if c.drifting_messages is None else f"{c.drifting_messages:,}"
-                lines.append(f"| {md(c.group)} | {'yes' if c.past_first_drift else 'no'} | {count} |")
+            lines.extend(
+                f"| {md(c.group)} | {'yes' if c.past_first_drift else 'no'} | {_count(c.drifting_messages)} | "
+                f"{_count(c.pending)} |"
+                for c in t.consumers
+            )
             lines.append("")
     return lines
+
+
+def _count(value: int | None) -> str:
+    return "-" if value is None else f"{value:,}"
 
 
 def _md_details(report: m.HealthReport) -> list[str]:
