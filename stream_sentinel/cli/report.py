@@ -228,6 +228,7 @@ def _consumers(path: str | None) -> dict[str, list[m.ConsumerImpact]] | None:
                 bool(g.get("past_first_drift")),
                 g.get("drifting_messages") if isinstance(g.get("drifting_messages"), int) else None,
                 str(g.get("detail") or ""),
+                g.get("pending") if isinstance(g.get("pending"), int) else None,
             )
             for g in groups
         ]
