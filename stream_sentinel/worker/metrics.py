@@ -99,7 +99,10 @@ class Metrics:
     def _count_records(self, r: CollectorRegistry) -> None:
         """Records published, failures, and the bounds that bit."""
         self.published = Counter(
-            "sentinel_published", "Records published on the drift topic, by type (drift, summary)", ["type"], registry=r
+            "sentinel_published",
+            "Records published on the drift topic, by type (drift, summary, traffic)",
+            ["type"],
+            registry=r,
         )
         self.publish_failures = Counter(
             "sentinel_publish_failures", "Failed attempts to publish drift records (each is retried)", registry=r

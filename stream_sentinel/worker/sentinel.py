@@ -751,16 +751,15 @@ class Sentinel:
             if result.first and self.mode == "first":
                 self.alerts.offer(result.first, window_of(result.state, self.spec, int(record["ts"])))
                 await self._publish([self._drift_record(e) for e in result.first], "drift")
-            if result.summaries:
+            if result.summaries or result.traffic:
                 observed = round(self.clock() * 1000)
-                summaries = [
-                    (
-                        s["fingerprint"].encode(),
-                        orjson.dumps({**s, "observed_at": observed, "sentinel_version": __version__}),
-                    )
-                    for s in result.summaries
-                ]
-                await self._publish(summaries, "summary")
+                stamp = {"observed_at": observed, "sentinel_version": __version__}
+                if result.summaries:
+                    summaries = [(s["fingerprint"].encode(), orjson.dumps({**s, **stamp})) for s in result.summaries]
+                    await self._publish(summaries, "summary")
+                if result.traffic:
+                    # Keyed like the windows stage, so one key's traffic records stay in order.
+                    await self._publish([(key, orjson.dumps({**t, **stamp})) for t in result.traffic], "traffic")
             trimmed = bounds.trim_state(result.state, self.record_limit)
             if trimmed:
                 self.metrics.bound_hits.labels("state_trimmed").inc(trimmed)
