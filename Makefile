@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 SPEC    ?= spec/events
 
-.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay bench-storm bench-rules bench-cel golden clean
+.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay bench-storm bench-rules bench-cel bench-report golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -56,10 +56,14 @@ bench-rules: $(STAMP)  ## core check with behavioural rules vs without, same wor
 bench-storm: $(STAMP)  ## worker RSS, /drift size and msg/s under an event-type storm; prints ratio=<x> last
 	$(BIN)/python bench/storm.py
 
+bench-report: $(STAMP)  ## health report: model + renderings vs decoding the drift topic only; prints ratio=<x> last
+	$(BIN)/python bench/report.py
+
 bench-cel: $(STAMP)  ## CEL libraries: common-expression-language vs cel-python on the refund rule; prints ratio=<x> last
 	$(BIN)/python bench/cel_libs.py
 
-golden: $(STAMP)  ## rewrite the frozen golden reports after a reviewed change
+golden: $(STAMP)  ## rewrite the frozen golden reports (and the recorded drift-topic week) after a reviewed change
+	cd replay && ../$(BIN)/python make_drift_topic.py
 	$(BIN)/pytest tests/golden --update-goldens -q
 
 clean:

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any, Final, Literal, Self
 
 import yaml
-from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, Field, SecretStr, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic_settings import (
     BaseSettings,
     InitSettingsSource,
@@ -42,6 +42,8 @@ from pydantic_settings import (
 )
 from typing_extensions import override
 
+from stream_sentinel import alert_settings as alerting
+from stream_sentinel.alert_settings import AlertRoute
 from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
 
@@ -58,7 +60,7 @@ SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 _SSL_PROTOCOLS: Final = frozenset({"SSL", "SASL_SSL"})
 _SASL_PROTOCOLS: Final = frozenset({"SASL_PLAINTEXT", "SASL_SSL"})
-_SECRETS: Final = frozenset({"sasl_password", "ssl_key_password"})
+_SECRETS: Final = frozenset({"sasl_password", "ssl_key_password", "alert_routes"})  # routes hold webhook URLs
 # Kafka's legal topic characters; the app id is also a topic-name prefix (tallies, changelogs).
 _TOPIC_CHARS: Final = re.compile(r"[A-Za-z0-9._-]+")
 _MAX_TOPIC: Final = 249
@@ -229,6 +231,15 @@ class Settings(BaseSettings):
         description="Hopping window step in seconds (whole seconds, at most hopping_window). Five minutes "
         "keeps the number of open hopping windows per key at 12.",
     )
+    # Alerts routed to owners (webhooks): defined and documented in alert_settings.py.
+    alert_routes: tuple[AlertRoute, ...] = alerting.ROUTES
+    alert_interval: float = alerting.INTERVAL
+    alert_queue_size: int = alerting.QUEUE
+    alert_retries: int = alerting.RETRIES
+    alert_backoff: float = alerting.BACKOFF
+    alert_timeout: float = alerting.TIMEOUT
+    alert_probes: bool = alerting.PROBES
+    dashboard_url: str | None = alerting.DASHBOARD
 
     # -- throughput ---------------------------------------------------------------------------
     batch_size: int = Field(
@@ -513,6 +524,16 @@ class Settings(BaseSettings):
             raise ValueError(f"not a valid regular expression: {exc}") from exc
         return value
 
+    @field_validator("alert_routes")
+    @classmethod
+    def _unique_routes(cls, value: tuple[AlertRoute, ...]) -> tuple[AlertRoute, ...]:
+        return alerting.check_routes(value)
+
+    @field_validator("dashboard_url")
+    @classmethod
+    def _dashboard_url(cls, value: str | None) -> str | None:
+        return alerting.check_dashboard_url(value)
+
     @field_validator("tumbling_window", "hopping_step")
     @classmethod
     def _whole_seconds(cls, value: float) -> float:
@@ -622,6 +643,8 @@ class Settings(BaseSettings):
                 out[name] = MASK
             elif isinstance(value, Path):
                 out[name] = str(value)
+            elif isinstance(value, tuple):  # alert routes: their URLs dump masked
+                out[name] = [v.model_dump(mode="json") if isinstance(v, BaseModel) else v for v in value]
             else:
                 out[name] = value
         return out
@@ -811,6 +834,8 @@ def _explain(exc: ValidationError, overrides: dict[str, Any], path: Path | None,
         loc = error.get("loc") or ()
         field = str(loc[0]) if loc else "settings"
         message = str(cause) if isinstance(cause, ValueError) else str(error.get("msg", "invalid value"))
+        if len(loc) > 1:  # inside a list or model (alert routes): say where, e.g. "0.url: ..."
+            message = f"{'.'.join(str(part) for part in loc[1:])}: {message}"
         shown = ""
         if field not in _SECRETS and "input" in error:
             got = repr(error["input"])

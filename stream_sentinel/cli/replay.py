@@ -47,7 +47,7 @@ _JOB_KEYS = {
 
 #: Options whose value may start with "-" (relative times like -2h), which argparse would take
 #: for an option; ``join_time_values`` turns ``--from-time -2h`` into ``--from-time=-2h``.
-_TIME_OPTIONS = ("--from-time", "--to-time", "--to-datetime", "--warm-up-from")
+_TIME_OPTIONS = ("--from-time", "--to-time", "--to-datetime", "--warm-up-from", "--since", "--until", "--now")
 
 
 def join_time_values(argv: Sequence[str]) -> list[str]:

@@ -94,8 +94,7 @@ class BatchAssessor:
             last_offsets[topic, partition] = offset
             entry = checkers.get(topic)
             if entry is None:
-                counted[topic, False] += 1
-                self._uncovered(topic)
+                self._uncovered(result, message, now_ms)
                 continue
             counted[topic, True] += 1
             checker, rate, wire = entry
@@ -136,7 +135,15 @@ class BatchAssessor:
                 result.publish.extend(drift.events())
         return result
 
-    def _uncovered(self, topic: str) -> None:
+    def _uncovered(self, result: BatchResult, message: Any, now_ms: int) -> None:
+        """A message of a topic without a contract: counted, never validated.
+
+        It is also counted topic-wide in the tally: its window's traffic record tells the health
+        report which topics carry traffic without a contract.
+        """
+        topic = message.topic
+        result.counted[topic, False] += 1
+        result.tally.messages(topic, None, round(message.timestamp * 1000) if message.timestamp else now_ms)
         if topic not in self.uncovered:
             log.warning(kv(event="uncovered_topic", topic=topic, note="no contract; counted, not validated"))
         self.uncovered[topic] += 1

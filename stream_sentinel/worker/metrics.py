@@ -7,7 +7,7 @@ Every update is per batch (or per tick), never per message: the hot path stays f
 from __future__ import annotations
 
 import platform
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from importlib.metadata import version
 
 from prometheus_client import (
@@ -23,6 +23,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 
 from stream_sentinel import __version__
+from stream_sentinel.core.contracts.catalog import TopicContract
 
 #: Buckets for the wall time of one batch (seconds): 100 µs .. 10 s (a batch holds up to ``batch_size``).
 BATCH_SECONDS_BUCKETS = (1e-4, 5e-4, 1e-3, 2.5e-3, 5e-3, 1e-2, 2.5e-2, 5e-2, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -72,6 +73,7 @@ class Metrics:
         self._count_records(r)
         self._measure_runtime(r)
         self._count_rules(r)
+        self._count_alerts(r)
         self._exposed = _WithoutCreated(r)
         self._lag_series: set[tuple[str, int]] = set()
 
@@ -97,7 +99,10 @@ class Metrics:
     def _count_records(self, r: CollectorRegistry) -> None:
         """Records published, failures, and the bounds that bit."""
         self.published = Counter(
-            "sentinel_published", "Records published on the drift topic, by type (drift, summary)", ["type"], registry=r
+            "sentinel_published",
+            "Records published on the drift topic, by type (drift, summary, traffic)",
+            ["type"],
+            registry=r,
         )
         self.publish_failures = Counter(
             "sentinel_publish_failures", "Failed attempts to publish drift records (each is retried)", registry=r
@@ -176,6 +181,51 @@ class Metrics:
         self.rule_entities = Gauge(
             "sentinel_rule_entities", "Entity rule states held by this worker's rules partitions", registry=r
         )
+
+    def _count_alerts(self, r: CollectorRegistry) -> None:
+        """Alerts to webhooks (worker/alerts.py), by sink: the route's name (never its URL)."""
+        self.alerts_sent = Counter(
+            "sentinel_alerts_sent", "Alerts a webhook accepted (2xx answer), by sink (route name)", ["sink"], registry=r
+        )
+        self.alert_failures = Counter(
+            "sentinel_alert_failures",
+            "Alerts not delivered, by sink: refused (4xx) or still failing after alert_retries retries",
+            ["sink"],
+            registry=r,
+        )
+        self.alert_retries = Counter(
+            "sentinel_alert_retries",
+            "Failed webhook attempts that were retried (connection error, timeout, 408/425/429, 5xx), by sink",
+            ["sink"],
+            registry=r,
+        )
+        self.alerts_dropped = Counter(
+            "sentinel_alerts_dropped",
+            "Alerts dropped unsent because the alert queue (alert_queue_size) was full, by sink",
+            ["sink"],
+            registry=r,
+        )
+        self.alerts_limited = Counter(
+            "sentinel_alerts_rate_limited",
+            "Alerts not sent because the sink had one for the same fingerprint within alert_interval, by sink",
+            ["sink"],
+            registry=r,
+        )
+        self.alert_queue = Gauge("sentinel_alert_queue", "Alerts waiting to be sent to webhooks", registry=r)
+        self.contract_owner = Gauge(
+            "sentinel_contract_owner",
+            "Always 1: the owner the catalog names per contracted topic and event type (event_type empty: the topic's "
+            "own owner, for drift without a known event type); join sentinel_drift_total on topic and event_type",
+            ["topic", "event_type", "owner"],
+            registry=r,
+        )
+
+    def set_owners(self, topics: Mapping[str, TopicContract]) -> None:
+        """The catalog's owners as ``sentinel_contract_owner`` series, set once at start (no owner: no series)."""
+        for name, topic in topics.items():
+            for event_type, owner in [("", topic.owner), *((e, c.owner) for e, c in topic.events.items())]:
+                if owner:
+                    self.contract_owner.labels(name, event_type, owner).set(1)
 
     def set_lag(self, topic: str, partition: int, lag: int) -> None:
         """One partition's lag (never below 0)."""

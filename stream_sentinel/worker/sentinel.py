@@ -43,6 +43,7 @@ from stream_sentinel.core.assess import Assessor, Policy, severities_of
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds, transport
+from stream_sentinel.worker.alerts import Alerts, window_of
 from stream_sentinel.worker.batch import BatchAssessor, BatchResult, Checkers
 from stream_sentinel.worker.credentials import faust_credentials
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
@@ -104,6 +105,7 @@ class Sentinel:
         self.engine = engine
         self.clock = clock
         self.metrics = Metrics()
+        self.alerts = Alerts(settings, self.metrics, clock)  # webhooks (worker/alerts.py), never waited for
         self.spec = w.WindowSpec(
             tumbling_ms=round(settings.tumbling_window * 1000),
             hopping_ms=round(settings.hopping_window * 1000),
@@ -172,6 +174,7 @@ class Sentinel:
         )
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
+        self.metrics.set_owners({name: engine.catalog.topics[name] for name in names})
         return names
 
     def _app(self, settings: Settings) -> _App:
@@ -246,6 +249,8 @@ class Sentinel:
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
         app.task(self._log_missing_topics)
+        if self.alerts.enabled:
+            app.task(self.alerts.run)
         # mode types receivers with a positional-only sender that a bound method cannot spell.
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
@@ -302,6 +307,7 @@ class Sentinel:
         await self._pipelined(sends)
         if publish:
             self.metrics.published.labels("drift").inc(len(publish))
+            self.alerts.offer_batch(publish)  # every mode; queued for the alert task, never awaited
         self._update_metrics(batch, elapsed, result)
 
     def _tally_records(self, tally: w.Tally) -> list[bounds.Record]:
@@ -743,17 +749,17 @@ class Sentinel:
             if result.overflowed:
                 self.metrics.bound_hits.labels("fingerprints").inc(result.overflowed)
             if result.first and self.mode == "first":
+                self.alerts.offer(result.first, window_of(result.state, self.spec, int(record["ts"])))
                 await self._publish([self._drift_record(e) for e in result.first], "drift")
-            if result.summaries:
+            if result.summaries or result.traffic:
                 observed = round(self.clock() * 1000)
-                summaries = [
-                    (
-                        s["fingerprint"].encode(),
-                        orjson.dumps({**s, "observed_at": observed, "sentinel_version": __version__}),
-                    )
-                    for s in result.summaries
-                ]
-                await self._publish(summaries, "summary")
+                stamp = {"observed_at": observed, "sentinel_version": __version__}
+                if result.summaries:
+                    summaries = [(s["fingerprint"].encode(), orjson.dumps({**s, **stamp})) for s in result.summaries]
+                    await self._publish(summaries, "summary")
+                if result.traffic:
+                    # Keyed like the windows stage, so one key's traffic records stay in order.
+                    await self._publish([(key, orjson.dumps({**t, **stamp})) for t in result.traffic], "traffic")
             trimmed = bounds.trim_state(result.state, self.record_limit)
             if trimmed:
                 self.metrics.bound_hits.labels("state_trimmed").inc(trimmed)

@@ -124,6 +124,11 @@ def test_uncovered_topics_are_counted_not_validated(tmp_path: Path) -> None:
     assert s.uncovered == {"legacy.audit": 3}
     assert not [t for t, _, _ in publisher.sent if t == "sentinel.drift"]
     assert s.drift_view()["coverage"]["uncovered"] == {"legacy.audit": 3}
+    # Counted topic-wide in the tally (never validated): its windows give traffic records.
+    tallies = [orjson.loads(v) for t, _, v in publisher.sent if t.endswith("-tallies")]
+    assert [(r["topic"], r["event_type"], r["messages"], r["drift"]) for r in tallies] == [
+        ("legacy.audit", None, 3, {})
+    ]
 
 
 def test_first_mode_counts_every_violation_but_builds_one_candidate_per_fingerprint(tmp_path: Path) -> None:

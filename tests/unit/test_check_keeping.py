@@ -123,6 +123,7 @@ def test_an_avro_reach_reads_only_those_fields_with_fastavros_values() -> None:
         codec = next(v.codec for v in checker.versions() if v.version is kept.version)
         assert codec is not None
         full = codec.decode(value, 5)
+        assert isinstance(full, dict)
         assert kept.whole is not None
         assert kept.whole() == full  # a sample is built from the whole record
         wanted = {k: full[k] for k in ("order_id", "parcel_count") if k in full}

@@ -142,3 +142,25 @@ def test_counting_violations_without_events_gives_the_same_record_as_counting_ev
         if by_violations.violation("orders", "OrderCreated", fp, e, 0, e.source.offset, T0):
             by_violations.candidate(e, T0)
     assert by_events.records() == by_violations.records()
+
+
+def test_closed_windows_publish_traffic_records_drift_or_not_REQ_SEN_5() -> None:
+    """Every closed tumbling window with messages gives one traffic record (drift-traffic.v1)."""
+    checker = Engine.from_spec_dir(str(SPEC)).checker("sentinel.drift")
+    assert checker is not None
+    state = w.new_state("orders|OrderCreated")
+    results = [
+        w.advance(state, tally(messages=7), SPEC_W, T0),  # a clean window: no summary, one traffic record
+        w.advance(state, tally(event(1), messages=3, ts=T0 + 60_000), SPEC_W, T0 + 60_000),
+        w.advance(state, w.tick(T0 + 10**7), SPEC_W, now_ms=T0 + 10**7),
+    ]
+    assert sum(len(r.summaries) for r in results) == 1
+    traffic_records = [t for r in results for t in r.traffic]
+    start = T0 - T0 % 60_000
+    assert [(t["window"]["start"], t["messages"]) for t in traffic_records] == [(start, 7), (start + 60_000, 3)]
+    for traffic in traffic_records:
+        assert (traffic["type"], traffic["topic"], traffic["event_type"]) == ("traffic", "orders", "OrderCreated")
+        record = {**traffic, "observed_at": T0, "sentinel_version": "0.1.0"}
+        outcome = checker.check(orjson.dumps(record), None)
+        assert outcome.ok, (record, outcome.violations)
+        assert outcome.event_type == "traffic"

@@ -24,7 +24,7 @@ Everything here is deterministic and clock-free: callers pass the times in.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 from stream_sentinel.core.assess import Assessment, Checked
@@ -224,6 +224,9 @@ class Advance:
     summaries: list[dict[str, Any]]  # closed tumbling windows, one summary per fingerprint
     late: int  # messages that arrived after their window closed
     overflowed: int = 0  # fingerprint counts added to a tumbling window's OVERFLOW (cap reached)
+    #: closed tumbling windows with messages, one traffic record each (drift or not): what tells
+    #: the health report an ok topic from a silent one (contract: sentinel/drift-traffic.v1)
+    traffic: list[dict[str, Any]] = field(default_factory=list)
 
 
 def new_state(key: str) -> dict[str, Any]:
@@ -286,11 +289,12 @@ def advance(state: dict[str, Any], record: Mapping[str, Any], spec: WindowSpec, 
     elif now_ms - state["idle_since"] >= spec.grace_ms:
         # An idle key: wall-clock ticks move its watermark so its windows still close.
         state["watermark"] = max(state["watermark"], ts - spec.grace_ms)
-    summaries = list(_close(state, spec))
-    return Advance(state, first, summaries, late, overflowed)
+    traffic: list[dict[str, Any]] = []
+    summaries = list(_close(state, spec, traffic))
+    return Advance(state, first, summaries, late, overflowed, traffic)
 
 
-def _close(state: dict[str, Any], spec: WindowSpec) -> Iterator[dict[str, Any]]:
+def _close(state: dict[str, Any], spec: WindowSpec, traffic: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     horizon = state["watermark"] - spec.grace_ms
     for start_text in sorted(state["tumbling"], key=int):
         start = int(start_text)
@@ -299,9 +303,28 @@ def _close(state: dict[str, Any], spec: WindowSpec) -> Iterator[dict[str, Any]]:
             break
         window = state["tumbling"].pop(start_text)
         state["closed_until"] = max(state["closed_until"], end)
+        if window.get("messages"):
+            traffic.append(traffic_record(state, int(window["messages"]), start, end))
         yield from summarize(state, window, "tumbling", start, end)
     for start_text in [s for s in state["hopping"] if int(s) + spec.hopping_ms <= horizon]:
         del state["hopping"][start_text]
+
+
+def traffic_record(state: Mapping[str, Any], messages: int, start: int, end: int) -> dict[str, Any]:
+    """The messages of one key in one closed tumbling window (contract: sentinel/drift-traffic.v1).
+
+    Published for every closed window with messages, drift or not: summaries exist only for
+    windows with drift, so without these a clean topic and an idle one look the same on the
+    drift topic. The topic-wide key (event type null) counts all of a topic's messages, including
+    those of topics without a contract (counted, never validated).
+    """
+    return {
+        "type": "traffic",
+        "topic": state["topic"],
+        "event_type": state["event_type"],
+        "window": {"kind": "tumbling", "start": start, "end": end},
+        "messages": messages,
+    }
 
 
 def summarize(
