@@ -5,7 +5,7 @@ so a valid message of an event type some rule reads carries its decoded payload.
 :meth:`RulesStage.judge` merges the CEL expression violations into the outcome (assessed and
 published like contract violations) and collects the message's :class:`Fact` records. Those go,
 with the batch's tallies and before the batch is acked, to the internal topic
-``<app_id>-rules`` keyed by ``rule|entity``: the repartition step (Faust's ``group_by`` idea),
+``<app_id>-rules`` keyed by entity (one record per entity per batch): the repartition step (Faust's ``group_by`` idea),
 because the entity is usually not the record key, and one entity's state must live in one
 partition.
 
@@ -28,7 +28,7 @@ idle windows key does), so a missing follow-up fires although nothing else arriv
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any, Final, NamedTuple, Protocol
 
 import orjson
@@ -37,7 +37,7 @@ from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.assess import Ref
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.outcome import Outcome
-from stream_sentinel.core.rules.engine import Finding, RuleRuntime
+from stream_sentinel.core.rules.engine import Finding, RuleRuntime, split_key, state_key
 from stream_sentinel.core.rules.model import Fact, RuleSet, compile_rules
 from stream_sentinel.core.rules.session import reach_for, wants
 from stream_sentinel.worker import bounds
@@ -90,57 +90,101 @@ class TableStore:
     The runtime writes while it judges a record; those writes reach the table (RocksDB and its
     changelog) only once the record's findings are with the broker, so state never runs ahead
     of the drift it implies. Reads see the pending writes first.
+
+    One table entry per *entity* holds every rule's state of it (rule -> state): the facts of a
+    message about one entity (an order's lifecycle, sequence and follow-up rules) then cost one
+    changelog record, not one per rule, and the embedded broker takes one record per request.
     """
 
     def __init__(self, table: Any) -> None:
         self.table = table
-        self.pending: dict[str, dict[str, Any] | None] = {}
+        self.entries: dict[str, dict[str, dict[str, Any]]] = {}  # entity -> its entry as it will be written
+        self.dirty: set[str] = set()
+
+    def _entry(self, entity: str) -> dict[str, dict[str, Any]]:
+        entry = self.entries.get(entity)
+        if entry is None:
+            stored = self.table.get(entity)
+            # A copy: the runtime changes states in place, and the stored one must stay as it was
+            # until the flush (Faust's RocksDB table decodes afresh anyway; a dict would not). A
+            # state is one flat dict of plain values (``core/rules/engine.py``): a shallow copy is
+            # a whole one.
+            entry = {r: dict(v) for r, v in stored.items() if isinstance(v, dict)} if isinstance(stored, dict) else {}
+            self.entries[entity] = entry
+        return entry
 
     def get(self, key: str) -> dict[str, Any] | None:
         """The state under ``key`` (a pending write first), or None."""
-        if key in self.pending:
-            return self.pending[key]
-        value = self.table.get(key)
-        # A copy: the runtime changes states in place, and the stored one must stay as it was
-        # until the flush (Faust's RocksDB table decodes afresh anyway; a dict would not). A
-        # state is one flat dict of plain values (``core/rules/engine.py``): a shallow copy is
-        # a whole one.
-        return dict(value) if isinstance(value, dict) else None
+        rule, entity = split_key(key)
+        return self._entry(entity).get(rule)
 
     def set(self, key: str, value: dict[str, Any]) -> None:
         """Write ``value`` at the next flush."""
-        self.pending[key] = value
+        rule, entity = split_key(key)
+        self._entry(entity)[rule] = value
+        self.dirty.add(entity)
 
     def delete(self, key: str) -> None:
         """Forget ``key`` at the next flush."""
-        self.pending[key] = _DELETED
+        rule, entity = split_key(key)
+        if self._entry(entity).pop(rule, None) is not None:
+            self.dirty.add(entity)
+
+    def items(self) -> list[tuple[str, dict[str, Any]]]:
+        """Every stored state as ``(state key, state)`` (a lane's timers are rebuilt from them)."""
+        return [
+            (state_key(rule, entity), state)
+            for entity, entry in self.table.items()
+            if isinstance(entry, dict)
+            for rule, state in entry.items()
+            if isinstance(state, dict)
+        ]
 
     def flush(self) -> None:
         """Apply the pending writes to the table (inside the agent's current event: its partition)."""
-        table, pending = self.table, self.pending
-        self.pending = {}
-        for key, value in pending.items():
-            if value is None:
-                if key in table:
-                    del table[key]
-            else:
-                table[key] = value
+        table, entries, dirty = self.table, self.entries, self.dirty
+        self.discard()
+        for entity in dirty:
+            entry = entries[entity]
+            if entry:
+                table[entity] = entry
+            elif entity in table:
+                del table[entity]
 
     def discard(self) -> None:
         """Drop the pending writes (the record failed: the state stays as it was)."""
-        self.pending = {}
+        self.entries = {}
+        self.dirty = set()
 
 
-def encode_fact(fact: Fact) -> tuple[bytes, bytes]:
-    """A fact as a record of the rules topic: keyed by ``rule|entity``, the value a compact JSON list."""
-    return f"{fact.rule}|{fact.entity}".encode(), orjson.dumps(list(fact))
+#: Facts per rules-topic record at most (an entity's facts of one batch; ~150 B each).
+MAX_FACTS_PER_RECORD: Final = 1000
 
 
-def decode(value: bytes) -> Fact | int:
-    """A rules-topic record: a :class:`Fact`, or a tick's wall-clock time (ms)."""
+def encode_facts(facts: Iterable[Fact]) -> list[tuple[bytes, bytes]]:
+    """A batch's facts as rules-topic records: one per entity, keyed by it, the facts in order.
+
+    The key partitions the entity (its state lives in that partition's lane); the value is a
+    JSON list of facts, each a compact list. An entity's facts of one batch travel together,
+    so a message feeding three rules about one order is one record, not three.
+    """
+    grouped: dict[str, list[list[Any]]] = {}
+    for fact in facts:
+        grouped.setdefault(fact.entity, []).append(list(fact))
+    return [
+        (entity.encode(), orjson.dumps(group[i : i + MAX_FACTS_PER_RECORD]))
+        for entity, group in grouped.items()
+        for i in range(0, len(group), MAX_FACTS_PER_RECORD)
+    ]
+
+
+def decode(value: bytes) -> list[Fact] | int:
+    """A rules-topic record: its facts, or a tick's wall-clock time (ms)."""
     record = orjson.loads(value)
     if type(record) is list:
-        return Fact(*record)
+        if record and type(record[0]) is list:
+            return [Fact(*fact) for fact in record]
+        return [Fact(*record)]  # one fact per record (before facts were grouped by entity)
     return int(record["ts"])
 
 
@@ -193,7 +237,8 @@ class RulesStage:
 
     def records(self, facts: list[Fact]) -> tuple[Any, list[bounds.Record]]:
         """The batch's facts as (rules topic, records), for the validate stage's hand-over."""
-        return self.topic, [encode_fact(f) for f in facts]
+        records: list[bounds.Record] = list(encode_facts(facts))
+        return self.topic, records
 
     # -- the worker's app ------------------------------------------------------------------------
 
@@ -240,7 +285,7 @@ class RulesStage:
             )
             # Inside this lane's event: the table reads this partition's states; a state of a
             # rule removed from the catalog is deleted here, in its own partition.
-            runtime.rebuild(list(self.table.items()))
+            runtime.rebuild(self.store.items())
             self.lanes[partition] = runtime
             log.info(kv(event="rules_lane", partition=partition, entities=len(runtime)))
         return runtime
@@ -261,9 +306,9 @@ class RulesStage:
         try:
             runtime = self._lane(partition)
             record = decode(value)
-            if isinstance(record, Fact):
+            if isinstance(record, list):
                 self.active[partition] = now
-                findings = runtime.process(record)
+                findings = [finding for fact in record for finding in runtime.process(fact)]
             elif now - self.active.get(partition, 0) >= runtime.grace_ms:
                 findings = runtime.tick(record - runtime.grace_ms)  # an idle lane: wall clock moves it
             else:
@@ -332,4 +377,4 @@ class RulesStage:
                 return
 
 
-__all__ = ["KeepingChecker", "RulesStage", "TableStore", "decode", "encode_fact"]
+__all__ = ["KeepingChecker", "RulesStage", "TableStore", "decode", "encode_facts"]

@@ -19,11 +19,12 @@ from stream_sentinel.core.capture import read_capture
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.rules.engine import state_key
 from stream_sentinel.core.rules.model import Fact
-from stream_sentinel.worker.rules import TableStore, decode, encode_fact
+from stream_sentinel.worker.rules import TableStore, decode, encode_facts
 from stream_sentinel.worker.sentinel import Sentinel
 from tests.shell.test_worker_batch import HEADERS, NOW, SPEC, Published, event
 
 NOW_MS = round(NOW * 1000)
+ENTITY = "ord_0123456789ab"
 CAPTURE = SPEC.parents[1] / "replay" / "captures" / "orders-mixed.jsonl"
 
 
@@ -66,19 +67,26 @@ def fact(topic: str, offset: int, state: str, ts: int, rule: str = "order-lifecy
     return Fact(rule, "ord_0123456789ab", state, ts, topic, 0, offset, state)
 
 
-def test_a_valid_orders_message_sends_its_facts_to_the_rules_topic_keyed_by_rule_and_entity(tmp_path: Path) -> None:
+def encode_fact(one: Fact) -> tuple[bytes, bytes]:
+    [record] = encode_facts([one])
+    return record
+
+
+def test_a_valid_orders_message_sends_its_facts_to_the_rules_topic_in_one_record_keyed_by_entity(
+    tmp_path: Path,
+) -> None:
     published = Published()
     s = with_rules(tmp_path, published)
     order = valid_order()
     asyncio.run(s.handle_batch([event("orders", 7, orjson.dumps(order), HEADERS)]))
     rules_topic = f"{s.settings.app_id}-rules"
-    facts = {key: decode(value) for topic, key, value in published.sent if topic == rules_topic}
+    records = [(key, decode(value)) for topic, key, value in published.sent if topic == rules_topic]
     entity = order["order_id"]
-    assert set(facts) == {
-        f"{rule}|{entity}".encode() for rule in ("order-lifecycle", "order-events-in-sequence", "payment-after-order")
-    }
-    lifecycle = facts[f"order-lifecycle|{entity}".encode()]
-    assert isinstance(lifecycle, Fact)
+    [(key, facts)] = records  # three rules read OrderCreated about one order: one record
+    assert key == entity.encode()
+    assert isinstance(facts, list)
+    assert [f.rule for f in facts] == ["order-lifecycle", "order-events-in-sequence", "payment-after-order"]
+    lifecycle = facts[0]
     assert (lifecycle.value, lifecycle.topic, lifecycle.offset, lifecycle.ts) == ("OrderCreated", "orders", 7, NOW_MS)
     assert not [t for t, _, _ in published.sent if t == s.settings.drift_topic]
 
@@ -107,7 +115,7 @@ def test_a_finding_is_acknowledged_before_the_state_is_written_and_a_redelivery_
     class Watching(Published):
         async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
             assert stage is not None
-            seen_at_send.append(dict(stage.table.get(key, {})).get("s"))
+            seen_at_send.append(dict(stage.table.get(ENTITY, {}).get("order-lifecycle", {})).get("s"))
             return await super().__call__(topic, records)
 
     published = Watching()
@@ -131,7 +139,9 @@ def test_a_finding_is_acknowledged_before_the_state_is_written_and_a_redelivery_
         ("illegal_transition", "shipments", 4)
     ]
     assert seen_at_send[0] == "OrderCreated"  # the drift went out while the state was still the old one
-    assert stage.table[key]["s"] == "ShipmentDispatched"
+    assert stage.table[ENTITY]["order-lifecycle"]["s"] == "ShipmentDispatched"
+    assert stage.store is not None
+    assert dict(stage.store.items())[key]["s"] == "ShipmentDispatched"
     assert stage.lanes[0].redelivered == 1
     metrics = s.metrics.render()
     assert b'sentinel_rule_findings_total{kind="illegal_transition",rule="order-lifecycle"} 1.0' in metrics
@@ -155,7 +165,7 @@ def test_an_idle_lane_fires_a_missing_follow_up_on_a_tick(tmp_path: Path) -> Non
     asyncio.run(run())
     drift = [orjson.loads(v) for t, _, v in published.sent if t == s.settings.drift_topic]
     assert [(d["kind"], d["source"]["offset"]) for d in drift] == [("missing_followup", 9)]
-    assert stage.table[state_key("payment-after-order", "ord_0123456789ab")]["pending"] is None
+    assert stage.table[ENTITY]["payment-after-order"]["pending"] is None
 
 
 def test_rules_disabled_keeps_the_plain_checkers(tmp_path: Path) -> None:
@@ -163,3 +173,38 @@ def test_rules_disabled_keeps_the_plain_checkers(tmp_path: Path) -> None:
     s = Sentinel(Settings.load(None, **options), Engine.from_spec_dir(str(SPEC)), clock=lambda: NOW)
     assert s.rules is None
     assert all(type(checker).__name__ == "TopicChecker" for checker, _, _ in s.checkers.values())
+
+
+def test_facts_travel_grouped_by_entity_in_order_and_the_old_one_fact_records_still_decode() -> None:
+    a1 = Fact("order-lifecycle", "ord_a", "OrderCreated", 1, "orders", 0, 1, "OrderCreated")
+    b1 = Fact("payment-once", "pay_b", None, 2, "payments", 0, 1, "PaymentAuthorized")
+    a2 = Fact("order-lifecycle", "ord_a", "OrderCancelled", 3, "orders", 0, 2, "OrderCancelled")
+    records = encode_facts([a1, b1, a2])
+    assert [(k, decode(v)) for k, v in records] == [(b"ord_a", [a1, a2]), (b"pay_b", [b1])]
+    assert decode(orjson.dumps(list(a1))) == [a1]
+    assert decode(orjson.dumps({"k": "tick", "ts": 5})) == 5
+
+
+def test_the_table_store_keeps_one_entry_per_entity_and_writes_only_at_the_flush() -> None:
+    table: dict[str, Any] = {"ord_a": {"order-lifecycle": {"s": "OrderCreated", "ts": 1}}}
+    store = TableStore(table)
+    lifecycle, sequence = state_key("order-lifecycle", "ord_a"), state_key("order-events-in-sequence", "ord_a")
+    state = store.get(lifecycle)
+    assert state == {"s": "OrderCreated", "ts": 1}
+    assert state is not table["ord_a"]["order-lifecycle"]  # a copy: the stored one stays until the flush
+    state["s"] = "OrderCancelled"
+    store.set(lifecycle, state)
+    store.set(sequence, {"v": 3, "ts": 1})
+    assert table["ord_a"] == {"order-lifecycle": {"s": "OrderCreated", "ts": 1}}
+    store.flush()
+    assert table["ord_a"] == {
+        "order-lifecycle": {"s": "OrderCancelled", "ts": 1},
+        "order-events-in-sequence": {"v": 3, "ts": 1},
+    }
+    store.delete(lifecycle)
+    store.discard()  # a failed record: nothing written
+    assert len(table["ord_a"]) == 2
+    store.delete(lifecycle)
+    store.delete(sequence)
+    store.flush()
+    assert "ord_a" not in table  # no rule state left: the entity's entry goes

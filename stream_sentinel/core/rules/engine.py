@@ -76,6 +76,12 @@ def state_key(rule: str, entity: str) -> str:
     return rule + _SEP + entity
 
 
+def split_key(key: str) -> tuple[str, str]:
+    """``(rule, entity)`` of a :func:`state_key` (a store may keep an entity's rules together)."""
+    rule, _, entity = key.partition(_SEP)
+    return rule, entity
+
+
 # An entity state is one flat dict of plain values (no nested dict or list): cheap to build and
 # copy, plain JSON at the store boundary, and, holding no container, never scanned by the cyclic
 # collector (a lane holds up to ``max_entities`` of them). Its keys:
