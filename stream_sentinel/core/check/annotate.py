@@ -790,7 +790,7 @@ def _peers_sensitive(peers: list[_Peer]) -> bool:
     return any(index._has_pii(other) for index, other in peers)
 
 
-def link_versions(walkers: Iterable[JsonSchemaIndex | AvroSchemaIndex]) -> None:
+def link_versions(walkers: Iterable[Any]) -> None:
     """Make every version of one event type count the ``x-pii`` marks of all its versions."""
     listed = list(walkers)
     json_walkers = [w for w in listed if isinstance(w, JsonSchemaIndex)]
@@ -799,3 +799,6 @@ def link_versions(walkers: Iterable[JsonSchemaIndex | AvroSchemaIndex]) -> None:
         json_walker.link_versions(json_walkers)
     for avro_walker in avro_walkers:
         avro_walker.link_versions(avro_walkers)
+    others = [w for w in listed if not isinstance(w, JsonSchemaIndex | AvroSchemaIndex)]
+    for other in others:  # Protobuf's ProtoIndex (core/check/proto_annotate.py imports this module)
+        other.link_versions(others)

@@ -12,6 +12,7 @@ from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.annotate import AvroSchemaIndex, JsonSchemaIndex
 from stream_sentinel.core.check.explain import Context, RootPlan
 from stream_sentinel.core.check.outcome import Outcome
+from stream_sentinel.core.check.proto_annotate import ProtoIndex
 from stream_sentinel.core.contracts import pointer as jp
 from stream_sentinel.core.contracts.annotations import VALUE_KEYWORDS, iter_schema_objects
 from stream_sentinel.core.contracts.catalog import EventContract, SchemaVersion
@@ -33,6 +34,7 @@ class CompiledVersion:
         "fast_is_valid",
         "parsed",
         "plan",
+        "proto",
         "strict",
         "valid_outcome",
         "validator",
@@ -49,7 +51,8 @@ class CompiledVersion:
         self.parsed: Any = None
         self.codec: codecs.AvroCodec | None = None
         self.avro: AvroSchemaIndex | None = None
-        self.walker: JsonSchemaIndex | AvroSchemaIndex | None = None
+        self.walker: JsonSchemaIndex | AvroSchemaIndex | ProtoIndex | None = None
+        self.proto: Any = None  # proto.ProtoCodec for protobuf versions
         self.fast_is_valid: Any = None
         self.plan: RootPlan | None = None
         self.context: Context | None = None

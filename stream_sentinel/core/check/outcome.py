@@ -7,6 +7,7 @@ from typing import Any, NamedTuple
 
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.annotate import AvroSchemaIndex, JsonSchemaIndex, json_type
+from stream_sentinel.core.check.proto_annotate import ProtoIndex
 from stream_sentinel.core.contracts.catalog import SchemaVersion
 
 Headers = Sequence[tuple[str, bytes]] | None
@@ -26,7 +27,7 @@ class Outcome(NamedTuple):
     violations: tuple[d.Violation, ...] = ()
     payload: Any = None
     raw: bytes | None = None
-    walker: JsonSchemaIndex | AvroSchemaIndex | None = None
+    walker: JsonSchemaIndex | AvroSchemaIndex | ProtoIndex | None = None
     schema_id: int | None = None
     tombstone: bool = False
     #: ``payload`` holds only the part rules read (``keeping``): this decodes all of it, for a sample.

@@ -64,7 +64,10 @@ from stream_sentinel.core.check.explain import (
     pointer,
     undocumented,
 )
+from stream_sentinel.core.check import proto_check
 from stream_sentinel.core.check.keeping import keeping
+from stream_sentinel.core.check.proto_annotate import ProtoIndex
+from stream_sentinel.core.check.proto_check import compile_proto
 from stream_sentinel.core.check.outcome import Headers
 from stream_sentinel.core.check.outcome import Outcome as Outcome  # re-exported: check() returns it
 from stream_sentinel.core.contracts.catalog import (
@@ -176,6 +179,8 @@ class Engine:
     def compile(self, version: SchemaVersion, event: EventContract) -> CompiledVersion:
         """Compile one schema version (called once per version while building checkers)."""
         compiled = CompiledVersion(version, event)
+        if version.kind == "protobuf":
+            return compile_proto(compiled, self.catalog)
         if version.kind == "avro":
             compiled.parsed = parse_avro(version, self.catalog.avro_documents)
             named = avro_named_types(version, self.catalog.avro_documents)
@@ -333,6 +338,7 @@ class TopicChecker:
             self._tombstone = Outcome(None, None, tombstone=True)
         self.check: Callable[[bytes | None, Headers], Outcome] = (
             self.fast_json(None)
+            or proto_check.build(self)
             or {
                 "json": self._check_json,
                 "confluent-json": self._check_confluent_json,
@@ -347,10 +353,10 @@ class TopicChecker:
 
     def version_of(self, value: bytes | None, headers: Headers) -> CompiledVersion | None:
         """The version an Avro message must pass (as ``check`` locates it), or None."""
-        found = self._framed(value) if self.topic.format == "confluent-avro" else self._locate(None, headers)
+        found = self._framed(value) if self.topic.format.startswith("confluent-") else self._locate(None, headers)
         return found if type(found) is CompiledVersion else None
 
-    def walkers(self, event_type: str) -> list[JsonSchemaIndex | AvroSchemaIndex]:
+    def walkers(self, event_type: str) -> list[JsonSchemaIndex | AvroSchemaIndex | ProtoIndex]:
         """Annotation walkers of every version of an event type (none when a version has none)."""
         event = self._events.get(event_type)
         if event is None:
@@ -738,7 +744,7 @@ class TopicChecker:
 
 def _root_notes(compiled: CompiledVersion) -> Annotations:
     """Annotations on the schema root: what a whole-message violation is attributed to."""
-    if isinstance(compiled.walker, AvroSchemaIndex):
+    if isinstance(compiled.walker, AvroSchemaIndex | ProtoIndex):
         return compiled.walker.root()
     if isinstance(compiled.walker, JsonSchemaIndex):
         return compiled.walker.at_evaluation_path(())

@@ -38,6 +38,7 @@ from stream_sentinel.core.contracts.annotations import (
     _check_json_annotations,
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
+from stream_sentinel.core.contracts.protobuf import PROTO_FORMATS, ProtoSet, compile_protos, proto_files, proto_message
 from stream_sentinel.core.contracts.quarantine import QUARANTINE_SCHEMA, Quarantine, check_targets, parse_quarantine
 from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
 from stream_sentinel.core.contracts.topic_settings import SEVERITY_SCHEMA, severity_overrides
@@ -49,8 +50,8 @@ MAX_SPEC_FILE_BYTES = 1 << 20  # catalog.yaml and every schema file: a contract,
 MAX_VERSION = 2**31 - 1  # schema version numbers: the range of a Confluent/Java int
 _MAX_CAUSE = 300  # a validation message quotes the offending value: keep the line short
 
-Format = Literal["json", "avro", "confluent-avro", "confluent-json"]
-SchemaKind = Literal["json", "avro"]
+Format = Literal["json", "avro", "confluent-avro", "confluent-json", "protobuf", "confluent-protobuf"]
+SchemaKind = Literal["json", "avro", "protobuf"]
 LocatorKind = Literal["header", "pointer", "fixed", "schema_id"]
 COMPATIBILITY_MODES = (
     "BACKWARD",
@@ -68,7 +69,7 @@ _TOPIC_KEYS: dict[str, Any] = {
     # Requirement of the topic's messages unless an event type, version or schema node names a
     # nearer one (also of topic-level drift: undecodable, unknown event type, tombstone).
     "requirement": {"type": "string", "minLength": 1},
-    "format": {"enum": ["json", "avro", "confluent-avro", "confluent-json"]},
+    "format": {"enum": ["json", "avro", "confluent-avro", "confluent-json", "protobuf", "confluent-protobuf"]},
     "sample_rate": {"type": "number", "minimum": 0, "maximum": 1},
     "tombstones": {"enum": ["ignore", "drift"]},
     "compatibility": {"enum": list(COMPATIBILITY_MODES)},
@@ -156,6 +157,8 @@ CATALOG_SCHEMA: dict[str, Any] = {
                 "schema": {"type": "string", "minLength": 1},
                 "schema_id": {"type": "integer", "minimum": 0, "maximum": 2147483647},
                 "references": {"type": "array", "items": {"type": "string"}},
+                # protobuf topics: the fully-qualified message (optional when the file has one).
+                "message": {"type": "string", "minLength": 1},
                 "owner": {"type": "string", "minLength": 1},
                 "requirement": {"type": "string", "minLength": 1},
                 "description": {"type": "string"},
@@ -236,6 +239,8 @@ class SchemaVersion:
     owner: str | None
     requirement: str | None
     references: tuple[str, ...]
+    #: Protobuf only: the fully-qualified message name the version's messages are.
+    message: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,6 +291,8 @@ class Catalog:
     avro_documents: Mapping[str, Any]
     schema_ids: Mapping[int, SchemaVersion]
     rules: tuple[RuleSpec, ...] = ()
+    #: Every ``.proto`` compiled into descriptors (None when the spec dir has none).
+    protos: ProtoSet | None = None
 
     def versions(self) -> Iterator[SchemaVersion]:
         """Every schema version of every event type of every topic."""
@@ -330,12 +337,14 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
         _check_json_annotations(ref, doc)
     for ref, doc in avro_docs.items():
         _check_avro_document(ref, doc)
+    proto_refs = proto_files(root)
+    protos = compile_protos(root, proto_refs) if proto_refs else None
 
     defaults: dict[str, Any] = raw.get("defaults", {})
     topics: dict[str, TopicContract] = {}
     schema_ids: dict[int, SchemaVersion] = {}
     for topic_name, spec in raw["topics"].items():
-        topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs, root)
+        topic = _build_topic(topic_name, {**defaults, **spec}, json_docs, avro_docs, root, protos)
         topic = replace(topic, severity=severity_overrides(topic_name, defaults, spec))
         for event in topic.events.values():
             for index, version in enumerate(event.versions):
@@ -360,6 +369,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
         avro_documents=MappingProxyType(avro_docs),
         schema_ids=MappingProxyType(schema_ids),
         rules=parse_rules(raw.get("rules", []), topics),
+        protos=protos,
     )
 
 
@@ -617,6 +627,7 @@ def _build_topic(
     json_docs: Mapping[str, Any],
     avro_docs: Mapping[str, Any],
     root: Path,
+    protos: ProtoSet | None = None,
 ) -> TopicContract:
     fmt: Format = spec.get("format", "json")
     event_locator = _locator(spec["event_type"])
@@ -625,7 +636,7 @@ def _build_topic(
     compatibility = spec.get("compatibility", "BACKWARD")
     events: dict[str, EventContract] = {}
     for event_name, event_spec in spec["events"].items():
-        versions = _build_versions(name, fmt, event_name, event_spec, json_docs, avro_docs, root)
+        versions = _build_versions(name, fmt, event_name, event_spec, json_docs, avro_docs, root, protos)
         events[event_name] = EventContract(
             topic=name,
             name=event_name,
@@ -657,7 +668,7 @@ def _check_locators(
     name: str, spec: Mapping[str, Any], fmt: Format, event_locator: Locator, version_locator: Locator | None
 ) -> None:
     """The event type and version can be located in this topic's messages, given its format."""
-    avro = fmt in ("avro", "confluent-avro")
+    avro = fmt in ("avro", "confluent-avro", *PROTO_FORMATS)  # binary: the schema is needed to decode
     confluent = fmt.startswith("confluent-")
     where = _topic_pointer(name, "event_type")
     if event_locator.kind == "schema_id" and not confluent:
@@ -690,6 +701,7 @@ def _build_versions(
     json_docs: Mapping[str, Any],
     avro_docs: Mapping[str, Any],
     root: Path,
+    protos: ProtoSet | None,
 ) -> tuple[SchemaVersion, ...]:
     """An event type's schema versions, strictly ascending, each with its schema file found."""
     versions: list[SchemaVersion] = []
@@ -698,8 +710,32 @@ def _build_versions(
         number = int(vspec["version"])  # JSON Schema's "integer" also admits 2.0
         if versions and number <= versions[-1].version:
             raise SpecError(CATALOG_FILE, vpointer + "/version", "versions must be strictly ascending")
-        versions.append(_build_version(name, fmt, event_name, vpointer, number, vspec, json_docs, avro_docs, root))
+        if fmt in PROTO_FORMATS:
+            message = proto_message(protos, vspec, vpointer, fmt)
+            versions.append(_proto_version(name, event_name, number, vspec, message))
+        else:
+            versions.append(
+                _build_version(name, fmt, event_name, vpointer, number, vspec, json_docs, avro_docs, root)
+            )
     return tuple(versions)
+
+
+def _proto_version(name: str, event_name: str, number: int, vspec: Mapping[str, Any], message: str) -> SchemaVersion:
+    """One Protobuf schema version: its ``.proto`` file and message (checked by ``proto_message``)."""
+    return SchemaVersion(
+        topic=name,
+        event_type=event_name,
+        version=number,
+        ref=vspec["schema"],
+        kind="protobuf",
+        document=message,
+        uri=uri_for(vspec["schema"]),
+        schema_id=None if vspec.get("schema_id") is None else int(vspec["schema_id"]),
+        owner=vspec.get("owner"),
+        requirement=vspec.get("requirement"),
+        references=(),
+        message=message,
+    )
 
 
 def _build_version(
