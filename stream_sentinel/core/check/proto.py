@@ -117,8 +117,11 @@ def _tree(desc: Descriptor) -> list[Descriptor]:
 
 def _unpacked_scalars(types: list[Descriptor]) -> bool:
     return any(
-        f.is_repeated and f.message_type is None and f.type != FieldDescriptor.TYPE_STRING
-        and f.type != FieldDescriptor.TYPE_BYTES and not f.is_packed
+        f.is_repeated
+        and f.message_type is None
+        and f.type != FieldDescriptor.TYPE_STRING
+        and f.type != FieldDescriptor.TYPE_BYTES
+        and not f.is_packed
         for t in types
         for f in t.fields
     )
@@ -127,7 +130,7 @@ def _unpacked_scalars(types: list[Descriptor]) -> bool:
 class ProtoCodec:
     """One Protobuf message type compiled for the hot path (see the module docstring)."""
 
-    __slots__ = ("desc", "enum_plan", "exact", "indexes", "index", "message_class", "required")
+    __slots__ = ("desc", "enum_plan", "exact", "index", "indexes", "message_class", "required")
 
     def __init__(self, protos: ProtoSet, message: str) -> None:
         self.desc = protos.message(message)
@@ -278,13 +281,26 @@ def _notes(walk: _Walk, name: str, requirement: str | None, owner: str | None) -
     return notes.requirement or requirement, notes.owner or owner
 
 
-def _add(walk: _Walk, kind: str, severity: str, path: tuple[str, ...], expected: str, actual_type: str,
-         actual: str | None, req: str | None, owner: str | None, detail: str = "") -> None:
+def _add(
+    walk: _Walk,
+    kind: str,
+    severity: str,
+    path: tuple[str, ...],
+    expected: str,
+    actual_type: str,
+    actual: str | None,
+    req: str | None,
+    owner: str | None,
+    detail: str = "",
+) -> None:
     if len(walk.found) < walk.cap:
         pointer = jp.to_pointer(tuple(p.removeprefix(_ITEM) for p in path))
         rule = jp.to_pointer(tuple("*" if p.startswith(_ITEM) else p for p in path))
-        walk.found.append(d.Violation(kind, severity, pointer, rule, expected, actual_type, actual,
-                                      actual is None, req, owner, detail=detail))
+        walk.found.append(
+            d.Violation(
+                kind, severity, pointer, rule, expected, actual_type, actual, actual is None, req, owner, detail=detail
+            )
+        )
 
 
 def _visit(walk: _Walk, msg: Any, desc: Descriptor, path: tuple[str, ...], req: str | None, owner: str | None) -> None:
@@ -294,7 +310,9 @@ def _visit(walk: _Walk, msg: Any, desc: Descriptor, path: tuple[str, ...], req: 
         freq, fowner = _notes(walk, fld.full_name, req, owner)
         where = (*path, fld.name)
         if fld.is_required and not msg.HasField(fld.name):
-            _add(walk, d.MISSING_REQUIRED, d.BREAKING, where, "present (proto2 required)", "missing", None, freq, fowner)
+            _add(
+                walk, d.MISSING_REQUIRED, d.BREAKING, where, "present (proto2 required)", "missing", None, freq, fowner
+            )
             continue
         if fld.enum_type is not None and not fld.enum_type.is_closed:
             _open_enum(walk, msg, fld, where, freq, fowner)
@@ -302,8 +320,9 @@ def _visit(walk: _Walk, msg: Any, desc: Descriptor, path: tuple[str, ...], req: 
             _children(walk, msg, fld, where, freq, fowner)
 
 
-def _open_enum(walk: _Walk, msg: Any, fld: FieldDescriptor, where: tuple[str, ...], req: str | None,
-               owner: str | None) -> None:
+def _open_enum(
+    walk: _Walk, msg: Any, fld: FieldDescriptor, where: tuple[str, ...], req: str | None, owner: str | None
+) -> None:
     enum = fld.enum_type
     values = getattr(msg, fld.name)
     items = list(enumerate(values)) if fld.is_repeated else [(None, values)]
@@ -311,13 +330,23 @@ def _open_enum(walk: _Walk, msg: Any, fld: FieldDescriptor, where: tuple[str, ..
         if enum.values_by_number.get(number) is None:
             names = ", ".join(v.name for v in enum.values[:10])
             pii = walk.index.privacy(_plain(where))[1]
-            _add(walk, d.CONSTRAINT, d.BREAKING, where if i is None else (*where, _ITEM + str(i)),
-                 f"one of {enum.full_name} ({names})", "integer", None if pii else str(number), req, owner,
-                 detail="an enum number the contract does not declare (open enum: the reader keeps the number)")
+            _add(
+                walk,
+                d.CONSTRAINT,
+                d.BREAKING,
+                where if i is None else (*where, _ITEM + str(i)),
+                f"one of {enum.full_name} ({names})",
+                "integer",
+                None if pii else str(number),
+                req,
+                owner,
+                detail="an enum number the contract does not declare (open enum: the reader keeps the number)",
+            )
 
 
-def _children(walk: _Walk, msg: Any, fld: FieldDescriptor, where: tuple[str, ...], req: str | None,
-              owner: str | None) -> None:
+def _children(
+    walk: _Walk, msg: Any, fld: FieldDescriptor, where: tuple[str, ...], req: str | None, owner: str | None
+) -> None:
     inner = fld.message_type
     if _is_map(fld):
         value = inner.fields_by_name["value"]
@@ -332,28 +361,57 @@ def _children(walk: _Walk, msg: Any, fld: FieldDescriptor, where: tuple[str, ...
         _visit(walk, getattr(msg, fld.name), inner, where, req, owner)
 
 
-def _unknowns(walk: _Walk, msg: Any, desc: Descriptor, path: tuple[str, ...], req: str | None,
-              owner: str | None) -> None:
+def _unknowns(
+    walk: _Walk, msg: Any, desc: Descriptor, path: tuple[str, ...], req: str | None, owner: str | None
+) -> None:
     for unknown in UnknownFieldSet(msg):
         number, wire = unknown.field_number, unknown.wire_type
         known = desc.fields_by_number.get(number)
         wire_name = _WIRE_NAMES.get(wire, str(wire))
         if known is None:
-            _add(walk, d.UNDOCUMENTED_FIELD, d.INFO, (*path, str(number)), "no field with this number",
-                 wire_name, None, req, owner,
-                 detail=f"field number {number} ({wire_name}) is not in {desc.full_name}")
+            _add(
+                walk,
+                d.UNDOCUMENTED_FIELD,
+                d.INFO,
+                (*path, str(number)),
+                "no field with this number",
+                wire_name,
+                None,
+                req,
+                owner,
+                detail=f"field number {number} ({wire_name}) is not in {desc.full_name}",
+            )
             continue
         freq, fowner = _notes(walk, known.full_name, req, owner)
         where = (*path, known.name)
         if known.enum_type is not None and wire == 0:
             names = ", ".join(v.name for v in known.enum_type.values[:10])
             pii = walk.index.privacy(_plain(where))[1]
-            _add(walk, d.CONSTRAINT, d.BREAKING, where, f"one of {known.enum_type.full_name} ({names})",
-                 "integer", None if pii else str(unknown.data), freq, fowner,
-                 detail="an enum number the contract does not declare (closed enum: the reader drops it)")
+            _add(
+                walk,
+                d.CONSTRAINT,
+                d.BREAKING,
+                where,
+                f"one of {known.enum_type.full_name} ({names})",
+                "integer",
+                None if pii else str(unknown.data),
+                freq,
+                fowner,
+                detail="an enum number the contract does not declare (closed enum: the reader drops it)",
+            )
         else:
-            _add(walk, d.TYPE_MISMATCH, d.BREAKING, where, _type_name(known), wire_name, None, freq, fowner,
-                 detail=f"field number {number} arrived with wire type {wire_name}")
+            _add(
+                walk,
+                d.TYPE_MISMATCH,
+                d.BREAKING,
+                where,
+                _type_name(known),
+                wire_name,
+                None,
+                freq,
+                fowner,
+                detail=f"field number {number} arrived with wire type {wire_name}",
+            )
 
 
 def _type_name(fld: FieldDescriptor) -> str:
@@ -362,4 +420,4 @@ def _type_name(fld: FieldDescriptor) -> str:
     if fld.enum_type is not None:
         return str(fld.enum_type.full_name)
     names = {v: k.removeprefix("TYPE_").lower() for k, v in vars(FieldDescriptor).items() if k.startswith("TYPE_")}
-    return names.get(fld.type, "scalar")
+    return str(names.get(fld.type, "scalar"))

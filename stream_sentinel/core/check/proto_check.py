@@ -32,7 +32,8 @@ def build(checker: Any) -> Check | None:
 
 def compile_proto(compiled: CompiledVersion, catalog: Catalog) -> CompiledVersion:
     """A Protobuf version's codec and walker (its message was resolved when the catalog loaded)."""
-    assert catalog.protos is not None and compiled.version.message is not None
+    assert catalog.protos is not None
+    assert compiled.version.message is not None
     codec = ProtoCodec(catalog.protos, compiled.version.message)
     compiled.proto = codec
     compiled.walker = codec.index
@@ -117,5 +118,6 @@ def explained(checker: Any, compiled: CompiledVersion, body: bytes, value: bytes
         payload = codec.payload(parsed)
     except Exception:  # noqa: BLE001 - the drift event matters more than its sample
         payload = None
-    return Outcome(version.event_type, version, violations, payload, None if payload is not None else value,
-                   codec.index)
+    return Outcome(
+        version.event_type, version, violations, payload, None if payload is not None else value, codec.index
+    )

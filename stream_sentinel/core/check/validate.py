@@ -36,7 +36,7 @@ import orjson
 import referencing
 from referencing.jsonschema import DRAFT202012
 
-from stream_sentinel.core.check import codecs
+from stream_sentinel.core.check import codecs, proto_check
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.annotate import (
     Annotations,
@@ -64,12 +64,11 @@ from stream_sentinel.core.check.explain import (
     pointer,
     undocumented,
 )
-from stream_sentinel.core.check import proto_check
 from stream_sentinel.core.check.keeping import keeping
-from stream_sentinel.core.check.proto_annotate import ProtoIndex
-from stream_sentinel.core.check.proto_check import compile_proto
 from stream_sentinel.core.check.outcome import Headers
 from stream_sentinel.core.check.outcome import Outcome as Outcome  # re-exported: check() returns it
+from stream_sentinel.core.check.proto_annotate import ProtoIndex
+from stream_sentinel.core.check.proto_check import compile_proto
 from stream_sentinel.core.contracts.catalog import (
     CATALOG_FILE,
     SPEC_BASE_URI,

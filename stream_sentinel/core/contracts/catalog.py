@@ -714,9 +714,7 @@ def _build_versions(
             message = proto_message(protos, vspec, vpointer, fmt)
             versions.append(_proto_version(name, event_name, number, vspec, message))
         else:
-            versions.append(
-                _build_version(name, fmt, event_name, vpointer, number, vspec, json_docs, avro_docs, root)
-            )
+            versions.append(_build_version(name, fmt, event_name, vpointer, number, vspec, json_docs, avro_docs, root))
     return tuple(versions)
 
 

@@ -19,7 +19,7 @@ leading or trailing comment of a message or field.
 from __future__ import annotations
 
 import re
-import subprocess  # noqa: S404 - protoc runs as a child process at load time, never per message
+import subprocess
 import sys
 import tempfile
 from collections.abc import Mapping
@@ -141,7 +141,7 @@ def _first_line(text: str) -> str:
 
 
 def _protoc_error(stderr: str, fallback: str) -> SpecError:
-    """protoc's first error line as a ``SpecError`` (its log chatter skipped)."""
+    """Protoc's first error line as a ``SpecError`` (its log chatter skipped)."""
     for line in stderr.splitlines():
         found = _PROTOC_ERROR.match(line.strip())
         if found:
@@ -218,14 +218,14 @@ def proto_message(protos: ProtoSet | None, vspec: Mapping[str, Any], vpointer: s
     name = vspec.get("message")
     if name is None:
         if len(top) != 1:
-            raise SpecError(
-                _CATALOG, vpointer, f"{ref} declares {len(top)} top-level messages: name one with message:"
-            )
+            raise SpecError(_CATALOG, vpointer, f"{ref} declares {len(top)} top-level messages: name one with message:")
         return top[0]
     try:
         desc = protos.message(name)
     except KeyError:
-        raise SpecError(_CATALOG, vpointer + "/message", f"no message {name!r} (use its full name, package first)") from None
+        raise SpecError(
+            _CATALOG, vpointer + "/message", f"no message {name!r} (use its full name, package first)"
+        ) from None
     if desc.file.name != ref:
         raise SpecError(_CATALOG, vpointer + "/message", f"message {name!r} is declared in {desc.file.name}, not {ref}")
     return str(desc.full_name)
