@@ -222,7 +222,13 @@ def test_missing_catalog_topics_are_named_and_the_drift_topic_is_not() -> None:
     settings = Settings(spec_dir=ROOT / "spec" / "events")
     engine = load_engine(str(settings.spec_dir))
     existing = {"orders", "payments", "__consumer_offsets"}
-    assert missing_catalog_topics(settings, engine, existing) == ["customers.profile", "inventory", "shipments"]
+    assert missing_catalog_topics(settings, engine, existing) == [
+        "customers.profile",
+        "inventory",
+        "inventory.reservations",
+        "inventory.reservations.framed",
+        "shipments",
+    ]
     assert missing_catalog_topics(settings, engine, set(engine.catalog.topics)) == []
 
 

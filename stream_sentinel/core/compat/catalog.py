@@ -24,6 +24,7 @@ from stream_sentinel.core.compat.model import (
     source_of,
     strictest,
 )
+from stream_sentinel.core.compat.protobuf import diff_protobuf
 from stream_sentinel.core.contracts import pointer as jp
 from stream_sentinel.core.contracts.catalog import (
     CATALOG_FILE,
@@ -32,6 +33,7 @@ from stream_sentinel.core.contracts.catalog import (
     SchemaVersion,
     TopicContract,
 )
+from stream_sentinel.core.contracts.protobuf import snapshot
 from stream_sentinel.core.contracts.rules import RuleSpec
 
 
@@ -43,6 +45,8 @@ def compare_schemas(old: SchemaSource, new: SchemaSource, mode: str = DEFAULT_MO
         changes: Iterable[Change] = sink.changes
     elif old.kind == "json":
         changes = diff_json(old, new)
+    elif old.kind == "protobuf":
+        changes = diff_protobuf(old, new)
     else:
         changes = diff_avro(old, new)
     return tuple(replace(c, mode=mode) for c in _unique(changes))
@@ -509,6 +513,8 @@ def _recheck(
 
 
 def _source(catalog: Catalog, version: SchemaVersion) -> SchemaSource:
+    if version.kind == "protobuf" and catalog.protos is not None and version.message is not None:
+        return SchemaSource("protobuf", version.ref, snapshot(catalog.protos, version.message))
     return source_of(catalog, version.ref, version.references)
 
 

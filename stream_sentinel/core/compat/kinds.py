@@ -275,4 +275,25 @@ KINDS: Mapping[str, KindRule] = {
     "version_locator_changed": KindRule(_F, _F, False, "where messages carry their version changed"),
     "schema_id_changed": KindRule(_F, _F, False, "a version's Confluent schema id changed"),
     "tombstones_changed": KindRule(_N, _N, False, "tombstone policy changed (drift: null values are violations)"),
+    # -- Protobuf (core/compat/protobuf.py): fields are identified by number on the wire
+    "proto_field_added": KindRule(_T, _T, False, "Protobuf field added (old readers skip it, new readers default it)"),
+    "proto_required_field_added": KindRule(_F, _T, False, "proto2 required field added: old messages lack it"),
+    "proto_field_deleted": KindRule(
+        _F, _F, False, "Protobuf field removed without reserving its number: a later field may reuse it (buf)"
+    ),
+    "proto_field_deleted_reserved": KindRule(_T, _T, False, "Protobuf field removed, its number reserved"),
+    "proto_reserved_reused": KindRule(_F, _F, False, "a field uses a number or name the old contract reserved"),
+    "proto_field_number_changed": KindRule(_F, _F, False, "a Protobuf field keeps its name but changes its number"),
+    "proto_field_renamed": KindRule(
+        _T, _T, False, "Protobuf field renamed, same number (wire-compatible, JSON breaks)"
+    ),
+    "proto_field_type_changed": KindRule(_F, _F, False, "Protobuf field type changed incompatibly on the wire"),
+    "proto_field_type_widened": KindRule(_T, _T, False, "Protobuf field type changed within a wire-compatible group"),
+    "proto_field_label_changed": KindRule(_F, _F, False, "Protobuf field label changed (optional/required/repeated)"),
+    "proto_field_oneof_changed": KindRule(_F, _F, False, "Protobuf field moved into, out of or between oneofs"),
+    "proto_message_added": KindRule(_T, _T, False, "Protobuf message added"),
+    "proto_message_deleted": KindRule(_F, _F, False, "Protobuf message removed (a field's type no longer exists)"),
+    "proto_enum_deleted": KindRule(_F, _F, False, "Protobuf enum removed"),
+    "proto_enum_value_added": KindRule(_T, _T, False, "Protobuf enum value added"),
+    "proto_enum_value_deleted": KindRule(_F, _F, False, "Protobuf enum value removed: old data may carry it"),
 }

@@ -38,6 +38,7 @@ from stream_sentinel.core.contracts.catalog import (
     SchemaKind,
     uri_for,
 )
+from stream_sentinel.core.contracts.protobuf import snapshot
 
 Severity = Literal["breaking", "compatible", "cosmetic"]
 Verdict = Literal["none", "cosmetic", "compatible", "breaking"]
@@ -223,6 +224,8 @@ def source_of(catalog: Catalog, ref: str, references: Iterable[str] | None = Non
     For an Avro file that is not a catalog version (``references`` is None) every other Avro
     file of the catalog may define the named types it uses.
     """
+    if catalog.protos is not None and ref in catalog.protos.files:
+        return SchemaSource("protobuf", ref, snapshot(catalog.protos, *catalog.protos.top_messages(ref)))
     if ref in catalog.avro_documents:
         names = [r for r in catalog.avro_documents if r != ref] if references is None else list(references)
         return SchemaSource(

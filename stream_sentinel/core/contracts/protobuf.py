@@ -229,3 +229,46 @@ def proto_message(protos: ProtoSet | None, vspec: Mapping[str, Any], vpointer: s
     if desc.file.name != ref:
         raise SpecError(_CATALOG, vpointer + "/message", f"message {name!r} is declared in {desc.file.name}, not {ref}")
     return str(desc.full_name)
+
+
+def snapshot(protos: ProtoSet, *roots: str) -> dict[str, Any]:
+    """Plain data of every message and enum a message reaches: what ``diff`` compares.
+
+    ``{"messages": {name: {"fields": {number: {...}}, "reserved": [[start, end)...], "reserved_names":
+    [...]}}, "enums": {name: {"values": {number: name}, "closed": bool}}}`` (numbers as ints).
+    """
+    messages: dict[str, Any] = {}
+    enums: dict[str, Any] = {}
+    stack = [protos.message(root) for root in roots]
+    while stack:
+        desc = stack.pop()
+        if desc.full_name in messages:
+            continue
+        proto = descriptor_pb2.DescriptorProto()
+        desc.CopyToProto(proto)
+        fields: dict[int, Any] = {}
+        for fld in desc.fields:
+            fields[fld.number] = {
+                "name": fld.name,
+                "type": int(fld.type),
+                "label": "repeated" if fld.is_repeated else "required" if fld.is_required else "optional",
+                "type_name": (fld.message_type or fld.enum_type).full_name
+                if (fld.message_type or fld.enum_type)
+                else None,
+                "oneof": fld.containing_oneof.name
+                if fld.containing_oneof is not None and not fld.containing_oneof.name.startswith("_")
+                else None,
+            }
+            if fld.message_type is not None:
+                stack.append(fld.message_type)
+            if fld.enum_type is not None and fld.enum_type.full_name not in enums:
+                enums[fld.enum_type.full_name] = {
+                    "values": {v.number: v.name for v in fld.enum_type.values},
+                    "closed": bool(fld.enum_type.is_closed),
+                }
+        messages[desc.full_name] = {
+            "fields": fields,
+            "reserved": [[r.start, r.end] for r in proto.reserved_range],
+            "reserved_names": list(proto.reserved_name),
+        }
+    return {"roots": list(roots), "messages": messages, "enums": enums}
