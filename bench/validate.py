@@ -16,6 +16,10 @@ Printed figures (msgs/s, best of several interleaved rounds so both sides see th
                  before any of them is interpreted. ``detail_ratio`` (core / this) shows how much
                  of the gap to the floor is ours and how much is the library's error objects.
   avro core / avro floor (fastavro.schemaless_reader on a BytesIO)
+  protobuf core / protobuf floor
+                 StockReserved (plain ``protobuf`` topic, event type in a header): the raw
+                 ``ParseFromString`` into a fresh message of the same class versus
+                 ``TopicChecker.check``; ``proto_ratio`` (core / floor, target >= 0.8)
 The last line is ``ratio=<json core / json floor>`` (the convention all benchmarks share).
 
 Run: make bench   (or: .venv/bin/python bench/validate.py [--messages N] [--rounds R])
@@ -34,6 +38,7 @@ from typing import Any
 import fastavro
 import jsonschema_rs
 import orjson
+from google.protobuf import message_factory
 
 from stream_sentinel.core.check.drift import Source
 from stream_sentinel.core.check.validate import Engine
@@ -42,6 +47,7 @@ from stream_sentinel.core.contracts.catalog import parse_avro
 SPEC = Path(__file__).resolve().parent.parent / "spec" / "events"
 HEADERS = [("event-type", b"OrderCreated"), ("schema-version", b"2")]
 AVRO_HEADERS = [("event-type", b"PaymentAuthorized"), ("schema-version", b"2")]
+PROTO_HEADERS = [("event-type", b"StockReserved")]
 ALNUM = "abcdefghijklmnopqrstuvwxyz0123456789"
 
 
@@ -267,10 +273,55 @@ def main() -> None:
     print(f"json +events (core + drift events):          {events_rate:>10,.0f} msg/s  {1e6 / events_rate:.2f} us/msg")
     print(f"avro floor   (fastavro schemaless_reader):   {avro_floor_rate:>10,.0f} msg/s")
     print(f"avro core    (TopicChecker.check):           {avro_core_rate:>10,.0f} msg/s")
+    proto_floor_rate, proto_core_rate, proto_size = protobuf_side(engine, args.messages // 2, args.rounds)
+    print(f"protobuf floor (ParseFromString):            {proto_floor_rate:>10,.0f} msg/s  ({proto_size} B)")
+    print(f"protobuf core  (TopicChecker.check):         {proto_core_rate:>10,.0f} msg/s")
     print(f"avro_ratio={avro_core_rate / avro_floor_rate:.3f}")
+    print(f"proto_ratio={proto_core_rate / proto_floor_rate:.3f}")
     print(f"events_ratio={events_rate / floor_rate:.3f}")
     print(f"detail_ratio={core_rate / detail_rate:.3f}")
     print(f"ratio={core_rate / floor_rate:.3f}")
+
+
+def protobuf_side(engine: Engine, count: int, rounds: int) -> tuple[float, float, int]:
+    """(floor msg/s, core msg/s, message size) over valid StockReserved messages, interleaved rounds."""
+    protos = engine.catalog.protos
+    assert protos is not None
+    cls: Any = message_factory.GetMessageClass(protos.message("acme.inventory.v1.StockReserved"))
+    rng = random.Random(11)
+    messages = []
+    for index in range(count):
+        msg = cls(
+            reservation_id="res_" + "".join(rng.choices(ALNUM, k=10)),
+            warehouse=rng.choice(["WH-AMS1", "WH-BER2"]),
+            reason=1 + index % 2,
+            customer_email="buyer@example.com",
+            order_id="ord_" + "".join(rng.choices(ALNUM, k=12)),
+        )
+        for _ in range(3):
+            msg.lines.add(sku=rng.choice(["SKU-1001", "SKU-2001"]), quantity=rng.randint(1, 5))
+        msg.reserved_at.seconds = 1_795_168_800 + index
+        msg.value.amount_cents = rng.randrange(100, 100_000)
+        msg.value.currency = "EUR"
+        messages.append(msg.SerializeToString())
+    checker = engine.checker("inventory.reservations")
+    assert checker is not None
+    check = checker.check
+    assert all(check(m, PROTO_HEADERS).ok for m in messages[:100])
+
+    def floor() -> None:
+        for value in messages:
+            cls().ParseFromString(value)
+
+    def core() -> None:
+        for value in messages:
+            check(value, PROTO_HEADERS)
+
+    floor_rate = core_rate = 0.0
+    for _ in range(rounds):
+        floor_rate = max(floor_rate, best_rate(floor, len(messages), 1))
+        core_rate = max(core_rate, best_rate(core, len(messages), 1))
+    return floor_rate, core_rate, len(messages[0])
 
 
 def _avro_fields(rng: random.Random) -> dict[str, Any]:

@@ -22,7 +22,9 @@ nearest ``x-requirement``/``x-owner`` comment of field, message, version, event 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from operator import attrgetter
 from typing import Any, Final
 
 from google.protobuf import json_format, message_factory
@@ -102,6 +104,41 @@ def _enums_ok(msg: Any, steps: tuple[_EnumStep, ...]) -> bool:
     return True
 
 
+def _enum_check(plan: tuple[_EnumStep, ...]) -> Callable[[Any], bool] | None:
+    """The cheapest enum check for a plan: one ``attrgetter`` when only top-level singular enums count."""
+    if not plan:
+        return None
+    if all(step.numbers is not None and not step.repeated for step in plan):
+        get = attrgetter(*(step.name for step in plan))
+        sets = tuple(step.numbers or frozenset() for step in plan)
+        if len(plan) == 1:
+            one, only = attrgetter(plan[0].name), sets[0]
+            return lambda msg: one(msg) in only
+        return lambda msg: all(v in n for v, n in zip(get(msg), sets, strict=True))
+    return lambda msg: _enums_ok(msg, plan)
+
+
+def _fast_check(cls: Any, required: bool, enums: Callable[[Any], bool] | None, exact: bool) -> Callable[[bytes], bool]:
+    """The hot-path check, specialized: no step a message type cannot fail is run."""
+
+    def check(data: bytes) -> bool:
+        msg = cls()
+        try:
+            msg.ParseFromString(data)
+        except DecodeError:
+            return False
+        if required and not msg.IsInitialized():
+            return False
+        if enums is not None and not enums(msg):
+            return False
+        if exact:
+            return not _has_unknown(msg)
+        msg.DiscardUnknownFields()
+        return bool(msg.ByteSize() == len(data))
+
+    return check
+
+
 def _tree(desc: Descriptor) -> list[Descriptor]:
     """Every message type reachable from ``desc`` (itself first)."""
     seen: dict[str, Descriptor] = {}
@@ -130,7 +167,7 @@ def _unpacked_scalars(types: list[Descriptor]) -> bool:
 class ProtoCodec:
     """One Protobuf message type compiled for the hot path (see the module docstring)."""
 
-    __slots__ = ("desc", "enum_plan", "exact", "index", "indexes", "message_class", "required")
+    __slots__ = ("check", "desc", "enum_plan", "exact", "index", "indexes", "message_class", "required")
 
     def __init__(self, protos: ProtoSet, message: str) -> None:
         self.desc = protos.message(message)
@@ -141,22 +178,10 @@ class ProtoCodec:
         self.required = any(f.is_required for t in types for f in t.fields)
         self.enum_plan = _enum_plan(self.desc)
         self.exact = _unpacked_scalars(types)
-
-    def check(self, data: bytes) -> bool:
-        """True when the message is valid (the fast answer; False sends it to ``explain``)."""
-        msg = self.message_class()
-        try:
-            msg.ParseFromString(data)
-        except DecodeError:
-            return False
-        if self.required and not msg.IsInitialized():
-            return False
-        if self.enum_plan and not _enums_ok(msg, self.enum_plan):
-            return False
-        if self.exact:
-            return not _has_unknown(msg)
-        msg.DiscardUnknownFields()
-        return bool(msg.ByteSize() == len(data))
+        #: True when the message is valid (the fast answer; False sends it to ``explain``).
+        self.check: Callable[[bytes], bool] = _fast_check(
+            self.message_class, self.required, _enum_check(self.enum_plan), self.exact
+        )
 
     def parse(self, data: bytes) -> Message | DecodeFailure:
         """The decoded message, or why the bytes are not this message."""
