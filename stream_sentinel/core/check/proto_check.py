@@ -70,7 +70,7 @@ def framed_check(checker: Any) -> Check:
             return hit  # type: ignore[no-any-return]
         assert value is not None  # _framed answered None with the tombstone outcome
         codec: ProtoCodec = hit.proto
-        if value[5] == 0 and codec.indexes == (0,):  # the common frame: one 0 byte for [0]
+        if len(value) > 5 and value[5] == 0 and codec.indexes == (0,):  # the common frame: one 0 byte for [0]
             body = value[6:]
         else:
             located = _body(checker, hit, value)

@@ -40,7 +40,7 @@ _CATALOG: Final = "catalog.yaml"
 PROTOC_TIMEOUT_S: Final = 60.0
 _PROTOC_ERROR = re.compile(r"^(?P<file>[^:\s][^:]*\.proto):(?P<line>\d+):(?P<col>\d+): (?P<msg>.*)$")
 _PROTOC_PLAIN = re.compile(r"^(?P<file>[^:\s][^:]*\.proto): (?P<msg>.*)$")
-_NOTE = re.compile(r"^\s*(x-pii|x-requirement|x-owner)\s*(?::\s*(\S.*?))?\s*$")
+_NOTE = re.compile(r"^\s*(x-pii|x-requirement|x-owner)\s*(?::\s*(.*?))?\s*$")
 _MESSAGE_TYPE: Final = 4  # FileDescriptorProto.message_type
 _NESTED_TYPE: Final = 3  # DescriptorProto.nested_type
 _FIELD: Final = 2  # DescriptorProto.field
@@ -104,7 +104,7 @@ def compile_protos(root: Path, refs: list[str]) -> ProtoSet:
             sys.executable,
             "-m",
             "grpc_tools.protoc",
-            f"--proto_path={root}",
+            "--proto_path=.",
             "--include_imports",
             "--include_source_info",
             f"--descriptor_set_out={out}",
@@ -112,7 +112,7 @@ def compile_protos(root: Path, refs: list[str]) -> ProtoSet:
         ]
         try:
             done = subprocess.run(  # noqa: S603 - fixed argv, no shell
-                command, capture_output=True, text=True, timeout=PROTOC_TIMEOUT_S, check=False
+                command, cwd=root, capture_output=True, text=True, timeout=PROTOC_TIMEOUT_S, check=False
             )
         except subprocess.TimeoutExpired:
             raise SpecError(refs[0], "", f"protoc took longer than {PROTOC_TIMEOUT_S:.0f} s") from None
@@ -167,7 +167,7 @@ def _parse_notes(comments: str, where: str, file: str) -> ProtoNotes | None:
         seen = True
         key, value = found[1], found[2]
         if key == "x-pii":
-            if value not in (None, "true"):
+            if value not in (None, "", "true"):
                 raise SpecError(file, where, f"x-pii takes no value (or 'true'), not {value!r}")
             pii = True
         elif not value:
