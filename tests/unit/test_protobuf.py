@@ -113,7 +113,7 @@ def test_cli_reports_a_bad_proto_in_one_line_with_exit_2(tmp_path: Path) -> None
 
 def test_catalog_message_must_exist_in_that_file(tmp_path: Path) -> None:
     spec = make_spec(tmp_path, message="t.common.Money")
-    with pytest.raises(SpecError, match="declared in common/money.proto") as caught:
+    with pytest.raises(SpecError, match=r"declared in common/money\.proto") as caught:
         load_catalog(spec)
     assert caught.value.pointer == "/topics/t/events/Order/versions/0/message"
 
