@@ -266,3 +266,15 @@ def test_diff_of_proto_edits(tmp_path: Path, edit: tuple[str, str], kind: str, b
     found = _diff(tmp_path, PROTO, PROTO.replace(*edit))
     assert kind in found, found
     assert found[kind] is breaking
+
+
+def test_keeping_hands_rules_the_decoded_message(tmp_path: Path) -> None:
+    engine = load_engine(str(make_spec(tmp_path, fmt="confluent-protobuf")))
+    keep = engine.keeping_check("t", lambda event_type: event_type == "Order")
+    body = order_class(engine)(id="o1", status=1).SerializeToString()
+    outcome = keep(b"\x00" + (7).to_bytes(4, "big") + b"\x00" + body, None)
+    assert outcome.ok
+    assert outcome.payload == {"id": "o1", "status": "OPEN"}
+    plain = engine.checker("t")
+    assert plain is not None
+    assert plain.check(b"\x00" + (7).to_bytes(4, "big") + b"\x00" + body, None).payload is None

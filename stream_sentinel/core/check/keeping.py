@@ -32,6 +32,7 @@ from fastavro import schemaless_reader
 from stream_sentinel.core.check import codecs
 from stream_sentinel.core.check.compile import CompiledVersion
 from stream_sentinel.core.check.outcome import Headers, Outcome
+from stream_sentinel.core.check.proto_check import proto_keeping
 from stream_sentinel.core.contracts.catalog import TopicContract
 
 Check = Callable[[bytes | None, Headers], Outcome]
@@ -68,6 +69,8 @@ def keeping(checker: TopicChecker, wants: Callable[[str], bool], reach: ReachOf 
     codec_of = {id(v.version): v.codec for v in versions if v.codec is not None}
     walker_of = {id(v.version): v.walker for v in versions if v.walker is not None}
     wanted = [v for v in versions if wants(v.version.event_type)]
+    if topic_format.endswith("protobuf"):
+        return proto_keeping(checker.check, wants, versions, topic_format)
     slow = _decoding_again(checker.check, topic_format, wants, codec_of, walker_of, start)
     if topic_format == "json":
         keep: dict[Any, Callable[[Any], Outcome]] = {v: partial(_valid, v.valid_outcome) for v in versions}

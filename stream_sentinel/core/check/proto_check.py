@@ -121,3 +121,37 @@ def explained(checker: Any, compiled: CompiledVersion, body: bytes, value: bytes
     return Outcome(
         version.event_type, version, violations, payload, None if payload is not None else value, codec.index
     )
+
+
+def proto_keeping(
+    check: Check, wants: Callable[[str], bool], versions: list[CompiledVersion], topic_format: str
+) -> Check:
+    """``check`` whose valid outcomes of wanted event types carry the decoded message (rules read it).
+
+    The message is parsed a second time (the hot path's parse is not kept: a valid message must
+    not pay for a payload nobody reads); only topics a behavioural rule reads take this path.
+    """
+    framed = topic_format == "confluent-protobuf"
+    codecs: dict[int, ProtoCodec] = {id(v.version): v.proto for v in versions if v.proto is not None}
+
+    def check_keeping(value: bytes | None, headers: Headers) -> Outcome:
+        outcome = check(value, headers)
+        version = outcome.version
+        if outcome.violations or value is None or version is None or not wants(outcome.event_type or ""):
+            return outcome
+        walker = outcome.walker
+        codec = codecs.get(id(version))
+        if codec is None:
+            return outcome
+        body = value
+        if framed:
+            found = message_indexes(value)
+            if isinstance(found, DecodeFailure):
+                return outcome
+            body = value[found[1] :]
+        parsed = codec.parse(body)
+        if isinstance(parsed, DecodeFailure):
+            return outcome
+        return outcome._replace(payload=codec.payload(parsed), walker=walker or codec.index)
+
+    return check_keeping
