@@ -216,3 +216,16 @@ def test_a_logical_type_in_reach_falls_back_to_fastavro() -> None:
     assert codec.reader({"at": None}) is None  # fastavro builds a datetime there
     assert codec.reader(None) is None
     assert codec.reader({"id": None}) is not None  # the timestamp is only passed over
+
+
+def test_an_oversized_avro_message_is_reported_as_the_plain_check_reports_it() -> None:
+    engine = Engine.from_spec_dir(str(SPEC), max_payload_bytes=16)
+    for name, topic in (("payments-avro.jsonl", "payments"), ("shipments-confluent.jsonl", "shipments")):
+        checker = engine.checker(topic)
+        assert checker is not None
+        keep = engine.keeping_check(topic, lambda et: True, lambda et: {"order_id": None})
+        value, headers = _avro_records(name)[0]
+        assert len(value) > 16
+        kept = keep(value, headers)
+        assert kept == checker.check(value, headers)
+        assert [v.kind for v in kept.violations] == ["oversized"]

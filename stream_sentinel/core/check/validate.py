@@ -346,7 +346,9 @@ class TopicChecker:
         return [v for event in self._events.values() for v in (*event.older_first_newest, event.newest)]
 
     def version_of(self, value: bytes | None, headers: Headers) -> CompiledVersion | None:
-        """The version an Avro message must pass (as ``check`` locates it), or None."""
+        """The version an Avro message must pass (as ``check`` locates it), or None (oversized too)."""
+        if value is None or len(value) > self._max:
+            return None
         found = self._framed(value) if self.topic.format == "confluent-avro" else self._locate(None, headers)
         return found if type(found) is CompiledVersion else None
 
