@@ -229,3 +229,36 @@ def test_an_oversized_avro_message_is_reported_as_the_plain_check_reports_it() -
         kept = keep(value, headers)
         assert kept == checker.check(value, headers)
         assert [v.kind for v in kept.violations] == ["oversized"]
+
+
+def test_a_negative_block_size_is_refused_by_the_reader_as_by_the_check() -> None:
+    from fastavro import parse_schema
+
+    from stream_sentinel.core.check.codecs import AvroCodec
+
+    schema = parse_schema(
+        {"type": "record", "name": "R", "fields": [{"name": "arr", "type": {"type": "array", "items": "int"}}]}
+    )
+    codec = AvroCodec(schema)
+    data = bytes([0x01, 0x01, 0x02, 0x00])  # count -1, byte size -1, item 1, end
+    assert codec.check(data) is not None
+    for reach in (None, {"arr": None}):
+        read = codec.reader(reach)
+        assert read is not None
+        assert read(data, 0) is None
+
+
+def test_a_json_message_valid_the_long_way_keeps_its_payload_too(tmp_path: Path) -> None:
+    """Documented findings (an open schema's strict variant fails) and the slow path keep the payload."""
+    import shutil
+
+    spec = tmp_path / "events"
+    shutil.copytree(SPEC, spec)
+    engine = Engine.from_spec_dir(str(spec))
+    value = _order_created()
+    keep = engine.keeping_check("orders", lambda et: True)
+    # A header value of another type takes the generic path.
+    for headers in ([("event-type", bytearray(b"OrderCreated"))], [("event-type", b"OrderCreated")]):
+        kept = keep(value, headers)
+        assert kept.ok
+        assert kept.payload == orjson.loads(value)
