@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -258,7 +259,8 @@ def test_a_json_message_valid_the_long_way_keeps_its_payload_too(tmp_path: Path)
     value = _order_created()
     keep = engine.keeping_check("orders", lambda et: True)
     # A header value of another type takes the generic path.
-    for headers in ([("event-type", bytearray(b"OrderCreated"))], [("event-type", b"OrderCreated")]):
+    header_lists: list[Any] = [[("event-type", bytearray(b"OrderCreated"))], [("event-type", b"OrderCreated")]]
+    for headers in header_lists:
         kept = keep(value, headers)
         assert kept.ok
         assert kept.payload == orjson.loads(value)
