@@ -600,8 +600,8 @@ def suggest_fix(violation: Violation, event_type: str | None, topic_format: str)
         return "add the producer's schema to catalog.yaml as a new version with that schema_id"
     if kind == SCHEMA_MISMATCH:
         return (
-            "the producer writes with another Avro schema than the contract: add its schema as a new "
-            "version (and a version header), or align the producer"
+            f"the producer writes with another {'Protobuf message' if 'protobuf' in topic_format else 'Avro schema'} "
+            "than the contract: add its schema as a new version (and a version header), or align the producer"
         )
     if kind == UNDECODABLE:
         return _undecodable_fix(violation, topic_format)
