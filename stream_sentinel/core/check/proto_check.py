@@ -43,13 +43,27 @@ def compile_proto(compiled: CompiledVersion, catalog: Catalog) -> CompiledVersio
 def plain_check(checker: Any) -> Check:
     """``protobuf``: the event type and version come from headers (or ``fixed``); the value is the message."""
     tombstone, limit, oversized, locate = checker._tombstone, checker._max, checker._oversized, checker._locate
+    # The common case inlined (as the JSON fast path does): event type in a header, no version
+    # locator; anything else (absent, odd header types) goes through ``_locate``.
+    name = checker._et.value if checker._et.kind == "header" and checker._ver is None else None
+    by_key = checker._by_key
 
     def check_protobuf(value: bytes | None, headers: Headers) -> Outcome:
         if value is None:
             return tombstone  # type: ignore[no-any-return]
         if len(value) > limit:
             return oversized(value)  # type: ignore[no-any-return]
-        found = locate(None, headers)
+        found: Any = None
+        if name is not None and headers:
+            key: object = None
+            for hname, hvalue in headers:
+                if hname == name:
+                    key = hvalue
+            event = by_key.get(key) if type(key) is bytes else None
+            if event is not None:
+                found = event.newest
+        if found is None:
+            found = locate(None, headers)
         if type(found) is not CompiledVersion:
             return found  # type: ignore[no-any-return]
         codec: ProtoCodec = found.proto
