@@ -21,10 +21,24 @@ if TYPE_CHECKING:
     from stream_sentinel.config import Settings
 
 HEADERS: Final = {"Cache-Control": "no-store", "X-Content-Type-Options": "nosniff"}
+#: Faust's production index (``{"status": "OK"}`` at ``/``): it has no setting of its own (web.FAUST_BLUEPRINTS_OFF).
+FAUST_INDEX: Final = "faust.web.apps.production_index:blueprint"
+
+
+def drop_faust_index(app: App) -> None:
+    """Take Faust's own ``/`` out of its blueprint list, whether or not the dashboard takes the path.
+
+    Faust mounts it whenever its statistics are off and offers no flag for it; two views on ``/``
+    stop the web server at start. Its blueprints are applied when the server starts, so filtering
+    the list before then is enough (``BlueprintManager._enabled``: Faust 0.15.3, pinned).
+    """
+    blueprints: Any = app.web.blueprints
+    blueprints._enabled = [(prefix, bp) for prefix, bp in blueprints._enabled if bp != FAUST_INDEX]
 
 
 def attach(app: App, settings: Settings, catalog: Any) -> Dashboard | None:
     """Add the dashboard's tasks and page to the worker's Faust app (None when switched off)."""
+    drop_faust_index(app)
     if not (settings.dashboard_enabled and settings.web_enabled):
         return None
     dashboard = Dashboard(
