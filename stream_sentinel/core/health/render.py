@@ -95,7 +95,7 @@ def definitions(report: m.HealthReport) -> str:
     return (
         f"A rule is *fixed* when its topic and event type had traffic in {period.open_windows} windows "
         f"({period.window_ms // 1000} s each) after it was last seen, without it; otherwise it is *open*. "
-        "*Now* is the latest window on the drift topic."
+        "*Now* is the latest closed window on the drift topic."
     )
 
 
