@@ -212,3 +212,20 @@ def test_dashboard_command_never_imports_faust() -> None:
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=True)
     assert done.stdout.strip() == "[]", done.stdout
+
+
+def test_every_alert_link_lands_on_an_anchor_of_the_page() -> None:
+    from urllib.parse import unquote, urlsplit
+
+    from stream_sentinel.core import alerts as a
+
+    html, _ = build_page(week(), contracts(), m.Period(SINCE, UNTIL), None, [], 30)  # type: ignore[arg-type]
+    for topic in statuses_of(html):
+        fragment = urlsplit(a.topic_link("https://sentinel.example.com", topic) or "").fragment
+        assert f'id="{unquote(fragment)}"' in html, topic
+
+
+def statuses_of(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'data-topic="([^"]+)"', html)
