@@ -146,7 +146,9 @@ def test_dashboard_in_a_browser_shows_drift_owner_rate_and_uncovered_topics_REQ_
         driver.quit()
 
 
-def test_dashboard_command_serves_the_workers_page_and_stops_on_ctrl_c(harness: Harness, tmp_path: Path) -> None:
+def test_dashboard_command_and_a_second_worker_serve_the_same_page_and_it_stops_on_ctrl_c(
+    harness: Harness, tmp_path: Path
+) -> None:
     worker_port, audit = live_drift(harness)
     port = free_port()
     env = {**os.environ, "SENTINEL_TUMBLING_WINDOW": "2", "SENTINEL_APP_ID": harness.app_id}
@@ -164,8 +166,11 @@ def test_dashboard_command_serves_the_workers_page_and_stops_on_ctrl_c(harness: 
         )
     try:
         page = wait_for(lambda: (p := fetch(port)) and statuses(p).get(audit) == "uncovered" and p, timeout=60)
-        # The same cluster view as the worker's own page (both read the whole drift topic).
+        # The same cluster view as the worker's own page (both read the whole drift topic), and
+        # as a second worker's, which owns other partitions.
         assert statuses(page) == statuses(fetch(worker_port))
+        _, second = harness.start_worker("w2", tumbling_window="2", hopping_window="4", hopping_step="2")
+        wait_for(lambda: statuses(fetch(second)) == statuses(page), timeout=60, interval=1.0)
         assert statuses(page)[harness.topic] == "drifting"
         assert f'id="topic-{harness.topic}"' in page
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
