@@ -251,7 +251,7 @@ class Fetcher:
         self._retry: list[tuple[float, int]] = []
         self._lock = threading.Lock()
         self._answered = threading.Condition(self._lock)
-        self._on_error, self._on_fetched, self._clock = on_error, on_fetched, clock
+        self.on_error, self.on_fetched, self._clock = on_error, on_fetched, clock
         self._thread: threading.Thread | None = None
         self.last_error = ""  # empty while the registry answers
         self.dropped = 0  # ids not queued because the queue was full (asked again on a later message)
@@ -316,8 +316,8 @@ class Fetcher:
         try:
             entry = self.client.schema(schema_id)
             self.last_error = ""
-            if self._on_fetched is not None:
-                self._on_fetched()
+            if self.on_fetched is not None:
+                self.on_fetched()
         except RegistryError as exc:
             if exc.kind == NOT_FOUND:
                 entry = Unavailable(schema_id, f"the schema registry has no schema {schema_id} ({exc})")
@@ -325,13 +325,13 @@ class Fetcher:
                 self.last_error = str(exc)
                 entry = Unavailable(schema_id, f"the schema registry could not be asked: {exc}")
                 log.warning("registry_error kind=%s detail=%s", exc.kind, exc)
-            if self._on_error is not None:
-                self._on_error(exc.kind)
+            if self.on_error is not None:
+                self.on_error(exc.kind)
             self._retry.append((self._clock() + self.retry_after, schema_id))
         except Exception as exc:  # noqa: BLE001 - an unusable answer must not kill the fetcher
             entry = Unavailable(schema_id, f"the schema registry's answer is unusable ({type(exc).__name__})")
-            if self._on_error is not None:
-                self._on_error(PROTOCOL)
+            if self.on_error is not None:
+                self.on_error(PROTOCOL)
             self._retry.append((self._clock() + self.retry_after, schema_id))
         self.table.put(entry)
         with self._answered:
