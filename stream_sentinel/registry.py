@@ -23,15 +23,16 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final
 from urllib.parse import quote
 
 from pydantic import SecretStr
 
 from stream_sentinel.config import Settings
+from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.check.writers import Unavailable, WriterSchema, WriterTable
+from stream_sentinel.core.compat.registry import RegisteredVersion, Snapshot
 from stream_sentinel.core.contracts.registry import RegistrySpec
 from stream_sentinel.core.errors import SentinelError
 from stream_sentinel.core.exits import EXIT_BROKER
@@ -42,6 +43,7 @@ ACCEPT: Final = (
     "application/vnd.schemaregistry.v1+json, application/vnd.schemaregistry+json; q=0.9, application/json; q=0.5"
 )
 MAX_BODY: Final = 8 * 1024 * 1024  # one answer; a schema is a contract, not a data dump
+MAX_SUBJECTS: Final = 10_000  # registry check / import: subjects read from one registry
 MAX_REFERENCES: Final = 64  # referenced schemas fetched for one id (transitively)
 #: Error kinds (metric label ``kind``): no answer, refused credentials, not there, anything else.
 UNREACHABLE, AUTH, NOT_FOUND, PROTOCOL = "unreachable", "auth", "not_found", "protocol"
@@ -55,18 +57,6 @@ class RegistryError(SentinelError):
     def __init__(self, kind: str, message: str, status: int | None = None, error_code: int | None = None) -> None:
         super().__init__(message)
         self.kind, self.status, self.error_code = kind, status, error_code
-
-
-@dataclass(frozen=True)
-class SubjectVersion:
-    """One version of a subject, as ``/subjects/{s}/versions/{v}`` answers it."""
-
-    subject: str
-    version: int
-    schema_id: int
-    schema: str
-    schema_type: str
-    references: tuple[dict[str, Any], ...] = ()
 
 
 class RegistryClient:
@@ -124,10 +114,10 @@ class RegistryClient:
         """``GET /subjects/{subject}/versions``."""
         return [int(v) for v in self._get(f"/subjects/{quote(subject, safe='')}/versions")]
 
-    def version(self, subject: str, version: int | str = "latest") -> SubjectVersion:
+    def version(self, subject: str, version: int | str = "latest") -> RegisteredVersion:
         """``GET /subjects/{subject}/versions/{version}`` (``latest`` allowed)."""
         body = self._get(f"/subjects/{quote(subject, safe='')}/versions/{version}")
-        return SubjectVersion(
+        return RegisteredVersion(
             subject=str(body["subject"]),
             version=int(body["version"]),
             schema_id=int(body["id"]),
@@ -164,12 +154,12 @@ class RegistryClient:
             references=self._references(body.get("references") or []),
         )
 
-    def _references(self, references: list[dict[str, Any]]) -> tuple[str, ...]:
+    def _references(self, references: Sequence[Mapping[str, Any]]) -> tuple[str, ...]:
         """Referenced schema texts, dependencies first (depth-first), each once, bounded."""
         texts: list[str] = []
         seen: set[tuple[str, int]] = set()
 
-        def visit(refs: list[dict[str, Any]]) -> None:
+        def visit(refs: Sequence[Mapping[str, Any]]) -> None:
             for ref in refs:
                 key = (str(ref["subject"]), int(ref["version"]))
                 if key in seen:
@@ -178,7 +168,7 @@ class RegistryClient:
                 if len(seen) > MAX_REFERENCES:
                     raise RegistryError(PROTOCOL, f"more than {MAX_REFERENCES} schema references")
                 found = self.version(*key)
-                visit(list(found.references))
+                visit(found.references)
                 texts.append(found.schema)
 
         visit(references)
@@ -312,26 +302,17 @@ class Fetcher:
             self._expire()
 
     def _fetch(self, schema_id: int) -> None:
-        entry: WriterSchema | Unavailable
-        try:
-            entry = self.client.schema(schema_id)
+        entry, error = fetch_entry(self.client, schema_id)
+        if error is None:
             self.last_error = ""
             if self.on_fetched is not None:
                 self.on_fetched()
-        except RegistryError as exc:
-            if exc.kind == NOT_FOUND:
-                entry = Unavailable(schema_id, f"the schema registry has no schema {schema_id} ({exc})")
-            else:
-                self.last_error = str(exc)
-                entry = Unavailable(schema_id, f"the schema registry could not be asked: {exc}")
-                log.warning("registry_error kind=%s detail=%s", exc.kind, exc)
+        else:
+            if error.kind != NOT_FOUND:
+                self.last_error = str(error)
+                log.warning("registry_error kind=%s detail=%s", error.kind, error)
             if self.on_error is not None:
-                self.on_error(exc.kind)
-            self._retry.append((self._clock() + self.retry_after, schema_id))
-        except Exception as exc:  # noqa: BLE001 - an unusable answer must not kill the fetcher
-            entry = Unavailable(schema_id, f"the schema registry's answer is unusable ({type(exc).__name__})")
-            if self.on_error is not None:
-                self.on_error(PROTOCOL)
+                self.on_error(error.kind)
             self._retry.append((self._clock() + self.retry_after, schema_id))
         self.table.put(entry)
         with self._answered:
@@ -346,3 +327,49 @@ class Fetcher:
             self._retry = [(when, sid) for when, sid in self._retry if when > now]
             for schema_id in due:
                 self.table.forget(schema_id)
+
+
+def fetch_entry(client: RegistryClient, schema_id: int) -> tuple[WriterSchema | Unavailable, RegistryError | None]:
+    """The registry's answer for an id as a table entry, and the error if it was not a schema."""
+    try:
+        return client.schema(schema_id), None
+    except RegistryError as exc:
+        if exc.kind == NOT_FOUND:
+            return Unavailable(schema_id, f"the schema registry has no schema {schema_id} ({exc})"), exc
+        return Unavailable(schema_id, f"the schema registry could not be asked: {exc}"), exc
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:  # a body not of the documented shape
+        error = RegistryError(
+            PROTOCOL, f"the schema registry's answer for {schema_id} is unusable ({type(exc).__name__})"
+        )
+        return Unavailable(schema_id, str(error)), error
+
+
+def inline(engine: Engine, settings: Settings, url: str | None = None) -> RegistryClient | None:
+    """``check`` and ``replay``: unmapped ids are fetched when first seen, before the message is judged.
+
+    Each request waits at most the catalog's ``registry.timeout``; every answer (a failure too) is
+    held for the run, so an unreachable registry costs one timeout per id, not per message.
+    None when the catalog has no registry or no ``confluent-*`` topic.
+    """
+    spec = engine.catalog.registry
+    if spec is None or not any(t.format.startswith("confluent-") for t in engine.catalog.topics.values()):
+        return None
+    client = RegistryClient.from_spec(spec, settings, url)
+    table = engine.writers
+
+    def fetch(schema_id: int) -> None:
+        table.put(fetch_entry(client, schema_id)[0])
+
+    table.on_miss = fetch
+    return client
+
+
+def snapshot(client: RegistryClient) -> Snapshot:
+    """Every version of every subject (at most ``MAX_SUBJECTS``) and the compatibility levels."""
+    subjects = client.subjects()
+    if len(subjects) > MAX_SUBJECTS:
+        raise RegistryError(PROTOCOL, f"{len(subjects)} subjects is over the {MAX_SUBJECTS} read at most")
+    versions = [client.version(s, v) for s in subjects for v in client.versions(s)]
+    global_level = client.compatibility()
+    levels = {s: level for s in subjects if (level := client.compatibility(s)) is not None}
+    return Snapshot(versions, levels, global_level)

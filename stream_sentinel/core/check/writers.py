@@ -81,10 +81,11 @@ class WriterTable:
         self.generation = 0  # bumped on every put: checkers drop their compiled judges
 
     def get(self, schema_id: int) -> WriterSchema | Unavailable | None:
-        """The held answer for an id, or None (then ``on_miss`` is told)."""
+        """The held answer for an id, or None (then ``on_miss`` is told, and may have put it)."""
         found = self._held.get(schema_id)
         if found is None and self.on_miss is not None:
             self.on_miss(schema_id)
+            found = self._held.get(schema_id)
         return found
 
     def put(self, entry: WriterSchema | Unavailable) -> None:
