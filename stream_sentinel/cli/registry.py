@@ -20,7 +20,7 @@ import yaml
 
 from stream_sentinel.cli.common import spec_default, spec_default_text
 from stream_sentinel.config import Settings
-from stream_sentinel.core.compat.registry import Finding, RegisteredVersion, Snapshot, compare
+from stream_sentinel.core.compat.registry import Finding, RegisteredVersion, Snapshot, compare, referenced_subjects
 from stream_sentinel.core.contracts.catalog import CATALOG_FILE, load_catalog
 from stream_sentinel.core.errors import UsageError
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
@@ -150,8 +150,11 @@ def _skeleton(client: RegistryClient, found: Snapshot) -> tuple[dict[str, Any], 
     files: dict[str, str] = {}
     skipped: list[str] = []
     used: set[int] = set()
+    referenced = referenced_subjects(found.versions)
     for registered in found.versions:
         where = f"subject {registered.subject!r} v{registered.version}"
+        if registered.subject in referenced:
+            continue  # a shared type: written under refs/ with the schemas that reference it
         if registered.subject.endswith("-key"):
             skipped.append(f"{where}: a key schema (keys are not imported)")
             continue
@@ -162,7 +165,7 @@ def _skeleton(client: RegistryClient, found: Snapshot) -> tuple[dict[str, Any], 
             skipped.append(f"{where}: schema id {registered.schema_id} is already imported under another subject")
             continue
         used.add(registered.schema_id)
-        topic_name = _TOPIC_CHARS.sub("_", registered.subject.removesuffix("-value"))
+        topic_name = _topic_of(registered.subject)
         event = _event_name(registered, topic_name)
         ref = f"{topic_name}/{event}.v{registered.version}{_EXTENSIONS[registered.schema_type]}"
         files[ref] = registered.schema
@@ -180,6 +183,13 @@ def _skeleton(client: RegistryClient, found: Snapshot) -> tuple[dict[str, Any], 
             entry["compatibility"] = level
         entry["versions"].append(version)
     return topics, files, skipped
+
+
+def _topic_of(subject: str) -> str:
+    """The topic a subject names: ``<topic>-value`` or ``<topic>-<record full name>``, else the subject."""
+    head, _, tail = subject.partition("-")
+    topic = subject.removesuffix("-value") if subject.endswith("-value") else head if "." in tail else subject
+    return _TOPIC_CHARS.sub("_", topic)
 
 
 def _event_name(registered: RegisteredVersion, topic: str) -> str:

@@ -14,7 +14,9 @@ versions and compatibility levels; this module compares it with the catalog. Fin
 - ``compatibility_differs``: a subject's compatibility level (its own, else the global one)
   is not the catalog event type's ``compatibility``.
 
-``-key`` subjects (record keys) are not contracts of the catalog and are skipped.
+``-key`` subjects (record keys) are not contracts of the catalog and are skipped, and so are
+subjects other schemas only reference (shared named types: the catalog lists them under
+``references``).
 """
 
 from __future__ import annotations
@@ -79,6 +81,11 @@ class Finding:
         }
 
 
+def referenced_subjects(versions: Sequence[RegisteredVersion]) -> set[str]:
+    """Subjects some registered version references (shared types, not topics' contracts)."""
+    return {str(ref.get("subject")) for v in versions for ref in v.references}
+
+
 def normalised(text_or_doc: Any) -> Any:
     """A schema without what does not change what it accepts to a reader, keys sorted."""
     doc = json.loads(text_or_doc) if isinstance(text_or_doc, str) else text_or_doc
@@ -106,8 +113,9 @@ def compare(catalog: Catalog, snapshot: Snapshot) -> list[Finding]:
     findings: list[Finding] = []
     registered_ids = {v.schema_id for v in snapshot.versions}
     by_subject: dict[str, list[RegisteredVersion]] = {}
+    referenced = referenced_subjects(snapshot.versions)
     for registered in snapshot.versions:
-        if not registered.subject.endswith("-key"):
+        if not registered.subject.endswith("-key") and registered.subject not in referenced:
             by_subject.setdefault(registered.subject, []).append(registered)
     for subject, versions in by_subject.items():
         findings.extend(_subject(catalog, snapshot, subject, versions))
