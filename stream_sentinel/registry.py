@@ -34,7 +34,7 @@ from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.check.writers import Unavailable, WriterSchema, WriterTable
 from stream_sentinel.core.compat.registry import RegisteredVersion, Snapshot
 from stream_sentinel.core.contracts.registry import RegistrySpec
-from stream_sentinel.core.errors import SentinelError
+from stream_sentinel.core.errors import SentinelError, UsageError
 from stream_sentinel.core.exits import EXIT_BROKER
 
 log = logging.getLogger(__name__)
@@ -77,12 +77,14 @@ class RegistryClient:
         self._authorization: str | None = None
         if auth == "basic":
             if username is None or secret is None:
-                raise RegistryError(AUTH, "registry auth basic needs a username and registry_password")
+                raise UsageError(
+                    "registry auth basic needs a username and registry_password (SENTINEL_REGISTRY_PASSWORD)"
+                )
             pair = f"{username}:{secret.get_secret_value()}".encode()
             self._authorization = "Basic " + base64.b64encode(pair).decode()
         elif auth == "bearer":
             if secret is None:
-                raise RegistryError(AUTH, "registry auth bearer needs registry_token")
+                raise UsageError("registry auth bearer needs registry_token (SENTINEL_REGISTRY_TOKEN)")
             self._authorization = "Bearer " + secret.get_secret_value()
         self._context = ssl.create_default_context(cafile=ca_file) if self.url.startswith("https:") else None
 

@@ -17,7 +17,7 @@ from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine, load_engine
 from stream_sentinel.core.check.writers import Unavailable, WriterTable
 from stream_sentinel.core.contracts.catalog import load_catalog
-from stream_sentinel.core.errors import SpecError
+from stream_sentinel.core.errors import SpecError, UsageError
 from stream_sentinel.registry import NOT_FOUND, PROTOCOL, UNREACHABLE, Fetcher, RegistryClient, RegistryError, inline
 from stream_sentinel.testing_registry import CONTENT_TYPE, FakeRegistry
 from tests.registry_fixtures import (
@@ -313,3 +313,11 @@ def test_table_is_bounded() -> None:
     assert len(table) == 2
     assert table.get(0) is None
     assert table.get(4) is not None
+
+
+def test_missing_credentials_are_a_usage_error(tmp_path: Path) -> None:
+    spec = spec_with_registry(tmp_path, "http://127.0.0.1:9", auth={"kind": "bearer"})
+    registry = load_catalog(spec).registry
+    assert registry is not None
+    with pytest.raises(UsageError, match="SENTINEL_REGISTRY_TOKEN"):
+        RegistryClient.from_spec(registry, Settings())
