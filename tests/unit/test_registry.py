@@ -203,8 +203,11 @@ def test_writer_schema_without_a_field_names_that_field(engine: tuple[Engine, Fa
     doc = dispatched_without("tracking_number", extra="note")
     schema_id = register_dispatched(registry, doc)
     outcome = eng.checker("shipments").check(framed_avro(schema_id, doc, dispatched_record(note="x")), None)  # type: ignore[union-attr]
-    found = {(v.kind, v.path, v.severity) for v in outcome.violations}
-    assert found == {(d.MISSING_REQUIRED, "/tracking_number", d.BREAKING), (d.UNDOCUMENTED_FIELD, "/note", d.INFO)}
+    found = {(v.kind, v.path, v.severity, v.requirement) for v in outcome.violations}
+    assert found == {  # the nearest x-requirement: the field's, else the record's
+        (d.MISSING_REQUIRED, "/tracking_number", d.BREAKING, "REQ-SHP-3"),
+        (d.UNDOCUMENTED_FIELD, "/note", d.INFO, "REQ-SHP-1"),
+    }
     assert outcome.event_type == "ShipmentDispatched"
     assert outcome.schema_id == schema_id
     assert all("shipments-com.acme.logistics.ShipmentDispatched' v1" in v.detail for v in outcome.violations)

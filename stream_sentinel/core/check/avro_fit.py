@@ -28,6 +28,8 @@ from stream_sentinel.core.check.compile import CompiledVersion
 from stream_sentinel.core.contracts import pointer as jp
 
 _MAX_DEPTH: Final = 64
+_Notes = tuple[str | None, str | None]  # nearest x-requirement, x-owner (field over record over version)
+_Found = tuple[str, str, str, str, _Notes]  # kind, path, expected, actual type, notes
 _NAMED: Final = ("record", "enum", "fixed", "error")
 
 
@@ -36,12 +38,11 @@ def fit(record: Any, compiled: CompiledVersion) -> tuple[d.Violation, ...]:
     named: Mapping[str, Any] = {}
     if compiled.codec is not None:
         named = getattr(compiled.codec, "_named", {}) or {}
-    found: list[tuple[str, str, str, str]] = []  # (kind, path, expected, actual type)
-    _walk(record, compiled.parsed, named, (), found, 0)
-    requirement = compiled.version.requirement or compiled.event.requirement
-    owner = compiled.version.owner or compiled.event.owner
+    found: list[_Found] = []
+    notes = (compiled.version.requirement or compiled.event.requirement, compiled.version.owner or compiled.event.owner)
+    _walk(record, compiled.parsed, named, (), found, 0, notes)
     violations = []
-    for kind, path, expected, actual in found:
+    for kind, path, expected, actual, (requirement, owner) in found:
         severity = d.INFO if kind == d.UNDOCUMENTED_FIELD else d.BREAKING
         violations.append(
             d.Violation(
@@ -71,29 +72,35 @@ def _walk(
     schema: Any,
     named: Mapping[str, Any],
     path: tuple[str, ...],
-    found: list[tuple[str, str, str, str]],
+    found: list[_Found],
     depth: int,
+    notes: _Notes,
 ) -> None:
     schema = _resolve(schema, named)
     if depth > _MAX_DEPTH:
         return
     if isinstance(schema, list):  # a union: the branch that fits best
-        _union(value, schema, named, path, found, depth)
+        _union(value, schema, named, path, found, depth, notes)
         return
     kind = schema.get("type") if isinstance(schema, dict) else schema
     if kind in ("record", "error") and isinstance(value, dict):
-        _record(value, schema, named, path, found, depth)
+        _record(value, schema, named, path, found, depth, notes)
     elif kind == "array" and isinstance(value, list):
         for index, item in enumerate(value):
-            _walk(item, schema["items"], named, (*path, str(index)), found, depth + 1)
+            _walk(item, schema["items"], named, (*path, str(index)), found, depth + 1, notes)
     elif kind == "map" and isinstance(value, dict):
         for key, item in value.items():
-            _walk(item, schema["values"], named, (*path, str(key)), found, depth + 1)
+            _walk(item, schema["values"], named, (*path, str(key)), found, depth + 1, notes)
     elif kind == "enum" and isinstance(value, str):
         if value not in schema.get("symbols", ()):
-            found.append((d.CONSTRAINT, jp.to_pointer(path), "one of " + ", ".join(schema["symbols"]), "string"))
+            found.append((d.CONSTRAINT, jp.to_pointer(path), "one of " + ", ".join(schema["symbols"]), "string", notes))
     elif not _fits(value, schema):
-        found.append((d.TYPE_MISMATCH, jp.to_pointer(path), _type_name(schema), json_type(value)))
+        found.append((d.TYPE_MISMATCH, jp.to_pointer(path), _type_name(schema), json_type(value), notes))
+
+
+def _nearer(node: Mapping[str, Any], notes: _Notes) -> _Notes:
+    """A record's or field's own ``x-requirement``/``x-owner`` over the enclosing ones."""
+    return node.get("x-requirement") or notes[0], node.get("x-owner") or notes[1]
 
 
 def _fits(value: Any, schema: Any) -> bool:
@@ -108,21 +115,26 @@ def _record(
     schema: Mapping[str, Any],
     named: Mapping[str, Any],
     path: tuple[str, ...],
-    found: list[tuple[str, str, str, str]],
+    found: list[_Found],
     depth: int,
+    notes: _Notes,
 ) -> None:
+    notes = _nearer(schema, notes)
     listed = set()
     for field in schema.get("fields", ()):
         name = field["name"]
+        at = _nearer(field, notes)
         listed.add(name)
         listed.update(field.get("aliases", ()))
         if name not in value:
             if "default" not in field:
-                found.append((d.MISSING_REQUIRED, jp.to_pointer((*path, name)), _type_name(field["type"]), "missing"))
+                found.append(
+                    (d.MISSING_REQUIRED, jp.to_pointer((*path, name)), _type_name(field["type"]), "missing", at)
+                )
             continue
-        _walk(value[name], field["type"], named, (*path, name), found, depth + 1)
+        _walk(value[name], field["type"], named, (*path, name), found, depth + 1, at)
     found.extend(
-        (d.UNDOCUMENTED_FIELD, jp.to_pointer((*path, name)), "no such field", json_type(value[name]))
+        (d.UNDOCUMENTED_FIELD, jp.to_pointer((*path, name)), "no such field", json_type(value[name]), notes)
         for name in value
         if name not in listed
     )
@@ -133,10 +145,11 @@ def _union(
     branches: list[Any],
     named: Mapping[str, Any],
     path: tuple[str, ...],
-    found: list[tuple[str, str, str, str]],
+    found: list[_Found],
     depth: int,
+    notes: _Notes,
 ) -> None:
-    best: list[tuple[str, str, str, str]] | None = None
+    best: list[_Found] | None = None
     for branch in branches:
         resolved = _resolve(branch, named)
         kind = resolved.get("type") if isinstance(resolved, dict) else resolved
@@ -144,13 +157,13 @@ def _union(
             continue
         if kind not in ("record", "error", "array", "map", "enum") and not _fits(value, resolved):
             continue
-        attempt: list[tuple[str, str, str, str]] = []
-        _walk(value, resolved, named, path, attempt, depth + 1)
+        attempt: list[_Found] = []
+        _walk(value, resolved, named, path, attempt, depth + 1, notes)
         breaking = sum(1 for f in attempt if f[0] != d.UNDOCUMENTED_FIELD)
         if best is None or breaking < sum(1 for f in best if f[0] != d.UNDOCUMENTED_FIELD):
             best = attempt
     if best is None:
-        found.append((d.TYPE_MISMATCH, jp.to_pointer(path), _type_name(branches), json_type(value)))
+        found.append((d.TYPE_MISMATCH, jp.to_pointer(path), _type_name(branches), json_type(value), notes))
     else:
         found.extend(best)
 
