@@ -324,3 +324,18 @@ def test_missing_credentials_are_a_usage_error(tmp_path: Path) -> None:
     assert registry is not None
     with pytest.raises(UsageError, match="SENTINEL_REGISTRY_TOKEN"):
         RegistryClient.from_spec(registry, Settings())
+
+
+def test_writer_enum_symbol_and_type_change_are_named(engine: tuple[Engine, FakeRegistry, RegistryClient]) -> None:
+    eng, registry, _ = engine
+    doc = example("shipments/shipment-dispatched.v2.avsc")
+    for field in doc["fields"]:
+        if field["name"] == "carrier":
+            field["type"] = {"type": "enum", "name": "Carrier", "symbols": ["DHL", "FEDEX"]}
+        elif field["name"] == "parcel_count":
+            field["type"] = "string"
+    schema_id = register_dispatched(registry, doc, schema_id=1043)
+    record = dispatched_record(tracking_number="1Z", carrier="FEDEX", parcel_count="one")
+    outcome = eng.checker("shipments").check(framed_avro(schema_id, doc, record), None)  # type: ignore[union-attr]
+    found = [(v.kind, v.path, v.actual_value) for v in outcome.violations]
+    assert found == [(d.CONSTRAINT, "/carrier", None), (d.TYPE_MISMATCH, "/parcel_count", None)]  # values withheld
