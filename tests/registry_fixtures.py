@@ -29,6 +29,9 @@ def spec_with_registry(tmp: Path, url: str, **registry: Any) -> Path:
     shutil.copytree(EXAMPLE_SPEC, root)
     catalog = yaml.safe_load((root / "catalog.yaml").read_text())
     catalog["registry"] = {"url": url, "timeout": 2, **registry}
+    # The registry is consulted for Avro and JSON Schema writers only so far: the example's
+    # confluent-protobuf topic (schema ids 401/402) would read as "not registered" here.
+    catalog["topics"].pop("inventory.reservations.framed", None)
     (root / "catalog.yaml").write_text(yaml.safe_dump(catalog, sort_keys=False))
     return root
 
