@@ -7,6 +7,7 @@ the worker, and reports drift as a table, a JSON report or streamed JSON lines.
 from __future__ import annotations
 
 import argparse
+from base64 import b64decode
 from collections.abc import Callable
 from typing import IO, Any, TextIO
 
@@ -153,6 +154,10 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
                     present = {name for name, _ in headers}
                     headers += tuple(h for h in declared if h[0] not in present)
                 outcome = (rules.check(topic, checker) if rules else checker.check)(message.value, headers)
+                keyhead = engine.keyheads.get(topic)
+                if keyhead is not None:  # the record's key and headers (core/check/keyhead.py)
+                    key = b64decode(message.key) if message.key_base64 and message.key else message.key
+                    outcome = keyhead.judge(outcome, key, headers, message.value)
             if rules is not None:
                 outcome = rules.message(topic, outcome, message)
             drift = None

@@ -170,7 +170,13 @@ class Sentinel:
         self.rules = RulesStage.build(settings, engine, checkers)  # behavioural rules (worker/rules.py)
         judge = self.rules.judge if self.rules is not None else None
         self.batches = BatchAssessor(
-            checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources, judge=judge
+            checkers,
+            Assessor(policy),
+            self.mode,
+            self._may_alert,
+            self.quarantine.sources,
+            judge=judge,
+            keyed={n: k for n, k in engine.keyheads.items() if n in checkers},
         )
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
