@@ -109,8 +109,10 @@ def test_pii_values_are_withheld(spec_factory: SpecFactory) -> None:
     engine = engine_of(spec_factory, catalog)
     outcome = judged(engine, b"someone@example.com", [*ORDER_HEADERS, ("user", b"jane.doe@example.com")])
     by_path = {v.path: v for v in outcome.violations}
-    assert by_path["key"].actual_value is None and by_path["key"].redacted  # /customer/email is x-pii
-    assert by_path["headers/user"].actual_value is None and by_path["headers/user"].redacted
+    assert by_path["key"].actual_value is None  # /customer/email is x-pii
+    assert by_path["key"].redacted
+    assert by_path["headers/user"].actual_value is None
+    assert by_path["headers/user"].redacted
     text = "".join(e.to_json().decode() for e in outcome.drift_events(d.Source("orders", 0, 1), "json"))
     assert "jane.doe@example.com" not in text
     assert "someone@example.com" not in text
