@@ -51,6 +51,7 @@ from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
 from stream_sentinel.worker.quarantine import Quarantines
+from stream_sentinel.worker.reload import Reloader, engine_of
 from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
@@ -129,6 +130,8 @@ class Sentinel:
             get_client=self._producer_client,
             on_change=self._on_broker_change,
         )
+        # Reload without restart (worker/reload.py): SIGHUP or spec_watch; swapped in between batches.
+        self.reload = Reloader(settings.spec_dir, lambda: engine_of(settings), self.metrics, settings.spec_watch)
         names = self._contracted(settings, engine)
         # Delivery futures of the previous batch's records (see _pipelined).
         self._pending: list[tuple[Awaitable[Any], TopicT, bounds.Record]] = []
@@ -165,7 +168,13 @@ class Sentinel:
             {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
         )
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
-        policy = Policy(settings.min_severity, settings.raw_prefix, sample=True, severity=severities_of(engine.catalog))
+        policy = Policy(
+            settings.min_severity,
+            settings.raw_prefix,
+            sample=True,
+            severity=severities_of(engine.catalog),
+            catalog_revision=self.reload.revision,
+        )
         self.quarantine = Quarantines.of(engine.catalog, names, self.metrics, self.record_limit, settings)
         self.rules = RulesStage.build(settings, engine, checkers)  # behavioural rules (worker/rules.py)
         judge = self.rules.judge if self.rules is not None else None
@@ -254,6 +263,7 @@ class Sentinel:
             self.rules.attach(self)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
+        app.task(self.reload.run)
         app.task(self._log_missing_topics)
         if self.alerts.enabled:
             app.task(self.alerts.run)
@@ -297,6 +307,7 @@ class Sentinel:
         this returns; the records handed over are settled by the next batch or Faust's flush
         before any commit (``_pipelined``).
         """
+        self.reload.between_batches(self)  # a reloaded spec applies from a batch's first message
         started = time.perf_counter()
         result = self.batches.run(batch, round(self.clock() * 1000))
         elapsed = time.perf_counter() - started
@@ -761,7 +772,10 @@ class Sentinel:
                 observed = round(self.clock() * 1000)
                 stamp = {"observed_at": observed, "sentinel_version": __version__}
                 if result.summaries:
-                    summaries = [(s["fingerprint"].encode(), orjson.dumps({**s, **stamp})) for s in result.summaries]
+                    revision = {"catalog_revision": self.reload.revision} if self.reload.revision else {}
+                    summaries = [
+                        (s["fingerprint"].encode(), orjson.dumps({**s, **stamp, **revision})) for s in result.summaries
+                    ]
                     await self._publish(summaries, "summary")
                 if result.traffic:
                     # Keyed like the windows stage, so one key's traffic records stay in order.
@@ -836,6 +850,7 @@ class Sentinel:
                 "version": __version__,
                 "alert_mode": self.mode,
                 "assigned": self._assigned(),
+                "catalog_revision": self.reload.revision,
             },
             "windows": w.view(states, self.spec),
             "keys_left_out": left_out,
