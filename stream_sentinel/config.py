@@ -413,8 +413,9 @@ class Settings(BaseSettings):
         default=False,
         description="Whether the worker judges the catalog's behavioural rules (expressions in the validate "
         "stage; stateful rules through the internal <app_id>-rules topic and its table). Off: contracts only, "
-        "no rules topic or table. Opt-in for now: one fact record per stateful rule and message, and one "
-        "changelog record per fact, cut throughput sharply (README: Behavioural rules in the worker, Cost).",
+        "no rules topic or table. Opt-in for now: a fact record and a changelog record per entity and batch "
+        "cut throughput sharply on a broker that takes one record per request (README: Behavioural rules in "
+        "the worker, Cost).",
     )
     rules_entity_ttl: float = Field(
         default=7 * 86400.0,

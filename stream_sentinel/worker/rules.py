@@ -68,6 +68,7 @@ class Sentinel(Protocol):
     mode: Any
     drift_topic: Any
     tallies: Any
+    record_limit: int
 
     def _may_alert(self, topic: str, event_type: str | None, ts: int) -> bool: ...
 
@@ -140,6 +141,22 @@ class TableStore:
             if isinstance(state, dict)
         ]
 
+    def purge_legacy(self, lane: int) -> int:
+        """Delete this lane's states stored one per rule and entity (before states were kept per entity).
+
+        Their entities are adopted again, as after an eviction. Runs inside the lane's event, so
+        the deletions go to its changelog partition; returns how many went.
+        """
+        table = self.table
+        legacy = [
+            k
+            for k, v in table.items()
+            if isinstance(k, str) and "\x1f" in k and isinstance(v, dict) and v.get("p") == lane
+        ]
+        for key in legacy:
+            del table[key]
+        return len(legacy)
+
     def flush(self) -> None:
         """Apply the pending writes to the table (inside the agent's current event: its partition)."""
         table, entries, dirty = self.table, self.entries, self.dirty
@@ -157,25 +174,34 @@ class TableStore:
         self.dirty = set()
 
 
-#: Facts per rules-topic record at most (an entity's facts of one batch; ~150 B each).
-MAX_FACTS_PER_RECORD: Final = 1000
+#: Bytes of one rules-topic record's value at most, however large the record limit (a fact is at
+#: most ~2.5 KB: ids and values are capped at 256 characters).
+MAX_RECORD_BYTES: Final = 64 * 1024
 
 
-def encode_facts(facts: Iterable[Fact]) -> list[tuple[bytes, bytes]]:
-    """A batch's facts as rules-topic records: one per entity, keyed by it, the facts in order.
+def encode_facts(facts: Iterable[Fact], max_bytes: int = MAX_RECORD_BYTES) -> list[tuple[bytes, bytes]]:
+    """A batch's facts as rules-topic records keyed by entity: a run of facts about one entity in one record.
 
     The key partitions the entity (its state lives in that partition's lane); the value is a
-    JSON list of facts, each a compact list. An entity's facts of one batch travel together,
-    so a message feeding three rules about one order is one record, not three.
+    JSON list of facts, each a compact list. Only *consecutive* facts are grouped (the facts of
+    one message about one order: three rules, one record), so a lane applies facts in the
+    batch's order, which its watermark and timers rely on. A record stays under ``max_bytes``.
     """
-    grouped: dict[str, list[list[Any]]] = {}
+    out: list[tuple[bytes, bytes]] = []
+    entity: str | None = None
+    group: list[bytes] = []
+    size = 0
     for fact in facts:
-        grouped.setdefault(fact.entity, []).append(list(fact))
-    return [
-        (entity.encode(), orjson.dumps(group[i : i + MAX_FACTS_PER_RECORD]))
-        for entity, group in grouped.items()
-        for i in range(0, len(group), MAX_FACTS_PER_RECORD)
-    ]
+        encoded = orjson.dumps(list(fact))
+        if group and (fact.entity != entity or size + len(encoded) + 1 > max_bytes):
+            out.append((str(entity).encode(), b"[" + b",".join(group) + b"]"))
+            group, size = [], 0
+        entity = fact.entity
+        group.append(encoded)
+        size += len(encoded) + 1
+    if group:
+        out.append((str(entity).encode(), b"[" + b",".join(group) + b"]"))
+    return out
 
 
 def decode(value: bytes) -> list[Fact] | int:
@@ -237,7 +263,8 @@ class RulesStage:
 
     def records(self, facts: list[Fact]) -> tuple[Any, list[bounds.Record]]:
         """The batch's facts as (rules topic, records), for the validate stage's hand-over."""
-        records: list[bounds.Record] = list(encode_facts(facts))
+        limit = self.sentinel.record_limit if self.sentinel is not None else MAX_RECORD_BYTES
+        records: list[bounds.Record] = list(encode_facts(facts, min(MAX_RECORD_BYTES, limit - 1024)))
         return self.topic, records
 
     # -- the worker's app ------------------------------------------------------------------------
@@ -269,6 +296,8 @@ class RulesStage:
         """Lanes are rebuilt from the table after any rebalance (another worker may have written them)."""
         self.lanes.clear()
         self.active.clear()
+        if self.store is not None:
+            self.store.discard()
 
     def _lane(self, partition: int) -> RuleRuntime:
         runtime = self.lanes.get(partition)
@@ -285,6 +314,7 @@ class RulesStage:
             )
             # Inside this lane's event: the table reads this partition's states; a state of a
             # rule removed from the catalog is deleted here, in its own partition.
+            self.store.purge_legacy(partition)
             runtime.rebuild(self.store.items())
             self.lanes[partition] = runtime
             log.info(kv(event="rules_lane", partition=partition, entities=len(runtime)))
@@ -318,7 +348,11 @@ class RulesStage:
             log.error(kv(event="bad_rule_record", partition=partition, error=type(exc).__name__, at=d.raised_at(exc)))
             return
         if findings:
-            await self._report(findings, now)
+            try:
+                await self._report(findings, now)
+            except BaseException:
+                store.discard()  # not acknowledged: the state stays as it was (the fact comes again)
+                raise
         store.flush()
         self._count(runtime)
 

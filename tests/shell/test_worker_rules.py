@@ -8,6 +8,7 @@ by looking at the table at the moment the drift record is sent.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 from pathlib import Path
 from typing import Any
@@ -179,8 +180,16 @@ def test_facts_travel_grouped_by_entity_in_order_and_the_old_one_fact_records_st
     a1 = Fact("order-lifecycle", "ord_a", "OrderCreated", 1, "orders", 0, 1, "OrderCreated")
     b1 = Fact("payment-once", "pay_b", None, 2, "payments", 0, 1, "PaymentAuthorized")
     a2 = Fact("order-lifecycle", "ord_a", "OrderCancelled", 3, "orders", 0, 2, "OrderCancelled")
+    # Only consecutive facts about one entity share a record: a lane applies them in batch order.
     records = encode_facts([a1, b1, a2])
+    assert [(k, decode(v)) for k, v in records] == [(b"ord_a", [a1]), (b"pay_b", [b1]), (b"ord_a", [a2])]
+    records = encode_facts([a1, a2, b1])
     assert [(k, decode(v)) for k, v in records] == [(b"ord_a", [a1, a2]), (b"pay_b", [b1])]
+    # A record stays under the byte bound, however many facts a run holds.
+    many = [a1._replace(offset=i) for i in range(300)]
+    records = encode_facts(many, max_bytes=2000)
+    assert all(len(v) <= 2000 for _, v in records)
+    assert [f for _, v in records for f in decode(v)] == many  # type: ignore[union-attr]
     assert decode(orjson.dumps(list(a1))) == [a1]
     assert decode(orjson.dumps({"k": "tick", "ts": 5})) == 5
 
@@ -208,3 +217,34 @@ def test_the_table_store_keeps_one_entry_per_entity_and_writes_only_at_the_flush
     store.delete(sequence)
     store.flush()
     assert "ord_a" not in table  # no rule state left: the entity's entry goes
+
+
+def test_legacy_states_of_the_lane_are_purged_and_a_failed_report_writes_no_state(tmp_path: Path) -> None:
+    table: dict[str, Any] = {
+        state_key("order-lifecycle", "ord_old"): {"hw": {"orders/0": 5}, "ts": 1, "p": 0, "s": "OrderCreated"},
+        state_key("order-lifecycle", "ord_other"): {"hw": {"orders/1": 5}, "ts": 1, "p": 1, "s": "OrderCreated"},
+    }
+    store = TableStore(table)
+    assert store.purge_legacy(0) == 1
+    assert list(table) == [state_key("order-lifecycle", "ord_other")]  # another lane's: its own lane purges it
+
+    class Failing(Published):
+        async def __call__(self, topic: Any, records: list[tuple[bytes, bytes]]) -> list[asyncio.Future[None]]:
+            raise asyncio.CancelledError  # the worker stops while the finding is being published
+
+    s = with_rules(tmp_path, Failing())
+    stage = s.rules
+    assert stage is not None
+    created = fact("orders", 0, "OrderCreated", NOW_MS - 5000)
+    shipped = fact("shipments", 4, "ShipmentDispatched", NOW_MS)
+
+    async def run() -> None:
+        await stage.apply(0, encode_fact(created)[1])
+        with contextlib.suppress(asyncio.CancelledError):
+            await stage.apply(0, encode_fact(shipped)[1])  # an illegal transition: its drift is not acknowledged
+
+    asyncio.run(run())
+    assert stage.table[ENTITY]["order-lifecycle"]["s"] == "OrderCreated"  # nothing written for the unacknowledged
+    assert stage.store is not None
+    assert not stage.store.dirty
+    assert stage.store.get(state_key("order-lifecycle", ENTITY))["s"] == "OrderCreated"  # type: ignore[index]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -216,3 +217,50 @@ def test_a_logical_type_in_reach_falls_back_to_fastavro() -> None:
     assert codec.reader({"at": None}) is None  # fastavro builds a datetime there
     assert codec.reader(None) is None
     assert codec.reader({"id": None}) is not None  # the timestamp is only passed over
+
+
+def test_an_oversized_avro_message_is_reported_as_the_plain_check_reports_it() -> None:
+    engine = Engine.from_spec_dir(str(SPEC), max_payload_bytes=16)
+    for name, topic in (("payments-avro.jsonl", "payments"), ("shipments-confluent.jsonl", "shipments")):
+        checker = engine.checker(topic)
+        assert checker is not None
+        keep = engine.keeping_check(topic, lambda et: True, lambda et: {"order_id": None})
+        value, headers = _avro_records(name)[0]
+        assert len(value) > 16
+        kept = keep(value, headers)
+        assert kept == checker.check(value, headers)
+        assert [v.kind for v in kept.violations] == ["oversized"]
+
+
+def test_a_negative_block_size_is_refused_by_the_reader_as_by_the_check() -> None:
+    from fastavro import parse_schema
+
+    from stream_sentinel.core.check.codecs import AvroCodec
+
+    schema = parse_schema(
+        {"type": "record", "name": "R", "fields": [{"name": "arr", "type": {"type": "array", "items": "int"}}]}
+    )
+    codec = AvroCodec(schema)
+    data = bytes([0x01, 0x01, 0x02, 0x00])  # count -1, byte size -1, item 1, end
+    assert codec.check(data) is not None
+    for reach in (None, {"arr": None}):
+        read = codec.reader(reach)
+        assert read is not None
+        assert read(data, 0) is None
+
+
+def test_a_json_message_valid_the_long_way_keeps_its_payload_too(tmp_path: Path) -> None:
+    """Documented findings (an open schema's strict variant fails) and the slow path keep the payload."""
+    import shutil
+
+    spec = tmp_path / "events"
+    shutil.copytree(SPEC, spec)
+    engine = Engine.from_spec_dir(str(spec))
+    value = _order_created()
+    keep = engine.keeping_check("orders", lambda et: True)
+    # A header value of another type takes the generic path.
+    header_lists: list[Any] = [[("event-type", bytearray(b"OrderCreated"))], [("event-type", b"OrderCreated")]]
+    for headers in header_lists:
+        kept = keep(value, headers)
+        assert kept.ok
+        assert kept.payload == orjson.loads(value)

@@ -505,6 +505,7 @@ class _Reader:
 
     def __init__(self, compiler: _Compiler) -> None:
         self.compiler = compiler
+        self.whole: dict[str, _Read | None] = {}  # named type -> its whole read (built once per name)
 
     def build(self, schema: Any, reach: Any, depth: int = 0) -> _Read | None:
         """A read step for ``schema`` keeping what ``reach`` names (None: all of it)."""
@@ -518,7 +519,14 @@ class _Reader:
             if primitive is not None:
                 return primitive
             named = self.compiler.named.get(schema)
-            return None if named is None else self.build(named, reach, depth + 1)
+            if named is None:
+                return None
+            if reach is not None:
+                return self.build(named, reach, depth + 1)
+            if schema not in self.whole:
+                self.whole[schema] = None  # a recursive use while building: give up (fastavro decodes)
+                self.whole[schema] = self.build(named, None, depth + 1)
+            return self.whole[schema]
         if "logicalType" in schema:
             return None
         kind = schema["type"]
@@ -592,6 +600,8 @@ def _read_blocks(item: _Read, what: str, keyed: bool) -> _Read:
             if count < 0:
                 count = -count
                 size, pos = _long(data, pos)
+                if size < 0:
+                    raise _Corrupt(f"negative {what} block size")
                 begin = pos
             else:
                 size = -1

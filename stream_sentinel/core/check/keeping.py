@@ -51,8 +51,13 @@ class TopicChecker(Protocol):
     def version_of(self, value: bytes | None, headers: Headers) -> CompiledVersion | None:
         """The version an Avro message must pass, or None."""
 
-    def fast_json(self, keep: dict[Any, Callable[[Any], Outcome]] | None) -> Check | None:
-        """The JSON fast path, handing valid outcomes through ``keep``."""
+    def fast_json(
+        self, keep: dict[Any, Callable[[Any], Outcome]] | None, fallback: Callable[..., Outcome] | None = None
+    ) -> Check | None:
+        """The JSON fast path, handing valid outcomes through ``keep`` (``fallback``: its slow path)."""
+
+    def check_json(self, value: bytes | None, headers: Headers) -> Outcome:
+        """The generic JSON check (the fast path's slow path)."""
 
 
 def keeping(checker: TopicChecker, wants: Callable[[str], bool], reach: ReachOf | None = None) -> Check:
@@ -72,7 +77,8 @@ def keeping(checker: TopicChecker, wants: Callable[[str], bool], reach: ReachOf 
     if topic_format == "json":
         keep: dict[Any, Callable[[Any], Outcome]] = {v: partial(_valid, v.valid_outcome) for v in versions}
         keep.update({v: partial(_carrying, v.valid_outcome._replace(walker=v.walker)) for v in wanted})
-        fast = checker.fast_json(keep)
+        # Anything the fast path hands on is checked the long way, then decoded again if valid.
+        fast = checker.fast_json(keep, _decoding_again(checker.check_json, topic_format, wants, codec_of, walker_of, 0))
         return fast if fast is not None else slow
     if not topic_format.endswith("avro"):
         return slow

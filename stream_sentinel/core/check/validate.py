@@ -336,7 +336,7 @@ class TopicChecker:
         self.check: Callable[[bytes | None, Headers], Outcome] = (
             self.fast_json(None)
             or {
-                "json": self._check_json,
+                "json": self.check_json,
                 "confluent-json": self._check_confluent_json,
                 "avro": self._check_avro,
                 "confluent-avro": self._check_confluent_avro,
@@ -348,7 +348,9 @@ class TopicChecker:
         return [v for event in self._events.values() for v in (*event.older_first_newest, event.newest)]
 
     def version_of(self, value: bytes | None, headers: Headers) -> CompiledVersion | None:
-        """The version an Avro message must pass (as ``check`` locates it), or None."""
+        """The version an Avro message must pass (as ``check`` locates it), or None (oversized too)."""
+        if value is None or len(value) > self._max:
+            return None
         found = self._framed(value) if self.topic.format == "confluent-avro" else self._locate(None, headers)
         return found if type(found) is CompiledVersion else None
 
@@ -391,14 +393,15 @@ class TopicChecker:
     # -- the four wire formats (hot path) ---------------------------------------------------
 
     def fast_json(  # noqa: C901 - the hot path is one closure on purpose (bench/validate.py)
-        self, keep: dict[Any, Callable[[Any], Outcome]] | None
+        self, keep: dict[Any, Callable[[Any], Outcome]] | None, fallback: Callable[..., Outcome] | None = None
     ) -> Callable[[bytes | None, Headers], Outcome] | None:
         """The JSON hot path specialised for header/fixed event types and header versions.
 
         Everything it needs is bound as closure locals and both headers are found in one scan;
         anything unusual (undecodable, oversized, unknown type or version) is handed to the
-        generic ``_check_json``, which computes the same outcome the long way. ``keep``
-        (``keeping``): compiled version -> its valid outcome given the payload.
+        generic ``check_json``, which computes the same outcome the long way. ``keep``
+        (``keeping``): compiled version -> its valid outcome given the payload; ``fallback``
+        then replaces ``check_json`` (it must keep the payload of a valid message too).
         """
         et, ver = self._et, self._ver
         if self.topic.format != "json" or et.kind not in ("header", "fixed"):
@@ -416,7 +419,7 @@ class TopicChecker:
         fixed, by_key, slow, explain_json, undecodable = (
             self._fixed,
             self._by_key,
-            self._check_json,
+            self.check_json if fallback is None else fallback,
             self._explain_json,
             self._undecodable_json,
         )
@@ -450,11 +453,15 @@ class TopicChecker:
                 if keep is not None:
                     return keep[compiled](payload)
                 return compiled.valid_outcome
-            return explain_json(payload, compiled, version is not None, len(value))
+            explained = explain_json(payload, compiled, version is not None, len(value))
+            if keep is not None and explained is compiled.valid_outcome:  # only documented findings
+                return keep[compiled](payload)
+            return explained
 
         return check
 
-    def _check_json(self, value: bytes | None, headers: Headers) -> Outcome:
+    def check_json(self, value: bytes | None, headers: Headers) -> Outcome:
+        """The generic JSON check: any event-type and version locator (the fast path's slow path)."""
         if value is None:
             return self._tombstone
         if len(value) > self._max:
