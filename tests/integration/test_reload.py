@@ -7,20 +7,23 @@ that passed before, and its drift event names the new catalog revision; a broken
 
 from __future__ import annotations
 
+import io
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
 
+from stream_sentinel.cli import run
 from stream_sentinel.core.contracts.revision import catalog_revision
 from tests.integration.conftest import Harness, Message, order_messages, wait_for
 
 pytestmark = pytest.mark.integration
 
 
-def _valid_order(h: Harness) -> Message:
+def _valid_order() -> Message:
     """The first OrderCreated of the capture: valid under the example contract."""
     return order_messages()[0]
 
@@ -61,7 +64,7 @@ def test_sighup_swaps_the_new_spec_in_and_a_bad_one_is_refused_REQ_SEN_1(harness
     process, port = harness.start_worker(alert_mode="every")
     first = catalog_revision(harness.spec)
     assert _revision_served(harness, port) == first
-    valid = _valid_order(harness)
+    valid = _valid_order()
 
     _add_key_contract(harness.spec, harness.topic)
     second = catalog_revision(harness.spec)
@@ -101,8 +104,32 @@ def test_spec_watch_picks_a_change_up_without_a_signal_REQ_SEN_1(harness: Harnes
     (harness.spec / "orders" / "order-created.v2.schema.json").write_bytes(source.read_bytes())
     _add_key_contract(harness.spec, harness.topic)
     revision = catalog_revision(harness.spec)
-    valid = _valid_order(harness)
+    valid = _valid_order()
     wait_for(lambda: (harness.produce([valid]), _revision_served(harness, port) == revision)[1], timeout=30)
     records = harness.drift(expect=1, until=lambda r: bool(_key_drift(r, revision)))
     assert _key_drift(records, revision)
     assert _reloads(harness, port, "loaded") == 1
+
+
+def test_replay_and_check_judge_the_key_contract_as_the_worker_does_REQ_SEN_1(harness: Harness) -> None:
+    """Replay reads the key from the broker, ``check`` from the capture: the same key drift, no revision."""
+    _add_key_contract(harness.spec, harness.topic)
+    harness.produce([_valid_order()] * 3)
+
+    def cli(*argv: str) -> tuple[int, str]:
+        out, err = io.StringIO(), io.StringIO()
+        code = run(list(argv), sys.stdin.buffer, out, err)
+        return code, out.getvalue() + err.getvalue()
+
+    common = ("--bootstrap", harness.bootstrap, "--topic", harness.topic)
+    code, out = cli("replay", *common, "--spec", str(harness.spec), "--format", "jsonl")
+    assert code == 1, out
+    events = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert [(e["kind"], e["path"]) for e in events if e.get("type") == "drift"] == [("constraint", "key")] * 3
+    assert all("catalog_revision" not in e for e in events)
+    capture = harness.tmp / "capture.jsonl"
+    assert cli("capture", *common, "--output", str(capture))[0] == 0
+    code, out = cli("check", "--spec", str(harness.spec), "--format", "jsonl", str(capture))
+    assert code == 1, out
+    checked = [orjson.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert sorted(e["drift_id"] for e in checked) == sorted(e["drift_id"] for e in events)
