@@ -25,7 +25,7 @@ from stream_sentinel.core.errors import UsageError
 from stream_sentinel.core.health import model as m
 from stream_sentinel.core.health.aggregate import HealthAggregator, contracts_of
 from stream_sentinel.core.health.render import FORMATS, render
-from stream_sentinel.core.ranges import parse_time
+from stream_sentinel.core.ranges import iso, parse_time
 
 #: Records are published after the windows they describe: read this much past both ends.
 SLACK_MS = 10 * 60_000
@@ -89,8 +89,18 @@ def moment(text: str, now_ms: int) -> int:
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
     """Build the report; SentinelErrors propagate to the main CLI (one line, exit code)."""
     now_ms = round(time.time() * 1000)
+    recorded = _read_file(args.input, stdin) if args.input else None
     if args.now is not None:
         now_ms = parse_time(args.now, now_ms)
+    elif recorded and args.until == "now":
+        # A recording is read as of its last record, not of today: a week recorded a month ago
+        # would otherwise fall outside the default period and report nothing.
+        latest = max((_latest(r) for r in recorded), default=0)
+        if latest:
+            now_ms = latest + 1
+            stderr.write(
+                f"stream-sentinel: reading a recording as of its last record ({iso(now_ms)}; --now to change)\n"
+            )
     since, until = moment(args.since, now_ms), moment(args.until, now_ms)
     if until <= since:
         raise UsageError(f"--until {args.until} must be after --since {args.since}")
@@ -114,8 +124,9 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
         generated_at=now_ms,
         consumers=_consumers(args.consumers),
     )
-    if args.input:
-        _read_file(args.input, stdin, aggregator.add)
+    if recorded is not None:
+        for record in recorded:
+            aggregator.add(record)
     else:
         _read_broker(args, settings, drift_topic, period, aggregator.add)
         if args.consumers is None and not args.no_consumers:
@@ -173,7 +184,20 @@ def _ask_consumers(
         return None
 
 
-def _read_file(path: str, stdin: IO[bytes], add: Any) -> None:
+def _latest(record: Any) -> int:
+    """The latest time a drift-topic record names (window end, message time, observation), or 0."""
+    if not isinstance(record, dict):
+        return 0
+    window, source = record.get("window"), record.get("source")
+    times = [record.get("observed_at")]
+    if isinstance(window, dict):
+        times.append(window.get("end"))
+    if isinstance(source, dict):
+        times.append(source.get("timestamp"))
+    return max((t for t in times if type(t) is int), default=0)
+
+
+def _read_file(path: str, stdin: IO[bytes]) -> list[Any]:
     """A recorded drift topic: kcat -J envelopes (``capture``) or the records themselves, one a line."""
     handle = open_input(path, stdin)
     try:
@@ -182,11 +206,8 @@ def _read_file(path: str, stdin: IO[bytes], add: Any) -> None:
         if handle is not stdin:
             handle.close()
     if lines and _is_envelope(lines[0]):
-        for message in read_capture(lines):
-            add(_json(message.value))
-        return
-    for line in lines:
-        add(_json(line))
+        return [_json(message.value) for message in read_capture(lines)]
+    return [_json(line) for line in lines]
 
 
 def _is_envelope(line: bytes) -> bool:

@@ -123,3 +123,14 @@ def test_affected_consumers_from_a_file_are_rendered_REQ_ORD_3(tmp_path: Path) -
     code, _, err = _report("json", "--consumers", str(bad))
     assert code == 2
     assert "expected a list of" in err
+
+
+def test_a_recording_is_read_as_of_its_last_record_REQ_ORD_3() -> None:
+    """Without --now or --until, a recorded week is reported as of its end, not of today's clock."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = ["report", "--spec", str(SPEC), "--input", str(WEEK), "--format", "json"]
+    assert run(argv, io.BytesIO(), out, err) == 1, err.getvalue()
+    assert "reading a recording as of its last record (2026-11-20T09:56:00.001Z" in err.getvalue()
+    report = orjson.loads(out.getvalue())
+    orders = next(t for t in report["topics"] if t["topic"] == "orders")
+    assert orders["status"] == "drifting"
