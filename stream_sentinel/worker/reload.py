@@ -38,7 +38,7 @@ from typing import Any, Final, Protocol
 
 from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate import windows as w
-from stream_sentinel.core.assess import Assessor, severities_of
+from stream_sentinel.core.assess import Assessor, Policy, severities_of
 from stream_sentinel.core.check.validate import Engine, load_engine
 from stream_sentinel.core.contracts.revision import catalog_revision
 from stream_sentinel.core.errors import SpecError
@@ -166,6 +166,17 @@ def engine_of(settings: Settings) -> Engine:
         str(settings.spec_dir),
         max_violations_per_message=settings.max_violations_per_message,
         max_payload_bytes=settings.max_payload_bytes,
+    )
+
+
+def worker_policy(settings: Settings, engine: Engine, revision: str | None) -> Policy:
+    """How the worker assesses messages: its floor and raw prefix, the catalog's severities, the revision."""
+    return Policy(
+        settings.min_severity,
+        settings.raw_prefix,
+        sample=True,
+        severity=severities_of(engine.catalog),
+        catalog_revision=revision,
     )
 
 

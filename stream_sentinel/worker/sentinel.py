@@ -39,7 +39,7 @@ from faust.web import Request, Response, View
 from stream_sentinel import __version__
 from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate import windows as w
-from stream_sentinel.core.assess import Assessor, Policy, severities_of
+from stream_sentinel.core.assess import Assessor
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds, transport
@@ -52,7 +52,7 @@ from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
 from stream_sentinel.worker.quarantine import Quarantines
-from stream_sentinel.worker.reload import Reloader, engine_of
+from stream_sentinel.worker.reload import Reloader, engine_of, worker_policy
 from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
@@ -169,25 +169,14 @@ class Sentinel:
             {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
         )
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
-        policy = Policy(
-            settings.min_severity,
-            settings.raw_prefix,
-            sample=True,
-            severity=severities_of(engine.catalog),
-            catalog_revision=self.reload.revision,
-        )
+        policy = worker_policy(settings, engine, self.reload.revision)
         self.quarantine = Quarantines.of(engine.catalog, names, self.metrics, self.record_limit, settings)
         self.rules = RulesStage.build(settings, engine, checkers)  # behavioural rules (worker/rules.py)
         judge = self.rules.judge if self.rules is not None else None
         self.batches = BatchAssessor(
-            checkers,
-            Assessor(policy),
-            self.mode,
-            self._may_alert,
-            self.quarantine.sources,
-            judge=judge,
-            keyed={n: k for n, k in engine.keyheads.items() if n in checkers},
+            checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources, judge=judge
         )
+        self.batches.keyed = {n: k for n, k in engine.keyheads.items() if n in checkers}  # key/header contracts
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
         self.metrics.set_owners({name: engine.catalog.topics[name] for name in names})
