@@ -6,10 +6,11 @@ loaded and compiled in a worker thread (``run_in_executor``: the event loop keep
 serving ``/ready`` meanwhile) exactly as at start (``run.engine_for``: same caps, same
 ``SpecError`` checks). Then:
 
-- a good spec waits as *pending* and is swapped in by the validate stage before its next batch
-  (:meth:`Reloader.between_batches`): one assignment of a new checkers map, key/header checkers
-  and assessor, so a batch is judged by one catalog revision from its first message to its last;
-  ``sentinel_spec_reload_total{result="loaded"}``;
+- a good spec is swapped in on the event loop as soon as it is loaded (:meth:`Reloader.between_batches`):
+  new checkers map, key/header checkers and assessor. The validate stage checks a batch in one
+  synchronous call (``BatchAssessor.run`` has no ``await``), so a swap always falls between two
+  batches and a batch is judged by one catalog revision from its first message to its last (an
+  idle topic is no reason to wait); ``sentinel_spec_reload_total{result="loaded"}``;
 - a bad spec is refused: one log line ``event=spec_reload result=refused error="file#/pointer:
   cause"``, ``sentinel_spec_reload_total{result="refused"}``, and the running contracts stay. The
   watch does not load the same bad revision again (a SIGHUP does, and counts it again);
@@ -87,6 +88,8 @@ class Reloader:
         self._refused: str | None = None
         self._forced = False
         self._wake: asyncio.Event | None = None
+        #: What a loaded spec is swapped into (the Sentinel sets itself here).
+        self.target: Swappable | None = None
 
     def request(self) -> None:
         """SIGHUP: check now, and load even a revision refused before."""
@@ -105,7 +108,8 @@ class Reloader:
                 await asyncio.wait_for(self._wake.wait(), self.watch or None)
             forced, self._forced = self._forced, False
             self._wake.clear()
-            await self.check(forced=forced)
+            if await self.check(forced=forced) == LOADED and self.target is not None:
+                self.between_batches(self.target)  # no await since the load: between two batches
 
     async def check(self, *, forced: bool = False) -> str | None:
         """Hash the spec dir; load a new revision in a thread. The result, or None when there was nothing to do."""
@@ -149,7 +153,7 @@ class Reloader:
         return REFUSED
 
     def between_batches(self, sentinel: Swappable) -> None:
-        """Swap a pending spec in (the validate stage calls this before each batch; nothing pending: one test)."""
+        """Swap a pending spec in (call it on the event loop, never inside a batch's check)."""
         pending, self.pending = self.pending, None
         if pending is None:
             return

@@ -253,6 +253,7 @@ class Sentinel:
             self.rules.attach(self)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
+        self.reload.target = self
         app.task(self.reload.run)
         app.task(self._log_missing_topics)
         if self.alerts.enabled:
@@ -300,7 +301,6 @@ class Sentinel:
         this returns; the records handed over are settled by the next batch or Faust's flush
         before any commit (``_pipelined``).
         """
-        self.reload.between_batches(self)  # a reloaded spec applies from a batch's first message
         started = time.perf_counter()
         result = self.batches.run(batch, round(self.clock() * 1000))
         elapsed = time.perf_counter() - started

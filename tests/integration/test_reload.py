@@ -69,9 +69,8 @@ def test_sighup_swaps_the_new_spec_in_and_a_bad_one_is_refused_REQ_SEN_1(harness
     _add_key_contract(harness.spec, harness.topic)
     second = catalog_revision(harness.spec)
     process.send_signal(signal.SIGHUP)
-    # Swapped in before the next batch: produce until a batch runs under it.
-    harness.produce([valid])
-    wait_for(lambda: _reloads(harness, port, "loaded") >= 1, timeout=30)
+    wait_for(lambda: _reloads(harness, port, "loaded") >= 1, timeout=60)
+    assert _revision_served(harness, port) == second  # swapped in without any traffic
     harness.produce([valid])
     records = harness.drift(expect=1, until=lambda r: bool(_key_drift(r, second)))
     (event, *_) = _key_drift(records, second)
