@@ -20,7 +20,8 @@ What a reload swaps: the contracts (schemas, versions, event types, formats, sam
 ``severity:`` settings, key/header contracts) of the topics the worker consumes. What needs a
 restart (logged as a note when it changed): new topics (they are subscribed at start), the
 ``rules:`` section (rule state lives in tables built at start; rule topics get checkers of the new
-contracts but the old rules) and ``quarantine:`` targets.
+contracts but the old rules), ``quarantine:`` targets and the ``registry:`` connection (its
+fetcher is pointed at the new engine's writer table, which starts empty).
 
 Drift events carry the revision they were judged by (``catalog_revision``), as do window
 summaries (the revision when the window closed) and ``/drift``.
@@ -208,6 +209,10 @@ def swap(sentinel: Swappable, engine: Engine, revision: str) -> str:
     batches.assessor = Assessor(policy)
     sentinel.checkers = checkers
     sentinel.engine = engine
+    stage = getattr(sentinel, "registry", None)
+    if stage is not None:  # the Schema Registry fetcher (worker/registry.py) fills the new engine's table now
+        engine.writers.on_miss = stage.fetcher.want  # ids are fetched again on demand (a fresh cache)
+        stage.fetcher.table = engine.writers
     sentinel.event_types = bounds.EventTypeCap(
         {name: engine.catalog.topics[name].events for name in checkers}, sentinel.settings.max_event_types_per_topic
     )
