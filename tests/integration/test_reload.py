@@ -107,7 +107,8 @@ def test_spec_watch_picks_a_change_up_without_a_signal_REQ_SEN_1(harness: Harnes
     wait_for(lambda: (harness.produce([valid]), _revision_served(harness, port) == revision)[1], timeout=30)
     records = harness.drift(expect=1, until=lambda r: bool(_key_drift(r, revision)))
     assert _key_drift(records, revision)
-    assert _reloads(harness, port, "loaded") == 1
+    # An intermediate state of the edits above may have been loaded (or refused) on the way: at least one load.
+    assert _reloads(harness, port, "loaded") >= 1
 
 
 def test_replay_and_check_judge_the_key_contract_as_the_worker_does_REQ_SEN_1(harness: Harness) -> None:
