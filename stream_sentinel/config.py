@@ -156,6 +156,14 @@ class Settings(BaseSettings):
         default=Path("spec/events"),
         description="Directory of the contracts (catalog.yaml and schemas). Default: the repository layout.",
     )
+    spec_watch: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds between checks of spec_dir for changes (a content hash); a changed spec is loaded "
+        "in the background and swapped in between batches, a bad one refused (README: Reload without restart). "
+        "0 (default): only SIGHUP reloads.",
+    )
     app_id: str = Field(
         default="stream-sentinel",
         description="Faust app id: the consumer group id and the prefix of the sentinel's internal topics. "
