@@ -178,13 +178,13 @@ def _ask_consumers(
     own = settings.app_id
 
     async def ask() -> dict[str, list[m.ConsumerImpact]]:
-        out = {}
-        for topic in drifting:
-            committed = await group_offsets(
-                settings.aiokafka_kwargs(), topic, args.timeout, skip=lambda group: group.startswith(own)
-            )
-            out[topic] = [m.from_impact(i) for i in impacts(aggregator.drifting_offsets(topic), committed)]
-        return out
+        committed = await group_offsets(
+            settings.aiokafka_kwargs(), drifting, args.timeout, skip=lambda group: group.startswith(own)
+        )
+        return {
+            topic: [m.from_impact(i) for i in impacts(aggregator.drifting_offsets(topic), committed.get(topic, {}))]
+            for topic in drifting
+        }
 
     try:
         return asyncio.run(ask())
