@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.assess import Assessment, Assessor, Ref
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.outcome import Outcome
+from stream_sentinel.core.probe import ORIGIN, probe_run
 from stream_sentinel.worker.logs import kv
 
 log = logging.getLogger("stream_sentinel.worker")
@@ -50,6 +51,8 @@ class BatchResult:
     facts: list[Any] = field(default_factory=list)  # behavioural rule facts of valid messages (worker/rules.py)
     #: Drifting messages of topics with a quarantine, with their drift (``worker/quarantine.py``).
     quarantine: list[tuple[Any, Assessment]] = field(default_factory=list)
+    #: Canaries (probe header) by (topic, result): counted apart, never in ``counted`` or the tally.
+    probes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class BatchAssessor:
@@ -73,8 +76,10 @@ class BatchAssessor:
         self.judge: Judge = judge or _unjudged  # behavioural rules (worker/rules.py), if any
         #: Messages of topics without a contract, per topic (counted, not validated; ``/drift``).
         self.uncovered: Counter[str] = Counter()
+        #: One assessor per probe run id (origin probe, the run id on its events); bounded, rarely used.
+        self._probes: dict[str, Assessor] = {}
 
-    def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:
+    def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:  # noqa: C901 - one loop per batch on purpose (bench)
         """Fold a batch of Faust messages (as fetched); ``now_ms``: the batch's wall-clock time (ms)."""
         result = BatchResult(w.Tally(self.mode, self.may_alert))
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
@@ -96,6 +101,8 @@ class BatchAssessor:
             if entry is None:
                 self._uncovered(result, message, now_ms)
                 continue
+            if message.headers and self._canary(result, message, entry, now_ms):
+                continue  # a canary (probe header): published, counted apart, never in the windows
             counted[topic, True] += 1
             checker, rate, wire = entry
             if rate < 1.0 and skips(partition, offset, rate):  # the policy decides; no call at rate 1
@@ -134,6 +141,36 @@ class BatchAssessor:
             if every:
                 result.publish.extend(drift.events())
         return result
+
+    def _canary(self, result: BatchResult, message: Any, entry: tuple[Checks, float, str], now_ms: int) -> bool:
+        """Handle a message if it is a probe's canary (``core.probe``); False for any other message.
+
+        A canary is always checked (no sampling), its drift events are always published (any
+        alert mode: they are the proof the pipeline works) with ``origin: probe`` and the run id,
+        and it is counted in ``result.probes`` only: rates, summaries, traffic, rules and
+        quarantine never see it, so a probe never changes what operators see.
+        """
+        run = probe_run(message.headers)
+        if run is None:
+            return False
+        checker, _rate, wire = entry
+        assessor = self._probes.get(run)
+        if assessor is None:
+            if len(self._probes) >= 16:
+                self._probes.clear()
+            assessor = self._probes[run] = Assessor(replace(self.assessor.policy, origin=ORIGIN, run_id=run))
+        ts = round(message.timestamp * 1000) if message.timestamp else now_ms
+        ref = _ref(message, ts, wire, now_ms)
+        try:
+            headers = message.headers
+            outcome = checker.check(message.value, list(headers.items()) if type(headers) is dict else headers)
+            drift = assessor.assess(outcome, ref) if outcome.violations else None
+        except Exception as exc:  # noqa: BLE001 - as for any message: reported, never raised
+            drift = assessor.failure(ref, exc)
+        result.probes[message.topic, "valid" if drift is None else "drift"] += 1
+        if drift is not None:
+            result.publish.extend(drift.events())
+        return True
 
     def _uncovered(self, result: BatchResult, message: Any, now_ms: int) -> None:
         """A message of a topic without a contract: counted, never validated.

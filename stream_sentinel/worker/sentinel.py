@@ -359,6 +359,8 @@ class Sentinel:
             m.messages.labels(topic, "true" if covered else "false").inc(n)
         for topic, n in result.sampled_out.items():
             m.sampled_out.labels(topic).inc(n)
+        for (topic, probe_result), n in result.probes.items():
+            m.probe_messages.labels(topic, probe_result).inc(n)
         fold = self.event_types.key  # the windows' own bound on producer-set event types (~other past it)
         for (topic, event_type, kind, severity), n in result.drift_kinds.items():
             m.drift.labels(topic, fold(topic, event_type) or "", kind, severity).inc(n)
