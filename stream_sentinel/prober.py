@@ -94,7 +94,7 @@ async def probe(engine: Engine, target: Target, run_id: str | None = None) -> p.
             return p.Report(run, target.topic, skipped, time.monotonic() - started)
         valid_at, drift_at = coordinates
         expected = p.expected_drift(built.outcome, target.topic, drift_at[0], drift_at[1], wire)
-        events = await _read_drift(reader, ends, run, expected, target.timeout)
+        events = await _read_drift(reader, ends, run, expected, target)
     first = p.drift_step(events, expected, run, f"{target.timeout:g} s")
     quiet = p.quiet_step(events, (target.topic, *valid_at), first.status == p.PASS)
     after = await _metrics_after(target, before) if before is not None else None
@@ -146,18 +146,24 @@ async def _drive(target: Target, built: p.Canaries) -> tuple[p.Step, tuple[tuple
 
 
 async def _read_drift(
-    reader: AIOKafkaConsumer, tps: Sequence[TopicPartition], run: str, expected: Sequence[p.Expected], timeout: float
+    reader: AIOKafkaConsumer, tps: Sequence[TopicPartition], run: str, expected: Sequence[p.Expected], target: Target
 ) -> list[dict[str, Any]]:
-    """The drift events of this run that arrive until every expected one did, or the deadline."""
+    """The drift events of this run that arrive until every expected one did, or the deadline.
+
+    A drift topic that did not exist before the drive (a worker declares it on its first batch)
+    is looked for again while waiting, and read from its beginning once it appears.
+    """
     events: list[dict[str, Any]] = []
-    if not tps:
-        await asyncio.sleep(0)
-        return events
     wanted = {x.drift_id for x in expected}
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + target.timeout
     while wanted and time.monotonic() < deadline:
         left = max(0.05, min(0.5, deadline - time.monotonic()))
-        batches = await asyncio.wait_for(reader.getmany(timeout_ms=round(left * 1000)), timeout)
+        if not tps:
+            tps = await _appeared(reader, target)
+            if not tps:
+                await asyncio.sleep(left)
+                continue
+        batches = await asyncio.wait_for(reader.getmany(timeout_ms=round(left * 1000)), target.timeout)
         for records in batches.values():
             for record in records:
                 event = _event(record.value)
@@ -165,6 +171,16 @@ async def _read_drift(
                     events.append(event)
                     wanted.discard(str(event.get("drift_id")))
     return events
+
+
+async def _appeared(reader: AIOKafkaConsumer, target: Target) -> list[TopicPartition]:
+    await bounded(reader.topics(), target.timeout, "read the cluster's topics")
+    partitions = reader.partitions_for_topic(target.drift_topic) or set()
+    tps = [TopicPartition(target.drift_topic, n) for n in sorted(partitions)]
+    if tps:
+        reader.assign(tps)
+        await bounded(reader.seek_to_beginning(*tps), target.timeout, f"read {target.drift_topic}")
+    return tps
 
 
 def _event(value: bytes | None) -> dict[str, Any] | None:
