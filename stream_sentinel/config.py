@@ -241,6 +241,32 @@ class Settings(BaseSettings):
     alert_probes: bool = alerting.PROBES
     dashboard_url: str | None = alerting.DASHBOARD
 
+    # -- the built-in drive -> verify probe (README: Probe) ---------------------------------------
+    probe_interval: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds between built-in probe runs (a valid and a drifting canary through the workers, "
+        "verified on the drift topic; sentinel_probe_* metrics); 0: off (the default: a probe writes to a topic).",
+    )
+    probe_topic: str | None = Field(
+        default=None,
+        description="The contracted json topic the built-in probe writes its canaries to (default: the first "
+        "catalog topic the examples give canaries for).",
+    )
+    probe_examples: Path = Field(
+        default=Path("replay/captures"),
+        description="Capture file or directory of example messages the probe builds its canaries from (a valid "
+        "one per probed topic).",
+    )
+    probe_timeout: float = Field(
+        default=60.0,
+        gt=0,
+        allow_inf_nan=False,
+        description="Seconds the built-in probe waits for the brokers and for its canary's drift event before "
+        "the run fails.",
+    )
+
     # -- throughput ---------------------------------------------------------------------------
     batch_size: int = Field(
         default=1000,

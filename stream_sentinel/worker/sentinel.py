@@ -50,6 +50,7 @@ from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
+from stream_sentinel.worker.probing import BuiltInProbe
 from stream_sentinel.worker.quarantine import Quarantines
 from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
@@ -251,6 +252,8 @@ class Sentinel:
         app.task(self._log_missing_topics)
         if self.alerts.enabled:
             app.task(self.alerts.run)
+        if settings.probe_interval > 0:  # the built-in drive -> verify probe (worker/probing.py)
+            app.task(BuiltInProbe(settings, self.engine, self.metrics, self.clock).run)
         # mode types receivers with a positional-only sender that a bound method cannot spell.
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
