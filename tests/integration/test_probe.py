@@ -142,3 +142,20 @@ def test_canaries_never_reach_alert_sinks_or_the_windows_rates(harness: Harness)
     summaries = [r for r in records if r["type"] == "summary" and r["topic"] == harness.topic]
     assert summaries  # the live drift is summarised...
     assert {r["fingerprint"] for r in probe_events}.isdisjoint(r["fingerprint"] for r in summaries)  # ...no canary
+
+
+def test_the_built_in_probe_runs_in_the_worker_and_exports_its_outcome(harness: Harness) -> None:
+    captures = Path(__file__).resolve().parents[2] / "replay" / "captures"
+    _, port = harness.start_worker(
+        probe_interval="1", probe_topic=harness.topic, probe_examples=str(captures), probe_timeout="30"
+    )
+
+    def passed() -> bytes | None:
+        _, body = harness.http(port, "/metrics")
+        return body if b'sentinel_probe_runs_total{result="pass"} 0.0' not in body else None
+
+    body = wait_for(passed, timeout=90)
+    assert b'sentinel_probe_runs_total{result="pass"}' in body, harness.logs()
+    assert b"sentinel_probe_last_success_timestamp_seconds 0.0" not in body
+    assert f'sentinel_probe_messages_total{{result="drift",topic="{harness.topic}"}}'.encode() in body
+    assert "event=probe" in harness.logs()
