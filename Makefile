@@ -5,7 +5,7 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.installed-stamp
 SPEC    ?= spec/events
 
-.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay bench-storm bench-rules bench-cel bench-report golden clean
+.PHONY: install lint fmt test test-fast demo check-captures bench bench-worker bench-replay bench-storm bench-rules bench-cel bench-report bench-dashboard golden clean
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -58,6 +58,9 @@ bench-storm: $(STAMP)  ## worker RSS, /drift size and msg/s under an event-type 
 
 bench-report: $(STAMP)  ## health report: model + renderings vs decoding the drift topic only; prints ratio=<x> last
 	$(BIN)/python bench/report.py
+
+bench-dashboard: $(STAMP)  ## one dashboard rendering of 50,000 records vs decoding them only; prints ratio=<x> last
+	$(BIN)/python bench/dashboard.py
 
 bench-cel: $(STAMP)  ## CEL libraries: common-expression-language vs cel-python on the refund rule; prints ratio=<x> last
 	$(BIN)/python bench/cel_libs.py

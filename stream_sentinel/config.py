@@ -43,6 +43,7 @@ from pydantic_settings import (
 from typing_extensions import override
 
 from stream_sentinel import alert_settings as alerting
+from stream_sentinel import dashboard_settings as dashboard
 from stream_sentinel.alert_settings import AlertRoute
 from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
@@ -240,6 +241,13 @@ class Settings(BaseSettings):
     alert_timeout: float = alerting.TIMEOUT
     alert_probes: bool = alerting.PROBES
     dashboard_url: str | None = alerting.DASHBOARD
+    # The drift dashboard (worker's / and `stream-sentinel dashboard`): defined in dashboard_settings.py.
+    dashboard_enabled: bool = dashboard.ENABLED
+    dashboard_lookback: float = dashboard.LOOKBACK
+    dashboard_max_records: int = dashboard.MAX_RECORDS
+    dashboard_max_bytes: int = dashboard.MAX_BYTES
+    dashboard_refresh: int = dashboard.REFRESH
+    dashboard_consumers_interval: float = dashboard.CONSUMERS_INTERVAL
 
     # -- the built-in drive -> verify probe (README: Probe) ---------------------------------------
     probe_interval: float = Field(

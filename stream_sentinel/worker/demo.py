@@ -251,11 +251,15 @@ def run_demo(
                 SENTINEL_HOPPING_WINDOW=str(window * 6),
                 SENTINEL_HOPPING_STEP=str(window),
                 SENTINEL_LOG_LEVEL="warning",
+                # The dashboard reloads as often as the demo's windows close, and covers the last hour.
+                SENTINEL_DASHBOARD_REFRESH=str(max(5, round(window))),
+                SENTINEL_DASHBOARD_LOOKBACK="3600",
             )
             worker = start_worker(env, workdir / "worker.log")
             ready = wait_ready(web_port, worker)
             stdout.write(
                 f"worker ready in {ready:.1f} s  (pid {worker.pid}; http://127.0.0.1:{web_port}/metrics, /drift)\n"
+                f"dashboard: http://127.0.0.1:{web_port}/  (the drift dashboard: open it in a browser)\n"
                 f"logs: {workdir}/worker.log, broker.log (kept after the demo)\n"
                 f"producing {rate:g} msg/s from {CAPTURES}/ on {len(topics)} topics; alert mode {alert_mode}; "
                 f"{window:g} s windows; Ctrl-C to stop\n\n"

@@ -46,6 +46,7 @@ from stream_sentinel.worker import bounds, transport
 from stream_sentinel.worker.alerts import Alerts, window_of
 from stream_sentinel.worker.batch import BatchAssessor, BatchResult, Checkers
 from stream_sentinel.worker.credentials import faust_credentials
+from stream_sentinel.worker.dashboard import attach as attach_dashboard
 from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
@@ -258,6 +259,9 @@ class Sentinel:
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
         self._pages()
+        self.dashboard = attach_dashboard(
+            app, settings, self.engine.catalog
+        )  # the cluster's drift dashboard at / (worker/dashboard.py)
 
     async def _log_missing_topics(self) -> None:
         """One line per catalog topic the cluster lacked at start (a typo, or not created yet)."""

@@ -1,4 +1,4 @@
-"""The worker's HTTP surface: the sentinel's four pages and nothing else, bounded, quiet under abuse.
+"""The worker's HTTP surface: the sentinel's five pages (``/`` the dashboard) and nothing else, bounded.
 
 Faust's aiohttp web driver would also serve Faust's own blueprints: ``/table/...`` (table
 *data*), ``/router/...`` (the cluster's topology) and, depending on settings, ``/`` (statistics
@@ -44,7 +44,7 @@ from aiohttp.typedefs import Handler, Middleware
 log = logging.getLogger("stream_sentinel.web")
 
 #: The only paths the worker answers.
-SERVED: Final = frozenset({"/health", "/ready", "/metrics", "/drift"})
+SERVED: Final = frozenset({"/", "/health", "/ready", "/metrics", "/drift"})
 METHODS: Final = frozenset({"GET", "HEAD"})
 #: Faust's settings for its own blueprints (faust.web.base.BLUEPRINT_FLAGS): all off.
 FAUST_BLUEPRINTS_OFF: Final[Mapping[str, bool]] = {

@@ -70,3 +70,49 @@ def test_demo_shows_one_row_per_rule_and_stops_cleanly() -> None:
     assert not Path(f"/proc/{worker.group(1)}").exists()
     tansu = subprocess.run(["pgrep", "-f", f"tcp://{broker.group(1)}"], capture_output=True, text=True, check=False)
     assert tansu.stdout.strip() == ""
+
+
+def test_demo_prints_the_dashboard_url_and_its_drift_shows_there() -> None:
+    if os.environ.get("SENTINEL_TEST_BOOTSTRAP"):
+        pytest.skip("the demo always uses the embedded broker")
+    import signal
+    import urllib.request
+
+    from tests.integration.conftest import wait_for
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "stream_sentinel", "demo", "--duration", "120", "--rate", "60", "--window", "2"],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+    )
+    try:
+        assert process.stdout is not None
+        url = None
+        for line in process.stdout:
+            found = re.match(r"dashboard: (http://127\.0\.0\.1:\d+/)", line)
+            if found:
+                url = found.group(1)
+                break
+        assert url, "the demo printed no dashboard URL"
+
+        def page() -> str:
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return str(response.read().decode())
+
+        shown = wait_for(lambda: 'data-topic="orders" data-status="drifting"' in (p := page()) and p, timeout=60)
+        assert "REQ-ORD-3" in shown
+        assert 'id="topic-orders"' in shown
+        process.send_signal(signal.SIGINT)
+        out, err = process.communicate(timeout=60)
+        assert process.returncode == 0, err
+        assert "stopped:" in out
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    logs = re.search(r"logs kept in (\S+)", out)
+    if logs:
+        shutil.rmtree(logs.group(1), ignore_errors=True)

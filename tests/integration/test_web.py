@@ -23,9 +23,9 @@ pytestmark = pytest.mark.integration
 IDLE_TIMEOUT = 2.0
 #: Generous bound for "the server closes it eventually" (the setting above is what closes it).
 CLOSE_DEADLINE = 30.0
-SERVED = ("/health", "/ready", "/metrics", "/drift")
+SERVED = ("/", "/health", "/ready", "/metrics", "/drift")
 NOT_SERVED = (
-    "/",
+    "/index.html",
     "/table/",
     "/table/windows/",
     "/table/windows/some-key/",

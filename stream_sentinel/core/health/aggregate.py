@@ -19,7 +19,8 @@ Definitions (README "stream-sentinel report"):
   (the messages that would have broken it kept coming and did not). Otherwise it is *open*: it
   was seen recently, or nothing since proves it stopped. A rule seen again after a clean stretch
   is open again: only the stretch after its last occurrence counts.
-- **now**: the latest tumbling window any record of the period covers (the cluster's watermark).
+- **now**: the latest tumbling window with traffic records (closed, so its counts are complete);
+  without traffic records, the latest window any record of the period covers.
 - **rate**: violations / messages of the rule's topic and event type (a topic's rate adds all its
   rules, so a message breaking two rules counts twice).
 
@@ -304,7 +305,14 @@ class HealthAggregator:
         )
 
     def _now_window(self) -> int | None:
+        """The latest window with traffic records (closed: its counts are complete), else with any record.
+
+        Drift events of a window still open arrive before its traffic record; counting that window
+        as *now* would show every topic without messages now (the live dashboard, ``first`` mode).
+        """
         starts = [w for counts in self._traffic.values() for w in counts]
+        if starts:
+            return max(starts)
         for rule in self._rules.values():
             starts.extend(rule.windows())
         return max(starts, default=None)

@@ -10,7 +10,6 @@ HTML, :func:`md` in Markdown. The values themselves were redacted when the drift
 from __future__ import annotations
 
 import functools
-import hashlib
 import re
 from collections.abc import Sequence
 from typing import Any, Final
@@ -77,12 +76,6 @@ def spark_points(trend: Sequence[m.Bucket], width: int = 120, height: int = 24) 
     return " ".join(f"{i * step:.1f},{height - 1 - v / top * (height - 2):.1f}" for i, v in enumerate(values))
 
 
-def anchor(topic: str) -> str:
-    """A stable HTML id for a topic: a readable slug plus a short hash (two topics never share one)."""
-    slug = re.sub(r"[^A-Za-z0-9_-]+", "-", topic).strip("-")[:60] or "topic"
-    return f"t-{slug}-{hashlib.blake2b(topic.encode(), digest_size=3).hexdigest()}"
-
-
 def sample_json(sample: Any) -> str:
     """A drift event's (redacted) sample, indented for reading."""
     try:
@@ -102,7 +95,7 @@ def definitions(report: m.HealthReport) -> str:
     return (
         f"A rule is *fixed* when its topic and event type had traffic in {period.open_windows} windows "
         f"({period.window_ms // 1000} s each) after it was last seen, without it; otherwise it is *open*. "
-        "*Now* is the latest window on the drift topic."
+        "*Now* is the latest closed window on the drift topic."
     )
 
 
@@ -298,18 +291,25 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(percent=percent, iso=m.iso, anchor=anchor, sample_json=sample_json, spark=spark_points)
+    env.filters.update(percent=percent, iso=m.iso, sample_json=sample_json, spark=spark_points)
     env.globals.update(arrows=ARROWS)
     return env
 
 
-def render_html(report: m.HealthReport, *, refresh: int | None = None, title: str = "Drift health") -> str:
-    """One self-contained HTML page; ``refresh`` adds a meta refresh (the dashboard), in seconds."""
+def render_html(
+    report: m.HealthReport, *, refresh: int | None = None, title: str = "Drift health", notices: Sequence[str] = ()
+) -> str:
+    """One self-contained HTML page; ``refresh`` adds a meta refresh (the dashboard), in seconds.
+
+    ``notices``: what the page must say about itself first (the dashboard's reader failing or
+    behind, records its bounds dropped), shown highlighted under the title.
+    """
     template = environment().get_template("health.html.j2")
     return template.render(
         report=report,
         refresh=refresh,
         title=title,
+        notices=notices,
         definitions=definitions(report).replace("*", ""),
         open_rules=by_requirement([r for t in report.topics for r in t.open_rules]),
         fixed_rules=by_requirement([r for t in report.topics for r in t.fixed_rules]),
