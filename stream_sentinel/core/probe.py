@@ -163,7 +163,8 @@ def drift_step(events: Sequence[Mapping[str, Any]], expected: Sequence[Expected]
                 STEPS[1],
                 FAIL,
                 f"no drift event {x.drift_id} ({x.kind} at {d.shown_path(x.path)}) arrived within {waited}: "
-                "check that a worker runs and consumes the topic (its /ready, its logs, its consumer lag)",
+                "check that a worker runs and consumes the topic (its /ready, its logs, its consumer lag) "
+                "and that --drift-topic is the workers' drift_topic",
             )
         wrong = [
             f"{name} {event.get(name)!r} (expected {want!r})"
