@@ -200,6 +200,25 @@ class Settings(BaseSettings):
         "when no topic is left to consume. Default 'warn': one missing topic should not stop the others' checks.",
     )
 
+    # -- schema registry (the catalog's registry: section says whether one is used) -------------
+    registry_url: str | None = Field(
+        default=None,
+        description="Schema Registry base URL; overrides the catalog's registry.url. Default: the catalog's.",
+    )
+    registry_username: str | None = Field(
+        default=None, description="Schema Registry basic-auth user; overrides the catalog's registry.auth.username."
+    )
+    registry_password: SecretStr | None = Field(
+        default=None, description="Schema Registry basic-auth password (secret: always shown masked), for auth basic."
+    )
+    registry_token: SecretStr | None = Field(
+        default=None, description="Schema Registry bearer token (secret: always shown masked), for auth bearer."
+    )
+    registry_ca_file: Path | None = Field(
+        default=None,
+        description="PEM CA file of an https Schema Registry; overrides the catalog's registry.tls.ca_file.",
+    )
+
     # -- alerting -----------------------------------------------------------------------------
     alert_mode: Literal["every", "first", "summary"] = Field(
         default="first",

@@ -13,6 +13,7 @@ from typing import IO, Any, TextIO
 import orjson
 
 from stream_sentinel.cli.common import open_input, positive, spec_default, spec_default_text
+from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate.report import DriftReport
 from stream_sentinel.core.assess import Assessor, Policy, Ref, no_contract, severities_of, write_jsonl
 from stream_sentinel.core.capture import CapturedMessage, problem_outcome, read_capture
@@ -28,6 +29,7 @@ from stream_sentinel.core.errors import UsageError, output_closed_means
 from stream_sentinel.core.exits import EXIT_DRIFT, EXIT_OK
 from stream_sentinel.core.rules.engine import Finding
 from stream_sentinel.core.rules.session import RuleSession, open_session, reach_for, wants
+from stream_sentinel.registry import inline
 
 Check = Callable[[bytes | None, Headers], Outcome]
 
@@ -89,6 +91,8 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
         action="store_true",
         help="contracts only: do not judge the catalog's behavioural rules (rules:)",
     )
+    offline = "offline: never ask the catalog's schema registry about unmapped schema ids (unknown_schema_id)"
+    check.add_argument("--no-registry", action="store_true", help=offline)
     _limit_options(check)
     check.set_defaults(run=run)
 
@@ -125,6 +129,8 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
     )
     if args.topic is not None and engine.checker(args.topic) is None:
         raise UsageError(no_contract(args.topic, engine.catalog.topics, args.spec))
+    if engine.catalog.registry is not None and not args.no_registry:
+        inline(engine, Settings.load())  # unmapped schema ids: fetched when first seen (registry.py)
     declared = _declared_headers(args, engine)
     hint = args.event_type is None
     assessor = _assessor(args, engine)

@@ -399,6 +399,7 @@ def _replay(
     spec_default: str,
 ) -> int:
     from stream_sentinel.core.check.validate import load_engine
+    from stream_sentinel.registry import inline
     from stream_sentinel.replay.run import ReplayOptions, replay
 
     spec, against, fmt, examples, min_severity = _job_options(args, job, spec_default)
@@ -408,6 +409,9 @@ def _replay(
         load_engine(str(spec), **limits),
         load_engine(str(against), **limits) if against else None,
     )
+    for engine in engines:
+        if engine is not None:
+            inline(engine, settings)  # unmapped schema ids: fetched when first seen (registry.py)
     options = ReplayOptions(
         spec=str(spec),
         against=str(against) if against else None,

@@ -29,6 +29,7 @@ from stream_sentinel.core.errors import BrokerError, SentinelError, SpecError, U
 from stream_sentinel.core.exits import EXIT_BROKER, EXIT_OK
 from stream_sentinel.kafkaio import describe, kafka_cause
 from stream_sentinel.worker.health import preflight
+from stream_sentinel.worker.registry import registry_stage
 from stream_sentinel.worker.sentinel import Sentinel
 from stream_sentinel.worker.shutdown import SentinelWorker, Watchdog
 
@@ -99,7 +100,9 @@ def build(settings: Settings, engine: Engine | None = None) -> Sentinel:
             f"{why}catalog topics missing on the cluster at {settings.bootstrap_servers}: {', '.join(missing)} "
             "(create them, or fix their names in the catalog; missing_topics: warn runs without them)"
         )
-    return Sentinel(settings, engine, extra_topics=extra, missing_topics=tuple(missing))
+    sentinel = Sentinel(settings, engine, extra_topics=extra, missing_topics=tuple(missing))
+    sentinel.registry = registry_stage(settings, engine, sentinel.metrics)  # worker/registry.py
+    return sentinel
 
 
 def quarantine_topics(engine: Engine) -> set[str]:

@@ -53,6 +53,7 @@ from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
 from stream_sentinel.worker.probing import BuiltInProbe
 from stream_sentinel.worker.quarantine import Quarantines
+from stream_sentinel.worker.registry import RegistryStage
 from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
@@ -105,6 +106,7 @@ class Sentinel:
         #: Catalog topics the cluster did not have at start (run.build); logged when the app starts.
         self.missing_topics = tuple(missing_topics)
         self.engine = engine
+        self.registry: RegistryStage | None = None  # Schema Registry fetcher (worker/registry.py), set by run.build
         self.clock = clock
         self.metrics = Metrics()
         self.alerts = Alerts(settings, self.metrics, clock)  # webhooks (worker/alerts.py), never waited for
@@ -866,7 +868,8 @@ class Sentinel:
         @self.app.page("/ready")
         async def ready(web: View, request: Request) -> Response:  # noqa: ARG001
             verdict = sentinel.readiness()
-            return web.json(verdict.body(), status=200 if verdict.ok else 503)
+            body = verdict.body() | ({"registry": sentinel.registry.detail()} if sentinel.registry else {})
+            return web.json(body, status=200 if verdict.ok else 503)
 
         @self.app.page("/metrics")
         async def metrics(web: View, request: Request) -> Response:  # noqa: ARG001

@@ -67,6 +67,7 @@ from stream_sentinel.core.check.explain import (
 from stream_sentinel.core.check.keeping import keeping
 from stream_sentinel.core.check.outcome import Headers
 from stream_sentinel.core.check.outcome import Outcome as Outcome  # re-exported: check() returns it
+from stream_sentinel.core.check.writers import WriterJudges, WriterTable
 from stream_sentinel.core.contracts.catalog import (
     CATALOG_FILE,
     SPEC_BASE_URI,
@@ -145,6 +146,7 @@ class Engine:
         self._rs_strict_registry = jsonschema_rs.Registry(list(strict_docs.items())) if docs else None
         self._strict_docs = strict_docs
         self._assert_formats = assert_formats
+        self.writers = WriterTable()  # registry writer schemas, filled by the shell (core/check/writers.py)
         self._checkers = {name: TopicChecker(topic, self) for name, topic in catalog.topics.items()}
 
     @classmethod
@@ -309,6 +311,7 @@ class TopicChecker:
             for version in compiled:
                 if version.version.schema_id is not None:
                     self._by_schema_id[version.version.schema_id] = (event, version)
+        self._writers = WriterJudges(self, engine.writers, engine.catalog.registry, list(self._by_schema_id))
         self._et = topic.event_type
         self._fixed = self._events.get(topic.event_type.value) if topic.event_type.kind == "fixed" else None
         self._ver = topic.version
@@ -529,7 +532,7 @@ class TopicChecker:
             return self._undecodable(schema_id, value, None)
         hit = self._by_schema_id.get(schema_id)
         if hit is None:
-            return self._unknown_schema_id(schema_id, value)
+            return self._writers.outcome(schema_id, value)  # unmapped: core/check/writers.py
         return hit[1]
 
     # -- slow path: everything below runs only for messages that need a drift event ---------
@@ -726,21 +729,6 @@ class TopicChecker:
             owner=event.contract.owner,
         )
         return Outcome(event.contract.name, None, (violation,))
-
-    def _unknown_schema_id(self, schema_id: int, value: bytes) -> Outcome:
-        known = ", ".join(str(i) for i in sorted(self._by_schema_id))
-        violation = d.Violation(
-            d.UNKNOWN_SCHEMA_ID,
-            d.BREAKING,
-            "",
-            "",
-            f"one of {known}",
-            "integer",
-            str(schema_id),
-            requirement=self.topic.requirement,
-            owner=self.topic.owner,
-        )
-        return Outcome(None, None, (violation,), raw=value, schema_id=schema_id)
 
 
 def _root_notes(compiled: CompiledVersion) -> Annotations:

@@ -39,6 +39,7 @@ from stream_sentinel.core.contracts.annotations import (
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
 from stream_sentinel.core.contracts.quarantine import QUARANTINE_SCHEMA, Quarantine, check_targets, parse_quarantine
+from stream_sentinel.core.contracts.registry import REGISTRY_SCHEMA, RegistrySpec, parse_registry
 from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
 from stream_sentinel.core.contracts.topic_settings import SEVERITY_SCHEMA, severity_overrides
 from stream_sentinel.core.errors import SpecError
@@ -90,6 +91,8 @@ CATALOG_SCHEMA: dict[str, Any] = {
         "defaults": {"type": "object", "additionalProperties": False, "properties": _TOPIC_KEYS},
         # Behavioural rules over the topics' messages (core/contracts/rules.py, core/rules/).
         "rules": {"type": "array", "maxItems": 1000, "items": RULE_SCHEMA},
+        # A Confluent-compatible Schema Registry resolving unmapped ids (core/contracts/registry.py).
+        "registry": REGISTRY_SCHEMA,
         "topics": {
             "type": "object",
             "minProperties": 1,
@@ -286,6 +289,7 @@ class Catalog:
     avro_documents: Mapping[str, Any]
     schema_ids: Mapping[int, SchemaVersion]
     rules: tuple[RuleSpec, ...] = ()
+    registry: RegistrySpec | None = None
 
     def versions(self) -> Iterator[SchemaVersion]:
         """Every schema version of every event type of every topic."""
@@ -360,6 +364,7 @@ def load_catalog(root: str | Path, default_dialect: str | None = None) -> Catalo
         avro_documents=MappingProxyType(avro_docs),
         schema_ids=MappingProxyType(schema_ids),
         rules=parse_rules(raw.get("rules", []), topics),
+        registry=parse_registry(raw.get("registry"), topics),
     )
 
 
