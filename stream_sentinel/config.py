@@ -44,6 +44,7 @@ from typing_extensions import override
 
 from stream_sentinel import alert_settings as alerting
 from stream_sentinel import dashboard_settings as dashboard
+from stream_sentinel import probe_settings as probing
 from stream_sentinel.alert_settings import AlertRoute
 from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
@@ -155,6 +156,14 @@ class Settings(BaseSettings):
     spec_dir: Path = Field(
         default=Path("spec/events"),
         description="Directory of the contracts (catalog.yaml and schemas). Default: the repository layout.",
+    )
+    spec_watch: float = Field(
+        default=0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="Seconds between checks of spec_dir for changes (a content hash); a changed spec is loaded "
+        "in the background and swapped in between batches, a bad one refused (README: Reload without restart). "
+        "0 (default): only SIGHUP reloads.",
     )
     app_id: str = Field(
         default="stream-sentinel",
@@ -268,31 +277,11 @@ class Settings(BaseSettings):
     dashboard_refresh: int = dashboard.REFRESH
     dashboard_consumers_interval: float = dashboard.CONSUMERS_INTERVAL
 
-    # -- the built-in drive -> verify probe (README: Probe) ---------------------------------------
-    probe_interval: float = Field(
-        default=0.0,
-        ge=0,
-        allow_inf_nan=False,
-        description="Seconds between built-in probe runs (a valid and a drifting canary through the workers, "
-        "verified on the drift topic; sentinel_probe_* metrics); 0: off (the default: a probe writes to a topic).",
-    )
-    probe_topic: str | None = Field(
-        default=None,
-        description="The contracted json topic the built-in probe writes its canaries to (default: the first "
-        "catalog topic the examples give canaries for).",
-    )
-    probe_examples: Path = Field(
-        default=Path("replay/captures"),
-        description="Capture file or directory of example messages the probe builds its canaries from (a valid "
-        "one per probed topic).",
-    )
-    probe_timeout: float = Field(
-        default=60.0,
-        gt=0,
-        allow_inf_nan=False,
-        description="Seconds the built-in probe waits for the brokers and for its canary's drift event before "
-        "the run fails.",
-    )
+    # The built-in drive -> verify probe (README: Probe): defined in probe_settings.py.
+    probe_interval: float = probing.INTERVAL
+    probe_topic: str | None = probing.TOPIC
+    probe_examples: Path = probing.EXAMPLES
+    probe_timeout: float = probing.TIMEOUT
 
     # -- throughput ---------------------------------------------------------------------------
     batch_size: int = Field(

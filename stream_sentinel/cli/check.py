@@ -7,6 +7,7 @@ the worker, and reports drift as a table, a JSON report or streamed JSON lines.
 from __future__ import annotations
 
 import argparse
+from base64 import b64decode
 from collections.abc import Callable
 from typing import IO, Any, TextIO
 
@@ -122,6 +123,15 @@ def _limit_options(check: argparse.ArgumentParser) -> None:
     )
 
 
+def _keyhead(engine: Engine, topic: str, outcome: Outcome, message: CapturedMessage, headers: Headers) -> Outcome:
+    """The outcome with the key and header violations (core/check/keyhead.py) of a topic with such contracts."""
+    keyhead = engine.keyheads.get(topic)
+    if keyhead is None:
+        return outcome
+    key = b64decode(message.key) if message.key_base64 and message.key else message.key
+    return keyhead.judge(outcome, key, headers, message.value)
+
+
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
     """Check every record of the input; exit 1 when any drifts."""
     engine = load_engine(
@@ -159,6 +169,7 @@ def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: Text
                     present = {name for name, _ in headers}
                     headers += tuple(h for h in declared if h[0] not in present)
                 outcome = (rules.check(topic, checker) if rules else checker.check)(message.value, headers)
+                outcome = _keyhead(engine, topic, outcome, message, headers)
             if rules is not None:
                 outcome = rules.message(topic, outcome, message)
             drift = None

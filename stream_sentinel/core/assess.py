@@ -68,6 +68,8 @@ class Policy:
     sample: bool = False
     clock: Callable[[], float] | None = None
     severity: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    #: Content hash of the spec the worker judges by (drift events carry it); check and replay leave it unset.
+    catalog_revision: str | None = None
     floor: int = field(init=False)
 
     def __post_init__(self) -> None:
@@ -137,7 +139,13 @@ class Assessment:
             if outcome is None:
                 subject = d.Subject(None, None, None, None, "unknown")
                 self._events = d.build_drift_events(
-                    self.violations, subject, ref.source(), None, observed_at=observed, fingerprints=self.fingerprints
+                    self.violations,
+                    subject,
+                    ref.source(),
+                    None,
+                    observed_at=observed,
+                    fingerprints=self.fingerprints,
+                    catalog_revision=policy.catalog_revision,
                 )
             else:
                 self._events = d.build_drift_events(
@@ -149,6 +157,7 @@ class Assessment:
                     run_id=policy.run_id,
                     observed_at=observed,
                     fingerprints=self.fingerprints,
+                    catalog_revision=policy.catalog_revision,
                 )
         return self._events
 

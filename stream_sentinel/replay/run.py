@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import IO, Any, TextIO
@@ -34,6 +34,7 @@ from stream_sentinel.core.assess import (
 )
 from stream_sentinel.core.capture import CapturedMessage, key_text, to_envelope
 from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.keyhead import KeyHeadChecker
 from stream_sentinel.core.check.outcome import Headers, Outcome
 from stream_sentinel.core.check.validate import Engine, TopicChecker
 from stream_sentinel.core.errors import BrokerError, UsageError, output_closed_means
@@ -144,13 +145,16 @@ class _Run:
     checks: dict[str, Check] = field(default_factory=dict)  # topics rules read: payload-keeping checks
     #: The candidate's verdicts under its own catalog's ``severity:`` settings (None: no candidate).
     candidate_assessor: Assessor | None = None
+    #: Topics with a key/header contract (``Engine.keyheads``), current and candidate contracts.
+    keyed: Mapping[str, KeyHeadChecker] = field(default_factory=dict)
+    candidate_keyed: Mapping[str, KeyHeadChecker] = field(default_factory=dict)
 
     def batch(self, records: Sequence[ConsumerRecord[bytes, bytes]], out: TextIO) -> list[d.DriftEvent]:
         """Fold a batch of records in; the drift events to publish (when publishing)."""
         to_publish: list[d.DriftEvent] = []
         skips, assess, add = self.assessor.policy.skips, self.assessor.assess, self.report.add
         current, rates, every_event = self.current, self.rates, self.every_event
-        rules, checks = self.rules, self.checks
+        rules, checks, keyed = self.rules, self.checks, self.keyed
         compare = self.comparison is not None
         for record in records:
             topic = record.topic
@@ -164,6 +168,9 @@ class _Run:
                 outcome = checker.check(record.value, record.headers)
             else:
                 outcome = (checks.get(topic) or checker.check)(record.value, record.headers)
+            if keyed and topic in keyed:
+                outcome = keyed[topic].judge(outcome, record.key, record.headers, record.value)
+            if rules is not None:
                 outcome, findings = rules.message(
                     topic, outcome, record.key, record.partition, record.offset, record.timestamp
                 )
@@ -210,6 +217,9 @@ class _Run:
             return
         checker = self.candidate[record.topic]
         other = checker.check(record.value, record.headers)
+        keyhead = self.candidate_keyed.get(record.topic)
+        if keyhead is not None:
+            other = keyhead.judge(other, record.key, record.headers, record.value)
         assessor = self.candidate_assessor or self.assessor
         drift = assessor.assess(other, _ref(record, checker)) if other.violations else None
         self.comparison.add((current, (record.topic, other, 0, drift)))
@@ -357,6 +367,8 @@ def _start(options: ReplayOptions, engines: tuple[Engine, Engine | None], topics
         rules=session,
         checks=checks,
         candidate_assessor=candidate_assessor,
+        keyed=engine.keyheads,
+        candidate_keyed=other.keyheads if other is not None else {},
     )
 
 

@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from stream_sentinel.core.aggregate import windows as w
 from stream_sentinel.core.assess import Assessment, Assessor, Ref
 from stream_sentinel.core.check import drift as d
+from stream_sentinel.core.check.keyhead import KeyHeadChecker
 from stream_sentinel.core.check.outcome import Outcome
 from stream_sentinel.core.probe import ORIGIN, probe_run
 from stream_sentinel.worker.logs import kv
@@ -66,8 +67,11 @@ class BatchAssessor:
         may_alert: Callable[[str, str | None, int], bool],
         quarantined: frozenset[str] = frozenset(),
         judge: Judge | None = None,
+        keyed: Mapping[str, KeyHeadChecker] | None = None,
     ) -> None:
         self.checkers = checkers
+        #: Topics with a key/header contract (``Engine.keyheads``); empty: not one lookup per message.
+        self.keyed: Mapping[str, KeyHeadChecker] = keyed or {}
         #: Topics whose drifting messages are kept for the quarantine action (the valid path never looks).
         self.quarantined = quarantined
         self.assessor = assessor
@@ -79,17 +83,13 @@ class BatchAssessor:
         #: One assessor per probe run id (origin probe, the run id on its events); bounded, rarely used.
         self._probes: dict[str, Assessor] = {}
 
-    def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:
+    def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:  # noqa: C901 - one loop on purpose (bench/worker.py)
         """Fold a batch of Faust messages (as fetched); ``now_ms``: the batch's wall-clock time (ms)."""
         result = BatchResult(w.Tally(self.mode, self.may_alert))
         tally, counted, last_offsets = result.tally, result.counted, result.last_offsets
         every = self.mode == "every"
-        checkers, skips, assess, held = (
-            self.checkers,
-            self.assessor.policy.skips,
-            self.assessor.assess,
-            self.quarantined,
-        )
+        checkers, held, keyed = self.checkers, self.quarantined, self.keyed
+        skips, assess = self.assessor.policy.skips, self.assessor.assess
         # Tally.add split in its two steps: every checked message is counted first (a valid one
         # is only counted: no item tuple, no extra call), then a drifting one's assessment is
         # added. A failure after the count therefore never counts the message twice or not at all.
@@ -114,6 +114,8 @@ class BatchAssessor:
                 if type(headers) is dict:  # Faust may hand headers over as a mapping
                     headers = list(headers.items())
                 outcome = checker.check(message.value, headers)
+                if keyed and topic in keyed:
+                    outcome = keyed[topic].judge(outcome, message.key, headers, message.value)
                 count(topic, outcome.event_type, ts)
                 if not outcome.violations:
                     if outcome.payload is None:  # only a rule-read event type's valid outcome keeps it

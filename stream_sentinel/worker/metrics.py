@@ -75,6 +75,13 @@ class Metrics:
         self._count_rules(r)
         self._count_alerts(r)
         self._count_probes(r)
+        self.spec_reloads = Counter(
+            "sentinel_spec_reload",
+            "Spec reloads (SIGHUP or spec_watch), by result: loaded (swapped in), refused (bad spec, the running "
+            "contracts stay), unchanged (same revision)",
+            ["result"],
+            registry=r,
+        )
         self._exposed = _WithoutCreated(r)
         self._lag_series: set[tuple[str, int]] = set()
 

@@ -24,12 +24,13 @@ from aiokafka import AIOKafkaConsumer
 from aiokafka.errors import KafkaError
 
 from stream_sentinel.config import Settings
-from stream_sentinel.core.check.validate import Engine, load_engine
+from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.core.errors import BrokerError, SentinelError, SpecError, UsageError
 from stream_sentinel.core.exits import EXIT_BROKER, EXIT_OK
 from stream_sentinel.kafkaio import describe, kafka_cause
 from stream_sentinel.worker.health import preflight
 from stream_sentinel.worker.registry import registry_stage
+from stream_sentinel.worker.reload import engine_of
 from stream_sentinel.worker.sentinel import Sentinel
 from stream_sentinel.worker.shutdown import SentinelWorker, Watchdog
 
@@ -70,11 +71,7 @@ def _logging_config(settings: Settings) -> dict[str, Any] | None:
 
 def engine_for(settings: Settings) -> Engine:
     """The validation engine these settings ask for (spec dir, per-message caps); exit 2 on a bad spec."""
-    return load_engine(
-        str(settings.spec_dir),
-        max_violations_per_message=settings.max_violations_per_message,
-        max_payload_bytes=settings.max_payload_bytes,
-    )
+    return engine_of(settings)
 
 
 def build(settings: Settings, engine: Engine | None = None) -> Sentinel:

@@ -39,7 +39,7 @@ from faust.web import Request, Response, View
 from stream_sentinel import __version__
 from stream_sentinel.config import Settings
 from stream_sentinel.core.aggregate import windows as w
-from stream_sentinel.core.assess import Assessor, Policy, severities_of
+from stream_sentinel.core.assess import Assessor
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.validate import Engine
 from stream_sentinel.worker import bounds, transport
@@ -54,6 +54,7 @@ from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, d
 from stream_sentinel.worker.probing import BuiltInProbe
 from stream_sentinel.worker.quarantine import Quarantines
 from stream_sentinel.worker.registry import RegistryStage
+from stream_sentinel.worker.reload import Reloader, engine_of, worker_policy
 from stream_sentinel.worker.rules import RulesStage
 from stream_sentinel.worker.tables import TableManager
 from stream_sentinel.worker.web import faust_options as web_options
@@ -133,6 +134,8 @@ class Sentinel:
             get_client=self._producer_client,
             on_change=self._on_broker_change,
         )
+        # Reload without restart (worker/reload.py): SIGHUP or spec_watch; swapped in between batches.
+        self.reload = Reloader(settings.spec_dir, lambda: engine_of(settings), self.metrics, settings.spec_watch)
         names = self._contracted(settings, engine)
         # Delivery futures of the previous batch's records (see _pipelined).
         self._pending: list[tuple[Awaitable[Any], TopicT, bounds.Record]] = []
@@ -169,13 +172,14 @@ class Sentinel:
             {name: engine.catalog.topics[name].events for name in names}, settings.max_event_types_per_topic
         )
         self.budget = bounds.FingerprintBudget(settings.max_fingerprints, self.spec.tumbling_ms)
-        policy = Policy(settings.min_severity, settings.raw_prefix, sample=True, severity=severities_of(engine.catalog))
+        policy = worker_policy(settings, engine, self.reload.revision)
         self.quarantine = Quarantines.of(engine.catalog, names, self.metrics, self.record_limit, settings)
         self.rules = RulesStage.build(settings, engine, checkers)  # behavioural rules (worker/rules.py)
         judge = self.rules.judge if self.rules is not None else None
         self.batches = BatchAssessor(
             checkers, Assessor(policy), self.mode, self._may_alert, self.quarantine.sources, judge=judge
         )
+        self.batches.keyed = {n: k for n, k in engine.keyheads.items() if n in checkers}  # key/header contracts
         self.checkers = checkers
         self.uncovered = self.batches.uncovered
         self.metrics.set_owners({name: engine.catalog.topics[name] for name in names})
@@ -252,6 +256,8 @@ class Sentinel:
             self.rules.attach(self)
         app.timer(min(TICK_INTERVAL_MAX, settings.tumbling_window / 4), name="ticks")(self._ticks)
         app.task(self.broker.run)
+        self.reload.target = self
+        app.task(self.reload.run)
         app.task(self._log_missing_topics)
         if self.alerts.enabled:
             app.task(self.alerts.run)
@@ -766,7 +772,10 @@ class Sentinel:
                 observed = round(self.clock() * 1000)
                 stamp = {"observed_at": observed, "sentinel_version": __version__}
                 if result.summaries:
-                    summaries = [(s["fingerprint"].encode(), orjson.dumps({**s, **stamp})) for s in result.summaries]
+                    revision = {"catalog_revision": self.reload.revision} if self.reload.revision else {}
+                    summaries = [
+                        (s["fingerprint"].encode(), orjson.dumps({**s, **stamp, **revision})) for s in result.summaries
+                    ]
                     await self._publish(summaries, "summary")
                 if result.traffic:
                     # Keyed like the windows stage, so one key's traffic records stay in order.
@@ -841,6 +850,7 @@ class Sentinel:
                 "version": __version__,
                 "alert_mode": self.mode,
                 "assigned": self._assigned(),
+                "catalog_revision": self.reload.revision,
             },
             "windows": w.view(states, self.spec),
             "keys_left_out": left_out,

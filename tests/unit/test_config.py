@@ -64,6 +64,7 @@ DEFAULTS: dict[str, Any] = {
     "ssl_key_password": None,
     "ssl_check_hostname": True,
     "spec_dir": Path("spec/events"),
+    "spec_watch": 0.0,
     "app_id": "stream-sentinel",
     "drift_topic": "sentinel.drift",
     "drift_topic_partitions": 6,

@@ -279,6 +279,8 @@ class DriftEvent:
     #: The earlier message a rule violation is about (None when there is none, e.g. rule_failed).
     related: Source | None = None
     sentinel_version: str = __version__
+    #: Content hash of the spec the message was judged by (the worker sets it); serialized only when set.
+    catalog_revision: str | None = None
     type: str = field(default="drift", init=False)
 
     def to_dict(self) -> dict[str, Any]:
@@ -321,6 +323,8 @@ class DriftEvent:
             "observed_at": self.observed_at,
             "sentinel_version": self.sentinel_version,
         }
+        if self.catalog_revision is not None:
+            out["catalog_revision"] = self.catalog_revision
         if self.rule is None:
             return out
         return _with_rule(out, self.rule, self.related)
@@ -653,6 +657,7 @@ def build_drift_events(
     run_id: str | None = None,
     observed_at: int | None = None,
     fingerprints: Sequence[str] | None = None,
+    catalog_revision: str | None = None,
 ) -> list[DriftEvent]:
     """One drift event per violation of a message, all sharing the message's redacted sample.
 
@@ -699,6 +704,7 @@ def build_drift_events(
                 observed_at=observed_at,
                 rule=violation.rule,
                 related=violation.related,
+                catalog_revision=catalog_revision,
             )
         )
     return events

@@ -65,6 +65,7 @@ from stream_sentinel.core.check.explain import (
     undocumented,
 )
 from stream_sentinel.core.check.keeping import keeping
+from stream_sentinel.core.check.keyhead import keyheads
 from stream_sentinel.core.check.outcome import Headers
 from stream_sentinel.core.check.outcome import Outcome as Outcome  # re-exported: check() returns it
 from stream_sentinel.core.check.writers import WriterJudges, WriterTable
@@ -148,6 +149,7 @@ class Engine:
         self._assert_formats = assert_formats
         self.writers = WriterTable()  # registry writer schemas, filled by the shell (core/check/writers.py)
         self._checkers = {name: TopicChecker(topic, self) for name, topic in catalog.topics.items()}
+        self.keyheads = keyheads(self)  # only topics with a key/header contract (core/check/keyhead.py)
 
     @classmethod
     def from_spec_dir(cls, root: str, **options: Any) -> Engine:

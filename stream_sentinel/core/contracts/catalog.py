@@ -38,6 +38,7 @@ from stream_sentinel.core.contracts.annotations import (
     _check_json_annotations,
 )
 from stream_sentinel.core.contracts.avro import _check_avro_document
+from stream_sentinel.core.contracts.keyhead import HEADERS_SCHEMA, KEY_SCHEMA, KeyHeadContract, parse_keyhead
 from stream_sentinel.core.contracts.quarantine import QUARANTINE_SCHEMA, Quarantine, check_targets, parse_quarantine
 from stream_sentinel.core.contracts.registry import REGISTRY_SCHEMA, RegistrySpec, parse_registry
 from stream_sentinel.core.contracts.rules import RULE_SCHEMA, RuleSpec, parse_rules
@@ -108,6 +109,8 @@ CATALOG_SCHEMA: dict[str, Any] = {
             "properties": {
                 **_TOPIC_KEYS,
                 "quarantine": QUARANTINE_SCHEMA,  # per topic, not in defaults (core/contracts/quarantine.py)
+                "key": KEY_SCHEMA,  # key/header contracts (core/contracts/keyhead.py)
+                "headers": HEADERS_SCHEMA,
                 "event_type": {
                     "type": "object",
                     "minProperties": 1,
@@ -147,6 +150,8 @@ CATALOG_SCHEMA: dict[str, Any] = {
                 "owner": {"type": "string", "minLength": 1},
                 "requirement": {"type": "string", "minLength": 1},
                 "compatibility": {"enum": list(COMPATIBILITY_MODES)},
+                "key": KEY_SCHEMA,
+                "headers": HEADERS_SCHEMA,
                 "versions": {"type": "array", "minItems": 1, "items": {"$ref": "#/$defs/version"}},
             },
         },
@@ -252,6 +257,7 @@ class EventContract:
     compatibility: str
     description: str
     versions: tuple[SchemaVersion, ...]
+    keyhead: KeyHeadContract | None = None  # this event type's own key/header contract (merged by the checker)
 
     @property
     def newest(self) -> SchemaVersion:
@@ -277,6 +283,7 @@ class TopicContract:
     #: Drift kind -> info | warning | breaking | off on this topic (``severity:``; core.assess applies it).
     severity: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
     quarantine: Quarantine | None = None  # the worker copies drifting records there (worker/quarantine.py)
+    keyhead: KeyHeadContract | None = None  # key/header contract of the whole topic (core/contracts/keyhead.py)
 
 
 @dataclass(frozen=True, slots=True)
@@ -639,6 +646,7 @@ def _build_topic(
             compatibility=event_spec.get("compatibility", compatibility),
             description=event_spec.get("description", ""),
             versions=versions,
+            keyhead=parse_keyhead(event_spec, ("topics", name, "events", event_name)),
         )
     if fmt in ("avro", "confluent-avro"):
         _parse_avro_events(name, events, avro_docs)
@@ -655,6 +663,7 @@ def _build_topic(
         events=MappingProxyType(events),
         requirement=spec.get("requirement"),
         quarantine=parse_quarantine(name, spec.get("quarantine")),
+        keyhead=parse_keyhead(spec, ("topics", name)),
     )
 
 
