@@ -104,7 +104,7 @@ QUEUE: Any = Field(
     default=1000,
     ge=1,
     le=1_000_000,
-    description="Alerts waiting to be sent; when full, further alerts are dropped and counted "
+    description="Alerts waiting to be sent, per route; when full, further alerts are dropped and counted "
     "(sentinel_alerts_dropped_total), so a slow or dead webhook never holds up validation. 1000 is hours of "
     "distinct rules.",
 )

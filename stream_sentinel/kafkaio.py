@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Any, Final
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
@@ -90,34 +90,54 @@ async def bounded(call: Any, timeout: float, what: str) -> Any:
         raise BrokerError(f"{what}: {describe(exc)}") from exc
 
 
-async def group_offsets(
-    kwargs: dict[str, Any], topic: str, timeout: float, skip: Callable[[str], bool] = lambda _group: False
-) -> dict[str, dict[int, int]]:
-    """Consumer group -> partition -> committed offset, for the groups that read ``topic``.
+#: Consumer groups asked at most per pass, and at once (one OffsetFetch each).
+MAX_GROUPS: Final = 2000
+GROUP_CONCURRENCY: Final = 16
 
-    Lists the groups (admin ``ListGroups``), then asks each for its offsets on the topic's
-    partitions, named explicitly (``OffsetFetch`` for all partitions is not answered by every
-    broker; the named form is). A group with no committed offset on the topic does not read it.
-    ``skip``: groups to leave out (the sentinel's own). Bounded by ``timeout`` per request;
-    failures are one-line ``BrokerError``s.
+
+async def group_offsets(
+    kwargs: dict[str, Any],
+    topics: Sequence[str],
+    timeout: float,
+    skip: Callable[[str], bool] = lambda _group: False,
+) -> dict[str, dict[str, dict[int, int]]]:
+    """Topic -> consumer group -> partition -> committed offset, for the groups that read each topic.
+
+    One pass for all ``topics``: the groups are listed once (admin ``ListGroups``), then each is
+    asked once for its offsets on all the topics' partitions, named explicitly (``OffsetFetch``
+    for all partitions is not answered by every broker; the named form is), 16 groups at a time,
+    at most :data:`MAX_GROUPS` groups. A group with no committed offset on a topic does not read
+    it. A group whose coordinator fails is left out, not the whole answer. ``skip``: groups to
+    leave out (the sentinel's own). Each request is bounded by ``timeout``; failures to reach
+    the brokers at all are one-line ``BrokerError``s.
     """
     admin = AIOKafkaAdminClient(**kwargs, request_timeout_ms=max(1000, round(timeout * 1000)))
-    await bounded(admin.start(), timeout, "connect to the brokers")
     try:
-        partitions = await bounded(_partitions(admin, topic), timeout, f"read the partitions of {topic}")
+        await bounded(admin.start(), timeout, "connect to the brokers")
+        wanted: list[TopicPartition] = []
+        for topic in topics:
+            parts = await bounded(_partitions(admin, topic), timeout, f"read the partitions of {topic}")
+            wanted.extend(TopicPartition(topic, p) for p in parts)
+        out: dict[str, dict[str, dict[int, int]]] = {topic: {} for topic in topics}
+        if not wanted:
+            return out
         listed = await bounded(admin.list_consumer_groups(), timeout, "list consumer groups")
-        out: dict[str, dict[int, int]] = {}
-        for group in sorted({str(entry[0]) for entry in listed}):
-            if skip(group) or not partitions:
-                continue
-            offsets = await bounded(
-                admin.list_consumer_group_offsets(group, partitions=[TopicPartition(topic, p) for p in partitions]),
-                timeout,
-                f"read the offsets of consumer group {group}",
-            )
-            committed = {tp.partition: meta.offset for tp, meta in offsets.items() if meta.offset >= 0}
-            if committed:
-                out[group] = committed
+        groups = sorted({str(entry[0]) for entry in listed if not skip(str(entry[0]))})[:MAX_GROUPS]
+        gate = asyncio.Semaphore(GROUP_CONCURRENCY)
+
+        async def ask(group: str) -> None:
+            async with gate:
+                try:
+                    offsets = await bounded(
+                        admin.list_consumer_group_offsets(group, partitions=wanted), timeout, f"offsets of {group}"
+                    )
+                except BrokerError:
+                    return  # this group's coordinator did not answer: the others still count
+            for tp, meta in offsets.items():
+                if meta.offset >= 0 and tp.topic in out:
+                    out[tp.topic].setdefault(group, {})[tp.partition] = meta.offset
+
+        await asyncio.gather(*(ask(group) for group in groups))
         return out
     finally:
         await quietly(admin.close())

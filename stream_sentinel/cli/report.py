@@ -64,7 +64,12 @@ def add_parser(sub: Any, stdout: TextIO) -> None:
     consumers.add_argument(
         "--no-consumers", action="store_true", help="do not ask the brokers which consumer groups read drifting topics"
     )
-    report.add_argument("--buckets", type=positive, default=24, help="trend buckets over the period (default 24)")
+    report.add_argument(
+        "--buckets",
+        type=_buckets,
+        default=24,
+        help=f"trend buckets over the period (default 24, at most {MAX_BUCKETS})",
+    )
     report.add_argument(
         "--open-windows",
         type=positive,
@@ -84,6 +89,10 @@ def moment(text: str, now_ms: int) -> int:
     """``--since``/``--until``: a bare duration (``7d``) means that long ago, else :func:`parse_time`."""
     value = text.strip()
     return parse_time(f"-{value}" if _BARE_DURATION.match(value) else value, now_ms)
+
+
+#: Trend buckets at most: a sparkline of more columns than this shows nothing more.
+MAX_BUCKETS = 1000
 
 
 def run(args: argparse.Namespace, stdin: IO[bytes], stdout: TextIO, stderr: TextIO) -> int:
@@ -169,13 +178,13 @@ def _ask_consumers(
     own = settings.app_id
 
     async def ask() -> dict[str, list[m.ConsumerImpact]]:
-        out = {}
-        for topic in drifting:
-            committed = await group_offsets(
-                settings.aiokafka_kwargs(), topic, args.timeout, skip=lambda group: group.startswith(own)
-            )
-            out[topic] = [m.from_impact(i) for i in impacts(aggregator.drifting_offsets(topic), committed)]
-        return out
+        committed = await group_offsets(
+            settings.aiokafka_kwargs(), drifting, args.timeout, skip=lambda group: group.startswith(own)
+        )
+        return {
+            topic: [m.from_impact(i) for i in impacts(aggregator.drifting_offsets(topic), committed.get(topic, {}))]
+            for topic in drifting
+        }
 
     try:
         return asyncio.run(ask())
@@ -247,13 +256,26 @@ def _consumers(path: str | None) -> dict[str, list[m.ConsumerImpact]] | None:
             m.ConsumerImpact(
                 g["group"],
                 bool(g.get("past_first_drift")),
-                g.get("drifting_messages") if isinstance(g.get("drifting_messages"), int) else None,
+                _count(g.get("drifting_messages")),
                 str(g.get("detail") or ""),
-                g.get("pending") if isinstance(g.get("pending"), int) else None,
+                _count(g.get("pending")),
             )
             for g in groups
         ]
     return out
+
+
+def _count(value: Any) -> int | None:
+    """A count from the consumers file: an integer, not a boolean (JSON ``true`` is not 1 message)."""
+    return value if type(value) is int else None
+
+
+def _buckets(text: str) -> int:
+    """``--buckets``: 1 to :data:`MAX_BUCKETS` (each is a column of the trend, kept per topic)."""
+    value = positive(text)
+    if value > MAX_BUCKETS:
+        raise argparse.ArgumentTypeError(f"at most {MAX_BUCKETS}, not {text!r}")
+    return value
 
 
 def _write(text: str, path: str | None, stdout: TextIO, stderr: TextIO) -> None:

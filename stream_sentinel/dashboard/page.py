@@ -207,11 +207,11 @@ class Dashboard:
     async def _ask(self, drifting: DriftingOffsets) -> dict[str, list[m.ConsumerImpact]]:
         out: dict[str, list[m.ConsumerImpact]] = {}
         own = self.config.own_groups
+        committed = await group_offsets(
+            self.config.kwargs, sorted(drifting), self.config.timeout, skip=lambda group: group.startswith(own)
+        )
         for topic, offsets in sorted(drifting.items()):
-            committed = await group_offsets(
-                self.config.kwargs, topic, self.config.timeout, skip=lambda group: group.startswith(own)
-            )
-            out[topic] = [m.from_impact(i) for i in c.impacts(offsets, committed)]
+            out[topic] = [m.from_impact(i) for i in c.impacts(offsets, committed.get(topic, {}))]
         return out
 
 

@@ -47,7 +47,11 @@ WindowOf = Callable[[Mapping[str, Any]], "a.Window | None"]
 
 
 class Alerts:
-    """The configured routes, their rate limiter, the queue and the task that sends."""
+    """The configured routes, their rate limiter, and per route a bounded queue and a sender.
+
+    One queue and one sender per route: a webhook that is down or hangs costs its own alerts
+    (retries, then drops when its queue is full), never another team's.
+    """
 
     def __init__(self, settings: Settings, metrics: Metrics, clock: Callable[[], float]) -> None:
         self.routes = alert_settings.core_routes(settings.alert_routes)
@@ -55,7 +59,7 @@ class Alerts:
         self.metrics = metrics
         self.clock = clock
         self.limiter = a.RateLimiter(round(settings.alert_interval * 1000))
-        self.queue: asyncio.Queue[tuple[int, a.Alert]] = asyncio.Queue(settings.alert_queue_size)
+        self.queues: list[asyncio.Queue[a.Alert]] = [asyncio.Queue(settings.alert_queue_size) for _ in self.routes]
         self.probes = settings.alert_probes
         self.timeout = settings.alert_timeout
         self.delays = a.retry_delays(settings.alert_retries, settings.alert_backoff, MAX_BACKOFF)
@@ -100,8 +104,12 @@ class Alerts:
                     queued += self._put(index, alert)
         except Exception as exc:  # noqa: BLE001 - alerting is best effort; the drift topic has the events
             log.error(kv(event="alert_failed", stage="route", error=type(exc).__name__, at=d.raised_at(exc)))
-        self.metrics.alert_queue.set(self.queue.qsize())
+        self.metrics.alert_queue.set(self.pending())
         return queued
+
+    def pending(self) -> int:
+        """Alerts queued over all routes."""
+        return sum(q.qsize() for q in self.queues)
 
     def offer_batch(self, events: Sequence[d.DriftEvent]) -> int:
         """``every`` mode: a batch's drift events, each counted with its fingerprint's share of the batch."""
@@ -115,7 +123,7 @@ class Alerts:
 
     def _put(self, index: int, alert: a.Alert) -> int:
         try:
-            self.queue.put_nowait((index, alert))
+            self.queues[index].put_nowait(alert)
         except asyncio.QueueFull:
             self.metrics.alerts_dropped.labels(self.routes[index].name).inc()
             self.limiter.forget((index, alert.fingerprint))  # may alert again once there is room
@@ -123,19 +131,24 @@ class Alerts:
         return 1
 
     async def run(self) -> None:
-        """Send queued alerts for the worker's whole life, one at a time (a Faust app task)."""
+        """Send queued alerts for the worker's whole life, one sender per route (a Faust app task)."""
         timeout = aiohttp.ClientTimeout(total=self.timeout)
         async with aiohttp.ClientSession(timeout=timeout, trust_env=False) as session:
-            while True:
-                index, alert = await self.queue.get()
-                self.metrics.alert_queue.set(self.queue.qsize())
-                try:
-                    await self.deliver(session, index, alert)
-                except asyncio.CancelledError:
-                    raise
-                except Exception as exc:  # noqa: BLE001 - one bad alert must not end the task
-                    self.metrics.alert_failures.labels(self.routes[index].name).inc()
-                    log.error(kv(event="alert_failed", stage="send", error=type(exc).__name__, at=d.raised_at(exc)))
+            await asyncio.gather(*(self._send(session, index) for index in range(len(self.routes))))
+
+    async def _send(self, session: aiohttp.ClientSession, index: int) -> None:
+        """One route's sender: its alerts one at a time, in order."""
+        queue = self.queues[index]
+        while True:
+            alert = await queue.get()
+            self.metrics.alert_queue.set(self.pending())
+            try:
+                await self.deliver(session, index, alert)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one bad alert must not end the task
+                self.metrics.alert_failures.labels(self.routes[index].name).inc()
+                log.error(kv(event="alert_failed", stage="send", error=type(exc).__name__, at=d.raised_at(exc)))
 
     async def deliver(self, session: aiohttp.ClientSession, index: int, alert: a.Alert) -> bool:
         """Post one alert to its route, retrying with backoff; True once the webhook took it."""

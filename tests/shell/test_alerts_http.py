@@ -98,7 +98,7 @@ def test_a_drifting_batch_alerts_its_owner_with_a_json_body(tmp_path: Path) -> N
         async with Receiver() as receiver:
             s = routed_sentinel(tmp_path, receiver.url, min_severity="breaking")
             await s.handle_batch([event("orders", 0, DRIFTING, HEADERS), event("orders", 1, DRIFTING, HEADERS)])
-            await drain(s.alerts, lambda: value(s, "alerts_sent") >= 1 and s.alerts.queue.empty())
+            await drain(s.alerts, lambda: value(s, "alerts_sent") >= 1 and s.alerts.pending() == 0)
             await asyncio.sleep(0.05)  # nothing more arrives: one alert per rule, not per message
             return receiver
 
@@ -123,7 +123,7 @@ def test_a_slack_route_gets_an_incoming_webhook_body(tmp_path: Path) -> None:
         async with Receiver() as receiver:
             s = routed_sentinel(tmp_path, receiver.url, style="slack")
             await s.handle_batch([event("orders", 0, DRIFTING, HEADERS)])
-            await drain(s.alerts, lambda: value(s, "alerts_sent") >= 1 and s.alerts.queue.empty())
+            await drain(s.alerts, lambda: value(s, "alerts_sent") >= 1 and s.alerts.pending() == 0)
             return receiver
 
     receiver = asyncio.run(scenario())
@@ -182,9 +182,9 @@ def test_a_receiver_that_is_down_costs_the_alert_never_the_batch(tmp_path: Path)
         await s.handle_batch([event("orders", n, DRIFTING, HEADERS) for n in range(50)])
         # The batch is done and its drift handed to the producer while every alert still waits in the
         # queue, not one attempt made: validation and the commit never wait for a webhook.
-        assert s.alerts.queue.qsize() > 1
+        assert s.alerts.pending() > 1
         assert value(s, "alert_retries") + value(s, "alert_failures") == 0
-        await drain(s.alerts, lambda: s.alerts.queue.empty() and value(s, "alert_failures") >= 1, timeout=30)
+        await drain(s.alerts, lambda: s.alerts.pending() == 0 and value(s, "alert_failures") >= 1, timeout=30)
         return s
 
     s = asyncio.run(scenario())
@@ -213,7 +213,7 @@ def test_a_full_queue_drops_and_counts_and_the_dropped_rule_may_alert_again(tmp_
     assert s.alerts.offer([first, second]) == 1
     assert value(s, "alerts_dropped") == 1
     assert s.metrics.alert_queue._value.get() == 1
-    s.alerts.queue.get_nowait()
+    s.alerts.queues[0].get_nowait()
     assert s.alerts.offer([second]) == 1  # forgotten by the rate limiter when dropped
     assert s.alerts.offer([first]) == 0  # sent (queued) within the interval: rate-limited
     assert value(s, "alerts_limited") == 1
@@ -246,7 +246,7 @@ def test_first_mode_alerts_carry_the_windows_count_and_rate(tmp_path: Path) -> N
         result = w.advance(state, record, s.spec, round(NOW * 1000))
         s.alerts.offer(result.first, window_of(result.state, s.spec, int(record["ts"])))
         first += result.first
-    queued = [s.alerts.queue.get_nowait()[1] for _ in range(s.alerts.queue.qsize())]
+    queued = [s.alerts.queues[0].get_nowait() for _ in range(s.alerts.pending())]
     order_id = next(alert for alert in queued if alert.path == "/order_id")
     assert order_id.window is not None
     assert (order_id.window.count, order_id.window.messages) == (3, 8)
@@ -297,3 +297,27 @@ def test_the_session_the_task_uses_is_closed_when_the_task_stops(tmp_path: Path)
 
     asyncio.run(scenario())
     assert closed == [True]
+
+
+def test_a_dead_route_does_not_hold_up_another_routes_alerts(tmp_path: Path) -> None:
+    """One sender per route: alerts to a webhook that is down wait for their retries, not others'."""
+    down = f"http://127.0.0.1:{free_port()}/hook"
+
+    async def scenario() -> tuple[Sentinel, Receiver]:
+        async with Receiver() as receiver:
+            routes = [
+                {"owner": "team-x", "url": down, "name": "down"},
+                {"owner": "team-orders", "url": receiver.url, "name": "orders"},
+            ]
+            options = {"alert_backoff": 2.0, "alert_retries": 3, "alert_timeout": 2.0}
+            s = sentinel(tmp_path, Published(), alert_routes=routes, **options)
+            s.alerts.offer([{**drift_dict(s), "fingerprint": f"{n:016x}", "owner": "team-x"} for n in range(3)])
+            s.alerts.offer([drift_dict(s)])  # queued after the dead route's three
+            await drain(s.alerts, lambda: value(s, "alerts_sent") >= 1)
+            return s, receiver
+
+    s, receiver = asyncio.run(scenario())
+    assert receiver.attempts == 1
+    # Sent while the dead route was still retrying its first alert (3 retries, 2 s apart): not after it.
+    assert value(s, "alert_failures", "down") == 0
+    assert s.alerts.queues[0].qsize() == 2

@@ -376,3 +376,61 @@ def test_drifting_offsets_feed_the_consumer_impacts() -> None:
         m.ConsumerImpact("billing", True, 2, "committed offsets on 1 partition", 1),
         m.ConsumerImpact("late", False, 0, "committed offsets on 1 partition", 3),
     )
+
+
+def test_drift_in_a_window_straddling_the_period_start_goes_to_the_first_bucket() -> None:
+
+    hour, since = 3_600_000, 30_000  # the period does not start on a window boundary
+    period = m.Period(since, since + 24 * hour, window_ms=60_000, buckets=24)
+    agg = HealthAggregator(
+        period, {"orders": TopicContracts("team", {"OrderCreated": (1,)})}, generated_at=period.until
+    )
+    agg.add(
+        {
+            "type": "drift",
+            "drift_id": "x",
+            "fingerprint": "fp",
+            "kind": "type_mismatch",
+            "severity": "breaking",
+            "topic": "orders",
+            "event_type": "OrderCreated",
+            "source": {"topic": "orders", "partition": 0, "offset": 5, "timestamp": 40_000},
+            "origin": "live",
+        }
+    )
+    for w in range(60_000, 24 * hour, 60_000):
+        agg.add(
+            {
+                "type": "traffic",
+                "topic": "orders",
+                "event_type": "OrderCreated",
+                "window": {"start": w, "end": w + 60_000},
+                "messages": 10,
+            }
+        )
+    [topic] = agg.result().topics
+    assert [b.drift for b in topic.trend] == [1] + [0] * 23  # not the newest bucket
+
+
+def test_overflow_summaries_of_two_topics_stay_apart_and_a_redelivered_summary_counts_once() -> None:
+
+    period = m.Period(0, 600_000, window_ms=60_000, buckets=10)
+    contracts = {"a": TopicContracts("team-a", {"A": (1,)}), "b": TopicContracts("team-b", {"B": (1,)})}
+    agg = HealthAggregator(period, contracts, generated_at=period.until)
+    for topic, event_type, n in (("a", "A", 5), ("b", "B", 700), ("b", "B", 700)):
+        agg.add(
+            {
+                "type": "summary",
+                "fingerprint": "overflow",
+                "topic": topic,
+                "event_type": event_type,
+                "kind": "overflow",
+                "severity": "breaking",
+                "owner": "team-" + topic,
+                "window": {"start": 60_000, "end": 120_000},
+                "count": n,
+                "messages": 1000,
+            }
+        )
+    found = {t.topic: [(r.topic, r.count, r.owner) for r in t.rules] for t in agg.result().topics}
+    assert found == {"a": [("a", 5, "team-a")], "b": [("b", 700, "team-b")]}

@@ -133,7 +133,9 @@ class HealthAggregator:
     def initialize(self) -> None:
         """Forget every record added."""
         self._traffic: dict[tuple[str, str | None], dict[int, int]] = {}
-        self._rules: dict[str, _Rule] = {}
+        # Keyed by fingerprint *and* topic and event type: the windows' overflow slot has the same
+        # fingerprint ("overflow") on every key, and must not lump topics together.
+        self._rules: dict[tuple[str, str, str | None], _Rule] = {}
         self._ids: set[str] = set()
         self._first_offsets: dict[str, dict[int, int]] = {}
         self._offsets: dict[str, dict[int, set[int]]] = {}
@@ -183,7 +185,8 @@ class HealthAggregator:
         fp, topic, kind = _text(record.get("fingerprint")), _text(record.get("topic")), _text(record.get("kind"))
         if fp is None or topic is None or kind is None:
             return None
-        found = self._rules.get(fp)
+        key = (fp, topic, _text(record.get("event_type")))
+        found = self._rules.get(key)
         if found is not None:
             return found
         if len(self._rules) >= self.max_rules:
@@ -191,7 +194,7 @@ class HealthAggregator:
                 self._dropped.add(fp)
             return None
         severity = _text(record.get("severity"))
-        found = self._rules[fp] = _Rule(
+        found = self._rules[key] = _Rule(
             topic=topic,
             event_type=_text(record.get("event_type")),
             kind=kind,
@@ -212,7 +215,8 @@ class HealthAggregator:
         rule = self._rule(record)
         if rule is None:
             return "ignored" if _text(record.get("fingerprint")) is None else "dropped"
-        rule.summarized[window] = rule.summarized.get(window, 0) + count
+        # One windows key owns a (fingerprint, window): a redelivered summary repeats the count.
+        rule.summarized[window] = max(rule.summarized.get(window, 0), count)
         rule.seen(window)
         messages = _int(record.get("messages"))
         if messages is not None:
@@ -288,7 +292,7 @@ class HealthAggregator:
         """The health report of everything added so far."""
         now = self._now_window()
         by_topic: dict[str, list[tuple[str, _Rule]]] = {}
-        for fp, rule in self._rules.items():
+        for (fp, _, _), rule in self._rules.items():
             by_topic.setdefault(rule.topic, []).append((fp, rule))
         topics = sorted({t for t, _ in self._traffic} | set(by_topic) | set(self.contracts))
         built = [self._topic(topic, by_topic.get(topic, []), now) for topic in topics]
@@ -404,10 +408,11 @@ class HealthAggregator:
         width, since = self.period.bucket_ms, self.period.since
         count = -(-(self.period.until - since) // width)
         msgs, drifts = [0] * count, [0] * count
+        # A window that began before the period (it straddles ``since``) goes to the first bucket.
         for window, n in messages.items():
-            msgs[min((window - since) // width, count - 1)] += n
+            msgs[max(0, min((window - since) // width, count - 1))] += n
         for window, n in drift.items():
-            drifts[min((window - since) // width, count - 1)] += n
+            drifts[max(0, min((window - since) // width, count - 1))] += n
         return tuple(m.Bucket(since + i * width, msgs[i], drifts[i]) for i in range(count))
 
     def _coverage(self, topics: Sequence[m.TopicHealth]) -> m.Coverage:
