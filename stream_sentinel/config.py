@@ -44,6 +44,7 @@ from typing_extensions import override
 
 from stream_sentinel import alert_settings as alerting
 from stream_sentinel import dashboard_settings as dashboard
+from stream_sentinel import probe_settings as probing
 from stream_sentinel.alert_settings import AlertRoute
 from stream_sentinel.core.contracts import yamlsafe
 from stream_sentinel.core.errors import UsageError
@@ -275,6 +276,12 @@ class Settings(BaseSettings):
     dashboard_max_bytes: int = dashboard.MAX_BYTES
     dashboard_refresh: int = dashboard.REFRESH
     dashboard_consumers_interval: float = dashboard.CONSUMERS_INTERVAL
+
+    # The built-in drive -> verify probe (README: Probe): defined in probe_settings.py.
+    probe_interval: float = probing.INTERVAL
+    probe_topic: str | None = probing.TOPIC
+    probe_examples: Path = probing.EXAMPLES
+    probe_timeout: float = probing.TIMEOUT
 
     # -- throughput ---------------------------------------------------------------------------
     batch_size: int = Field(

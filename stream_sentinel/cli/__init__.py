@@ -20,13 +20,13 @@ from collections.abc import Sequence
 from typing import IO, TextIO
 
 from stream_sentinel import __version__
-from stream_sentinel.cli import broker, check, dashboard, demo, diff, registry, replay, report, spec, worker
+from stream_sentinel.cli import broker, check, dashboard, demo, diff, probe, registry, replay, report, spec, worker
 from stream_sentinel.cli.common import Parser
 from stream_sentinel.core.errors import OutputClosed, SentinelError
 from stream_sentinel.core.exits import EXIT_INTERRUPTED, EXIT_OK
 
 #: Registration order is the order ``--help`` lists the commands in.
-COMMANDS = (check, spec, worker, diff, demo, broker, replay, report, dashboard, registry)
+COMMANDS = (check, spec, worker, diff, demo, broker, replay, report, dashboard, registry, probe)
 
 
 def build_parser(stdout: TextIO) -> Parser:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from stream_sentinel.core.aggregate import windows as w
@@ -19,6 +19,7 @@ from stream_sentinel.core.assess import Assessment, Assessor, Ref
 from stream_sentinel.core.check import drift as d
 from stream_sentinel.core.check.keyhead import KeyHeadChecker
 from stream_sentinel.core.check.outcome import Outcome
+from stream_sentinel.core.probe import ORIGIN, probe_run
 from stream_sentinel.worker.logs import kv
 
 log = logging.getLogger("stream_sentinel.worker")
@@ -51,6 +52,8 @@ class BatchResult:
     facts: list[Any] = field(default_factory=list)  # behavioural rule facts of valid messages (worker/rules.py)
     #: Drifting messages of topics with a quarantine, with their drift (``worker/quarantine.py``).
     quarantine: list[tuple[Any, Assessment]] = field(default_factory=list)
+    #: Canaries (probe header) by (topic, result): counted apart, never in ``counted`` or the tally.
+    probes: Counter[tuple[str, str]] = field(default_factory=Counter)
 
 
 class BatchAssessor:
@@ -77,6 +80,8 @@ class BatchAssessor:
         self.judge: Judge = judge or _unjudged  # behavioural rules (worker/rules.py), if any
         #: Messages of topics without a contract, per topic (counted, not validated; ``/drift``).
         self.uncovered: Counter[str] = Counter()
+        #: One assessor per probe run id (origin probe, the run id on its events); bounded, rarely used.
+        self._probes: dict[str, Assessor] = {}
 
     def run(self, batch: Sequence[Any], now_ms: int) -> BatchResult:  # noqa: C901 - one loop on purpose (bench/worker.py)
         """Fold a batch of Faust messages (as fetched); ``now_ms``: the batch's wall-clock time (ms)."""
@@ -93,11 +98,12 @@ class BatchAssessor:
             topic, partition, offset = message.topic, message.partition, message.offset
             last_offsets[topic, partition] = offset
             entry = checkers.get(topic)
-            if entry is None:
-                self._uncovered(result, message, now_ms)
+            # No contract (counted, not validated), or a canary (probe header: published, counted apart,
+            # never in the windows); a message without headers costs one truth test here.
+            if (entry is None or message.headers) and self._aside(result, message, entry, now_ms):
                 continue
             counted[topic, True] += 1
-            checker, rate, wire = entry
+            checker, rate, wire = entry  # type: ignore[misc]  # not None: _aside took those (no narrowing)
             if rate < 1.0 and skips(partition, offset, rate):  # the policy decides; no call at rate 1
                 result.sampled_out[topic] += 1
                 continue
@@ -136,6 +142,39 @@ class BatchAssessor:
             if every:
                 result.publish.extend(drift.events())
         return result
+
+    def _aside(self, result: BatchResult, message: Any, entry: tuple[Checks, float, str] | None, now_ms: int) -> bool:
+        """Handle a message of a topic without a contract, or a probe's canary; False for any other message.
+
+        A canary is always checked (no sampling), its drift events are always published (any
+        alert mode: they are the proof the pipeline works) with ``origin: probe`` and the run id,
+        and it is counted in ``result.probes`` only: rates, summaries, traffic, rules and
+        quarantine never see it, so a probe never changes what operators see.
+        """
+        if entry is None:
+            self._uncovered(result, message, now_ms)
+            return True
+        run = probe_run(message.headers)
+        if run is None:
+            return False
+        checker, _rate, wire = entry
+        assessor = self._probes.get(run)
+        if assessor is None:
+            if len(self._probes) >= 16:
+                self._probes.clear()
+            assessor = self._probes[run] = Assessor(replace(self.assessor.policy, origin=ORIGIN, run_id=run))
+        ts = round(message.timestamp * 1000) if message.timestamp else now_ms
+        ref = _ref(message, ts, wire, now_ms)
+        try:
+            headers = message.headers
+            outcome = checker.check(message.value, list(headers.items()) if type(headers) is dict else headers)
+            drift = assessor.assess(outcome, ref) if outcome.violations else None
+        except Exception as exc:  # noqa: BLE001 - as for any message: reported, never raised
+            drift = assessor.failure(ref, exc)
+        result.probes[message.topic, "valid" if drift is None else "drift"] += 1
+        if drift is not None:
+            result.publish.extend(drift.events())
+        return True
 
     def _uncovered(self, result: BatchResult, message: Any, now_ms: int) -> None:
         """A message of a topic without a contract: counted, never validated.

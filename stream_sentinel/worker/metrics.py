@@ -74,6 +74,7 @@ class Metrics:
         self._measure_runtime(r)
         self._count_rules(r)
         self._count_alerts(r)
+        self._count_probes(r)
         self.spec_reloads = Counter(
             "sentinel_spec_reload",
             "Spec reloads (SIGHUP or spec_watch), by result: loaded (swapped in), refused (bad spec, the running "
@@ -187,6 +188,27 @@ class Metrics:
         )
         self.rule_entities = Gauge(
             "sentinel_rule_entities", "Entity rule states held by this worker's rules partitions", registry=r
+        )
+
+    def _count_probes(self, r: CollectorRegistry) -> None:
+        """Canaries (messages with the probe header) and the built-in probe's runs (README: Probe)."""
+        self.probe_messages = Counter(
+            "sentinel_probe_messages",
+            "Canaries consumed (messages with the sentinel-probe header), by topic and result (valid, drift); "
+            "never counted in sentinel_messages, the windows or the health report",
+            ["topic", "result"],
+            registry=r,
+        )
+        self.probe_runs = Counter(
+            "sentinel_probe_runs",
+            "Built-in probe runs (probe_interval), by result (pass, fail)",
+            ["result"],
+            registry=r,
+        )
+        self.probe_last_success = Gauge(
+            "sentinel_probe_last_success_timestamp_seconds",
+            "When the built-in probe last passed (seconds since the epoch; 0: not yet)",
+            registry=r,
         )
 
     def _count_alerts(self, r: CollectorRegistry) -> None:

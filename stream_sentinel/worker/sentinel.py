@@ -51,6 +51,7 @@ from stream_sentinel.worker.health import BrokerProbe, Readiness, readiness
 from stream_sentinel.worker.logs import kv
 from stream_sentinel.worker.metrics import Metrics
 from stream_sentinel.worker.owed import Outstanding, Owed, delivery_confirmed, delivery_failed
+from stream_sentinel.worker.probing import BuiltInProbe
 from stream_sentinel.worker.quarantine import Quarantines
 from stream_sentinel.worker.registry import RegistryStage
 from stream_sentinel.worker.reload import Reloader, engine_of, worker_policy
@@ -260,6 +261,8 @@ class Sentinel:
         app.task(self._log_missing_topics)
         if self.alerts.enabled:
             app.task(self.alerts.run)
+        if settings.probe_interval > 0:  # the built-in drive -> verify probe (worker/probing.py)
+            app.task(BuiltInProbe(settings, self.engine, self.metrics, self.clock).run)
         # mode types receivers with a positional-only sender that a bound method cannot spell.
         app.on_rebalance_complete.connect(self._on_rebalance_complete)  # type: ignore[arg-type]
         app.on_partitions_revoked.connect(self._on_partitions_revoked)  # type: ignore[arg-type]
@@ -371,6 +374,8 @@ class Sentinel:
             m.messages.labels(topic, "true" if covered else "false").inc(n)
         for topic, n in result.sampled_out.items():
             m.sampled_out.labels(topic).inc(n)
+        for (topic, probe_result), n in result.probes.items():
+            m.probe_messages.labels(topic, probe_result).inc(n)
         fold = self.event_types.key  # the windows' own bound on producer-set event types (~other past it)
         for (topic, event_type, kind, severity), n in result.drift_kinds.items():
             m.drift.labels(topic, fold(topic, event_type) or "", kind, severity).inc(n)

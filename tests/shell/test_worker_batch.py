@@ -209,3 +209,27 @@ def test_a_message_the_core_fails_on_is_counted_exactly_once(
 
 def _raise(*args: object, **kwargs: object) -> Any:
     raise RuntimeError("core bug")
+
+
+PROBE = [*HEADERS, ("sentinel-probe", b"probe-run-1")]
+
+
+@pytest.mark.parametrize("mode", ["every", "first"])
+def test_a_canary_is_published_as_probe_drift_and_counted_apart(tmp_path: Path, mode: str) -> None:
+    publisher = Published()
+    s = sentinel(tmp_path, publisher, alert_mode=mode)
+    batch = [
+        event("orders", 0, b'{"order_id": "o1"}', PROBE),  # a drifting canary
+        event("orders", 1, b'{"order_id": "o2"}', HEADERS),  # a live drifting message
+    ]
+    asyncio.run(s.handle_batch(batch))
+    drift = [orjson.loads(v) for t, _, v in publisher.sent if t == "sentinel.drift"]
+    canary = [d for d in drift if d["source"]["offset"] == 0]
+    assert canary  # published in every mode: the proof the pipeline works
+    assert {(d["origin"], d["run_id"]) for d in canary} == {("probe", "probe-run-1")}
+    assert all(d["origin"] == "live" for d in drift if d["source"]["offset"] == 1)
+    tallies = [orjson.loads(v) for t, _, v in publisher.sent if t.endswith("-tallies")]
+    assert {(r["event_type"], r["messages"]) for r in tallies} == {("OrderCreated", 1), (None, 1)}  # live only
+    assert all(f["first"][1] == 1 for r in tallies for f in r["drift"].values())  # the canary is in no tally
+    assert s.metrics.probe_messages.labels("orders", "drift")._value.get() == 1
+    assert s.metrics.messages.labels("orders", "true")._value.get() == 1  # the canary is not a message
