@@ -75,8 +75,6 @@ def canaries(engine: Engine, target: Target, run_id: str) -> tuple[p.Canaries, s
     if checker is None or target.topic not in engine.catalog.topics:
         raise UsageError(no_contract(target.topic, engine.catalog.topics))
     contract = engine.catalog.topics[target.topic]
-    if contract.format != "json":
-        raise UsageError(f"topic {target.topic!r} is {contract.format}: the probe builds canaries for json topics")
     return p.build_canaries(checker, examples(target.examples), run_id), contract.format
 
 

@@ -13,6 +13,7 @@ produces, reads and fetches.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -104,24 +105,31 @@ def build_canaries(checker: Any, candidates: Iterable[CapturedMessage], run_id: 
             value, outcome = drifted
             return Canaries(Canary(message.value, headers, key), Canary(value, headers, key), outcome)
     raise UsageError(
-        "no example message is valid under the topic's contract with a required top-level field to remove "
-        "(JSON topics only): add one to the examples (--examples DIR, capture JSON lines)"
+        "no example message is valid under the topic's contract (or none can be made to drift): "
+        "add one to the examples (--examples DIR, capture JSON lines)"
     )
 
 
 def _drifted(checker: Any, value: bytes, headers: tuple[tuple[str, bytes], ...]) -> tuple[bytes, Outcome] | None:
-    try:
+    """A drifting copy: a JSON object without one required field, else the bytes with one byte more.
+
+    Binary formats (Avro, Protobuf, Confluent-framed) cannot lose a field and stay decodable, so
+    their canary carries a trailing zero byte: Avro reports the bytes left over
+    (``schema_mismatch``), Protobuf an undecodable tag. Whatever the checker says is what the
+    worker will say: the expectation is its outcome, not a guess.
+    """
+    payload: Any = None
+    with contextlib.suppress(orjson.JSONDecodeError):
         payload = orjson.loads(value)
-    except orjson.JSONDecodeError:
-        return None
-    if not isinstance(payload, dict):
-        return None
-    for name in payload:
-        changed = orjson.dumps({k: v for k, v in payload.items() if k != name})
-        outcome = checker.check(changed, headers)
-        if outcome.violations:
-            return changed, outcome
-    return None
+    if isinstance(payload, dict):
+        for name in payload:
+            changed = orjson.dumps({k: v for k, v in payload.items() if k != name})
+            outcome = checker.check(changed, headers)
+            if outcome.violations:
+                return changed, outcome
+    changed = value + b"\x00"
+    outcome = checker.check(changed, headers)
+    return (changed, outcome) if outcome.violations else None
 
 
 def expected_drift(outcome: Outcome, topic: str, partition: int, offset: int, topic_format: str) -> list[Expected]:

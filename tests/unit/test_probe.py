@@ -51,6 +51,26 @@ def test_canaries_are_built_from_the_contract_one_valid_one_drifting() -> None:
     assert len(removed) == 1
 
 
+@pytest.mark.parametrize(
+    ("topic", "capture", "kind"),
+    [
+        ("payments", "payments-avro.jsonl", "schema_mismatch"),
+        ("shipments", "shipments-confluent.jsonl", "schema_mismatch"),
+    ],
+)
+def test_binary_topics_get_a_canary_with_one_byte_more(topic: str, capture: str, kind: str) -> None:
+    with (ROOT / "replay" / "captures" / capture).open("rb") as lines:
+        messages = list(read_capture(lines))
+    checker = ENGINE.checker(topic)
+    assert checker is not None
+    canaries = p.build_canaries(checker, messages, RUN)
+    assert not checker.check(canaries.valid.value, canaries.valid.headers).violations
+    assert canaries.drifting.value == canaries.valid.value + b"\x00"
+    drift = checker.check(canaries.drifting.value, canaries.drifting.headers)
+    assert [v.kind for v in drift.violations] == [kind]
+    assert drift.violations == canaries.outcome.violations
+
+
 def test_no_usable_example_is_a_usage_error() -> None:
     only_drift = [m for m in captures() if ENGINE.checker("orders").check(m.value, m.headers).violations]  # type: ignore[union-attr]
     with pytest.raises(UsageError, match="no example message"):
