@@ -89,6 +89,7 @@ class Reloader:
         self._refused: str | None = None
         self._forced = False
         self._wake: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
         #: What a loaded spec is swapped into (the Sentinel sets itself here).
         self.target: Swappable | None = None
 
@@ -98,10 +99,28 @@ class Reloader:
         if self._wake is not None:
             self._wake.set()
 
+    def install(self) -> None:
+        """Catch SIGHUP from now on (main thread, before the app starts).
+
+        The reload task starts with the app's other tasks, possibly after the worker reports
+        ready: a SIGHUP in between would otherwise end the process (its default action). A
+        signal that comes before the task runs is remembered and handled when it starts.
+        """
+        signal.signal(signal.SIGHUP, self._on_signal)
+
+    def _on_signal(self, _signum: int, _frame: object) -> None:
+        self._forced = True
+        loop, wake = self._loop, self._wake
+        if loop is not None and wake is not None:
+            loop.call_soon_threadsafe(wake.set)
+
     async def run(self) -> None:
         """The reload task (``app.task``): SIGHUP handler, then wait for a signal or the watch interval."""
         loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
+        self._loop = loop
+        if self._forced:  # a SIGHUP before this task ran
+            self._wake.set()
         with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):  # no signals off the main thread
             loop.add_signal_handler(signal.SIGHUP, self.request)
         while True:

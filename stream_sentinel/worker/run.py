@@ -196,6 +196,7 @@ def run_worker(settings: Settings, stderr: IO[str] = sys.stderr) -> int:
     # allocates objects per message. Measured on the worker benchmark: 12-19% more msg/s, no
     # extra RSS (README, Performance).
     gc.freeze()
+    sentinel.reload.install()  # before Faust starts: a SIGHUP never ends the worker
     logging_config = _logging_config(settings)
     watchdog = Watchdog(settings.shutdown_grace, lambda: sentinel.outstanding().line())
     worker = SentinelWorker(
