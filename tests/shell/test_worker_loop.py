@@ -46,7 +46,9 @@ def _loop_the_worker_runs_on(monkeypatch: pytest.MonkeyPatch, event_loop: str) -
             loop.close()
             frozen.append(gc.get_freeze_count())
 
-    sentinel = SimpleNamespace(app=None, outstanding=lambda: Outstanding(0, 0, 0, 0))
+    sentinel = SimpleNamespace(
+        app=None, outstanding=lambda: Outstanding(0, 0, 0, 0), reload=SimpleNamespace(install=lambda: None)
+    )
     monkeypatch.setattr(run, "build", lambda _settings: sentinel)
     monkeypatch.setattr(run, "SentinelWorker", LoopRecordingWorker)
     settings = Settings.load(None, spec_dir=SPEC, event_loop=event_loop)

@@ -127,3 +127,17 @@ def test_drift_events_name_the_revision_only_when_set() -> None:
     assert own is not None
     assert own.check(named.to_json(), None).ok  # its own contract allows key paths and the revision
     assert own.check(plain.to_json(), None).ok
+
+
+def test_a_sighup_before_the_reload_task_runs_is_remembered_not_fatal(spec: Path) -> None:
+    import os
+    import signal
+
+    reloader = Reloader(spec, lambda: load_engine(str(spec)), Metrics(), 0.0)
+    previous = signal.getsignal(signal.SIGHUP)
+    try:
+        reloader.install()
+        os.kill(os.getpid(), signal.SIGHUP)  # the default action would end this process
+        assert reloader._forced  # handled when the task starts: a forced check
+    finally:
+        signal.signal(signal.SIGHUP, previous)
