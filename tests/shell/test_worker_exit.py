@@ -60,7 +60,9 @@ def test_a_crash_caused_by_a_wrapped_kafka_error_is_exit_3_with_one_line(monkeyp
             except ProducerSendError:  # what mode does with a crashed service: exit 1
                 raise SystemExit(1) from None
 
-    sentinel = SimpleNamespace(app=None, outstanding=lambda: Outstanding(0, 0, 0, 0))
+    sentinel = SimpleNamespace(
+        app=None, outstanding=lambda: Outstanding(0, 0, 0, 0), reload=SimpleNamespace(install=lambda: None)
+    )
     settings = Settings.load(None, spec_dir=str(Path(__file__).resolve().parents[2] / "spec" / "events"))
     stderr = io.StringIO()
     monkeypatch.setattr(run, "build", lambda _settings: sentinel)
