@@ -339,3 +339,14 @@ def test_writer_enum_symbol_and_type_change_are_named(engine: tuple[Engine, Fake
     outcome = eng.checker("shipments").check(framed_avro(schema_id, doc, record), None)  # type: ignore[union-attr]
     found = [(v.kind, v.path, v.actual_value) for v in outcome.violations]
     assert found == [(d.CONSTRAINT, "/carrier", None), (d.TYPE_MISMATCH, "/parcel_count", None)]  # values withheld
+
+
+def test_a_map_key_never_appears_in_a_writer_drift_path() -> None:
+    """Map keys are payload (an email as a key, say): the path names the map and "*", as the Avro check does."""
+    from stream_sentinel.core.check.avro_fit import _walk
+
+    found: list[Any] = []
+    schema = {"type": "map", "values": "long"}
+    _walk({"jane@example.com": "not a long"}, schema, {}, ("visits",), found, 0, (None, None))
+    assert [(kind, path) for kind, path, *_ in found] == [("type_mismatch", "/visits/*")]
+    assert "jane" not in repr(found)

@@ -89,8 +89,8 @@ def _walk(
         for index, item in enumerate(value):
             _walk(item, schema["items"], named, (*path, str(index)), found, depth + 1, notes)
     elif kind == "map" and isinstance(value, dict):
-        for key, item in value.items():
-            _walk(item, schema["values"], named, (*path, str(key)), found, depth + 1, notes)
+        for item in value.values():  # a map key is payload: the path says "*", never the key
+            _walk(item, schema["values"], named, (*path, "*"), found, depth + 1, notes)
     elif kind == "enum" and isinstance(value, str):
         if value not in schema.get("symbols", ()):
             found.append((d.CONSTRAINT, jp.to_pointer(path), "one of " + ", ".join(schema["symbols"]), "string", notes))
